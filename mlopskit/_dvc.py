@@ -1,0 +1,233 @@
+"""The one gateway to DVC.
+
+DVC is used in-process through its Python API: it saves a second interpreter start
+on every call (see benchmarks/). DVC's exceptions are turned into mlopskit errors
+here, and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import chdir, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    MlopskitError,
+    OperationFailed,
+    PreconditionError,
+    RemoteError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+_MD5 = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+def setup_logging() -> None:
+    """DVC sets up its own console logging when it is imported, as its CLI does."""
+    import dvc  # noqa: F401
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _pretty(exc: BaseException) -> str:
+    """DVC's YAML errors keep file:line in their cause chain; flatten to one line."""
+    parts = [str(exc).strip()]
+    cause = exc.__cause__
+    while cause is not None:
+        text = str(cause).strip()
+        if text and text not in parts:
+            parts.append(text)
+        cause = cause.__cause__
+    return " ".join(" ".join(p.split()) for p in parts if p)
+
+
+def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
+    """The mlopskit error for a DVC exception, or None when it is not DVC's."""
+    from dvc.config import ConfigError, NoRemoteError
+    from dvc.dependency.param import (
+        BadParamFileError,
+        MissingParamsError,
+        ParamsIsADirectoryError,
+    )
+    from dvc.exceptions import (
+        CheckoutError,
+        CyclicGraphError,
+        DvcException,
+        FileTransferError,
+        InvalidArgumentError,
+        NotDvcRepoError,
+        OutputDuplicationError,
+        OverlappingOutputPathsError,
+        ReproductionError,
+    )
+    from dvc.stage.exceptions import (
+        DuplicateStageName,
+        InvalidStageName,
+        StageExternalOutputsError,
+        StageFileAlreadyExistsError,
+        StagePathOutsideError,
+    )
+    from dvc.utils.strictyaml import YAMLSyntaxError, YAMLValidationError
+
+    if isinstance(exc, NoRemoteError):
+        return UsageError(
+            "no DVC remote is configured",
+            "add one with 'mlopskit remote add NAME URL --default'",
+        )
+    if isinstance(exc, NotDvcRepoError):
+        return UsageError(_first_line(exc), "run 'mlopskit init'")
+    if isinstance(exc, YAMLSyntaxError | YAMLValidationError):
+        return UsageError(_pretty(exc))
+    if isinstance(exc, MissingParamsError | BadParamFileError | ParamsIsADirectoryError):
+        return UsageError(_pretty(exc))
+    if isinstance(
+        exc,
+        ConfigError
+        | InvalidArgumentError
+        | OutputDuplicationError
+        | OverlappingOutputPathsError
+        | CyclicGraphError
+        | DuplicateStageName
+        | InvalidStageName
+        | StageExternalOutputsError
+        | StagePathOutsideError,
+    ):
+        return UsageError(_pretty(exc))
+    if isinstance(exc, StageFileAlreadyExistsError):
+        return PreconditionError(_pretty(exc), "use --force to overwrite it")
+    if isinstance(exc, FileTransferError):
+        return RemoteError(_pretty(exc), "check the remote and its credentials, then retry")
+    if isinstance(exc, ReproductionError):
+        cause = exc.__cause__
+        detail = f": {_first_line(cause)}" if cause is not None else ""
+        return OperationFailed(f"{_first_line(exc)}{detail}")
+    if isinstance(exc, CheckoutError):
+        return OperationFailed(_pretty(exc), "run 'mlopskit data status' to see what is missing")
+    if isinstance(exc, DvcException):
+        return OperationFailed(_pretty(exc))
+    return None
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except MlopskitError:
+        raise
+    except Exception as exc:
+        err = translate(exc)
+        if err is None:
+            raise
+        raise err from exc
+
+
+@contextmanager
+def quiet_info() -> Iterator[None]:
+    """Hide DVC's "now run git add ..." advice: mlopskit does the git side itself."""
+    setup_logging()
+    log = logging.getLogger("dvc")
+    level = log.level
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+@contextmanager
+def open_repo(root: Path) -> Iterator[Repo]:
+    """A DVC repo handle. DVC resolves targets against the working directory, so the
+    call runs from the project root (as the ``dvc`` CLI does after finding it)."""
+    with translated(), chdir(root):
+        from dvc.repo import Repo
+
+        repo = Repo(str(root))
+        repo.scm_context.quiet = True
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+
+def init(root: Path, *, subdir: bool = False) -> None:
+    with translated(), quiet_info():
+        from dvc.repo import Repo
+
+        Repo.init(str(root), subdir=subdir).close()
+
+
+class _Collect(logging.Handler):
+    """Collects DVC's warnings during one call (DVC warns where we must fail)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.append(record.getMessage())
+        except Exception:  # pragma: no cover - a broken record must not break a push
+            self.records.append(str(record.msg))
+
+
+@contextmanager
+def collect_warnings() -> Iterator[_Collect]:
+    handler = _Collect()
+    log = logging.getLogger("dvc")
+    log.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        log.removeHandler(handler)
+
+
+def missing_cache(warnings: list[str]) -> list[str]:
+    """The md5s DVC reported as missing from both cache and remote."""
+    found: list[str] = []
+    for text in warnings:
+        if "Missing cache files" in text or "missing cache" in text.lower():
+            found.extend(m for m in _MD5.findall(text) if m not in found)
+    return found
+
+
+def remote_error_text(exc: BaseException) -> str:
+    return redact(_pretty(exc))
+
+
+_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@"
+)
+
+
+def redact(text: str) -> str:
+    """Hide passwords in URLs (``scheme://user:pw@host`` -> ``scheme://user:***@host``)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionError | TimeoutError):
+            return True
+        name = type(cur).__module__ + "." + type(cur).__name__
+        if name.startswith(("asyncssh.", "aiohttp.", "botocore.exceptions.Endpoint")):
+            return True
+        if isinstance(cur, OSError) and cur.errno in (101, 104, 110, 111, 113, -2, -3):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def status_to_dict(status: Any) -> dict[str, Any]:
+    return dict(status) if status else {}

@@ -1,0 +1,602 @@
+"""The command line: parse arguments, call one library function, print the result.
+
+The only module that imports click. Library modules are imported inside the
+commands so that ``mlopskit --help`` does not pay for DVC, pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import INTERRUPTED, PRECONDITION, USAGE, MlopskitError
+
+if TYPE_CHECKING:
+    from .project import Project
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _project() -> Project:
+    from .project import Project
+
+    project = Project.find()
+    if project.cwd is not None:
+        click.echo(f"mlopskit: project root {project.root}", err=True)
+    return project
+
+
+def _json(data: Any) -> None:
+    def default(o: Any) -> Any:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return dataclasses.asdict(o)
+        if isinstance(o, Path):
+            return str(o)
+        return str(o)
+
+    click.echo(json.dumps(data, indent=2, default=default, allow_nan=True))
+
+
+def _ok(message: str) -> None:
+    click.secho(message, fg="green")
+
+
+def _parse_kv(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint=what)
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+# --------------------------------------------------------------------------- root
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="mlopskit")
+@click.option("--traceback", is_flag=True, help="Show the full stack trace on errors.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Version data, params, code and models together, on DVC and Git.
+
+    Every file mlopskit writes is plain DVC, Git or GTO state.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["traceback"] = traceback
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--remote", "remote_url", help="Default DVC remote: s3://, gs://, azure://, ssh:// or a path."
+)
+@click.option("--name", help="Project name (default: the directory name).")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(directory: Path | None, remote_url: str | None, name: str | None, force: bool) -> None:
+    """Create (or adopt) DIRECTORY as a git + DVC project and commit it."""
+    from . import scaffold
+
+    res = scaffold.init(directory, remote_url=remote_url, name=name, force=force)
+    _ok(f"Initialized {res.root} ({len(res.written)} files written)")
+    where = "in .dvc/config.local (not committed)" if res.remote_local_only else "in .dvc/config"
+    click.echo(f"Default DVC remote '{res.remote_name}': {res.remote_url} {where}")
+    if res.commit:
+        click.echo(f"Committed {res.commit[:8]}")
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--dataset",
+    type=click.Choice(["breast_cancer", "wine"]),
+    default="breast_cancer",
+    show_default=True,
+    help="Data set bundled with scikit-learn.",
+)
+@click.option("--remote", "remote_url", help="Default DVC remote (default: a local folder).")
+@click.option("--name", help="Project name (default: the directory name).")
+def quickstart(
+    directory: Path | None, dataset: str, remote_url: str | None, name: str | None
+) -> None:
+    """Init a project, version a data set, train, commit and push: a model in one command."""
+    from . import quickstart as qs
+    from .formatting import fmt
+
+    res = qs.quickstart(
+        directory or Path("mlopskit-demo"), dataset=dataset, remote_url=remote_url, name=name
+    )
+    click.echo("")
+    _ok(f"Trained a model on the {res.dataset} data set ({res.rows} rows).")
+    for path, values in res.metrics.items():
+        click.echo(f"Metrics ({path}): " + ", ".join(f"{k}={fmt(v)}" for k, v in values.items()))
+    click.echo(f"Project:  {res.root}")
+    click.echo(f"Data:     {res.root / qs.RAW} (DVC-tracked, pointer committed)")
+    click.echo(f"Model:    {res.root / 'models' / 'model.skops'}")
+    click.echo(f"Remote:   {res.remote_name} -> {res.remote_url} ({res.pushed} objects pushed)")
+    click.echo(f"Commits:  {len(res.commits)} ({', '.join(c[:8] for c in res.commits)})")
+    click.echo("\nNext, try:")
+    click.echo(f"  cd {res.root}")
+    click.echo("  mlopskit params set train.C=0.1 && mlopskit repro")
+    click.echo("  mlopskit metrics diff")
+    click.echo("  mlopskit repro --commit --push -m 'try C=0.1'")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@cli.group()
+def data() -> None:
+    """Version data with DVC: add, push, pull, status."""
+
+
+@data.command("add")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-m", "--message", help="Commit message.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def data_add(paths: tuple[str, ...], message: str | None, wait: bool) -> None:
+    """Track PATHS with DVC and commit their pointers (and nothing else staged)."""
+    from . import data as d
+
+    res = d.add(_project(), paths, message=message, wait=wait)
+    if res.commit:
+        _ok(f"Versioned {', '.join(res.targets)} in {res.commit[:8]}")
+        click.echo("Committed: " + ", ".join(res.committed))
+    else:
+        click.echo(f"No changes: {', '.join(res.targets)} already versioned as they are.")
+
+
+def _transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel transfers.")(f)
+    f = click.option("-r", "--remote", help="DVC remote name (default: the default remote).")(f)
+    f = click.argument("targets", nargs=-1)(f)
+    return f
+
+
+@data.command("push")
+@_transfer_options
+def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None) -> None:
+    """Upload DVC-tracked data (default: all the workspace uses) to the remote."""
+    from . import data as d
+
+    res = d.push(_project(), targets, remote=remote, jobs=jobs)
+    _ok(
+        f"{res.count} file(s) pushed to '{res.remote}'"
+        if res.count
+        else f"Everything is already in '{res.remote}'."
+    )
+
+
+@data.command("pull")
+@_transfer_options
+@click.option("--allow-missing", is_flag=True, help="Skip files that are not in the remote.")
+def data_pull(
+    targets: tuple[str, ...], remote: str | None, jobs: int | None, allow_missing: bool
+) -> None:
+    """Download DVC-tracked data from the remote and check it out."""
+    from . import data as d
+
+    res = d.pull(_project(), targets, remote=remote, jobs=jobs, allow_missing=allow_missing)
+    _ok(
+        f"{res.count} file(s) fetched from '{res.remote}'"
+        if res.count
+        else "Everything is up to date."
+    )
+
+
+@data.command("status")
+@click.argument("targets", nargs=-1)
+@click.option("-r", "--remote", help="DVC remote to compare with.")
+@click.option("--no-remote", is_flag=True, help="Do not contact the remote.")
+@click.option("--json", "as_json", is_flag=True)
+def data_status(
+    targets: tuple[str, ...], remote: str | None, no_remote: bool, as_json: bool
+) -> None:
+    """Workspace vs cache vs remote for DVC-tracked data."""
+    from . import data as d
+    from .formatting import text_table
+
+    res = d.status(_project(), targets, remote=remote, cloud=not no_remote)
+    if as_json:
+        _json(res)
+        return
+    if res.clean:
+        where = f" and remote '{res.remote}'" if res.remote and not no_remote else ""
+        _ok(f"Data is up to date: workspace, cache{where} agree.")
+        return
+    rows = [[p, ", ".join(states)] for p, states in res.entries.items()]
+    click.echo(text_table(["path", "state"], rows), nl=False)
+
+
+@cli.command()
+def recover() -> None:
+    """Complete or undo what an interrupted `data add` left behind."""
+    from . import data as d
+
+    res = d.recover(_project())
+    if res.action == "none":
+        click.echo("Nothing to recover.")
+    elif res.action == "completed":
+        _ok(
+            f"Completed the interrupted '{res.op}': committed {', '.join(res.files)}"
+            + (f" in {res.commit[:8]}" if res.commit else "")
+        )
+    else:
+        _ok(f"Undid the interrupted '{res.op}': restored {', '.join(res.files) or 'nothing'}")
+
+
+# --------------------------------------------------------------------------- remotes
+
+
+@cli.group()
+def remote() -> None:
+    """DVC remotes (credentials stay in .dvc/config.local)."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("-d", "--default", is_flag=True, help="Make it the default remote.")
+@click.option(
+    "--credential",
+    "credentials",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A credential option (e.g. password=..., access_key_id=...); "
+    "written to .dvc/config.local only.",
+)
+@click.option("--local", is_flag=True, help="Write the whole remote to .dvc/config.local.")
+@click.option("--force", is_flag=True, help="Replace a remote of the same name.")
+def remote_add(
+    name: str, url: str, default: bool, credentials: tuple[str, ...], local: bool, force: bool
+) -> None:
+    """Add a DVC remote NAME at URL."""
+    from . import remote as r
+    from ._dvc import redact
+
+    creds = _parse_kv(credentials, "--credential")
+    res = r.add(_project(), name, url, default=default, credentials=creds, local=local, force=force)
+    _ok(f"Added remote '{res.name}' -> {redact(res.url)}" + (" (default)" if res.default else ""))
+    if res.options:
+        click.echo(f"Credentials {', '.join(res.options)} written to .dvc/config.local")
+
+
+@remote.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def remote_list(as_json: bool) -> None:
+    """List DVC remotes (secrets redacted)."""
+    from . import remote as r
+    from .formatting import text_table
+
+    res = r.list_remotes(_project())
+    if as_json:
+        _json(res)
+        return
+    rows = [
+        [
+            x.name + (" (default)" if x.default else ""),
+            x.url,
+            ", ".join(f"{k}={v}" for k, v in x.options.items()),
+        ]
+        for x in res
+    ]
+    click.echo(text_table(["name", "url", "options"], rows), nl=False)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@cli.group()
+def stage() -> None:
+    """Pipeline stages in dvc.yaml."""
+
+
+@stage.command("add", context_settings={"ignore_unknown_options": False})
+@click.argument("name")
+@click.option("--cmd", "cmd", help="The command (a shell string, stored as written).")
+@click.option("-d", "--dep", "deps", multiple=True, help="A dependency path.")
+@click.option("-o", "--out", "outs", multiple=True, help="An output path (DVC-cached).")
+@click.option(
+    "-p",
+    "--param",
+    "params_",
+    multiple=True,
+    help="Params: 'train.C,train.max_iter' or 'file.yaml:key'.",
+)
+@click.option("-M", "--metrics", multiple=True, help="A metrics file (committed to git).")
+@click.option("--plots", multiple=True, help="A plots data file (committed to git).")
+@click.option("-f", "--force", is_flag=True, help="Replace a stage of the same name.")
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+def stage_add(
+    name: str,
+    cmd: str | None,
+    deps: tuple[str, ...],
+    outs: tuple[str, ...],
+    params_: tuple[str, ...],
+    metrics: tuple[str, ...],
+    plots: tuple[str, ...],
+    force: bool,
+    argv: tuple[str, ...],
+) -> None:
+    """Add stage NAME to dvc.yaml.
+
+    Give the command with --cmd, or after `--` as separate arguments, which are
+    quoted safely: `mlopskit stage add train -- python train.py --lr 0.1`.
+    """
+    from . import pipeline
+
+    if bool(cmd) == bool(argv):
+        raise click.UsageError("give the command either with --cmd or after --, not both")
+    res = pipeline.stage_add(
+        _project(),
+        name,
+        cmd=cmd if cmd else list(argv),
+        deps=deps,
+        outs=outs,
+        params_=params_,
+        metrics=metrics,
+        plots=plots,
+        force=force,
+    )
+    _ok(f"Added stage '{res.name}' to dvc.yaml: {res.cmd}")
+
+
+@stage.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def stage_list(as_json: bool) -> None:
+    """Stages in the order they run, and whether they are up to date."""
+    from . import pipeline
+    from .formatting import text_table
+
+    res = pipeline.stage_list(_project())
+    if as_json:
+        _json(res)
+        return
+    rows = [[s.name, "changed" if s.changed else "up to date", s.cmd] for s in res]
+    click.echo(text_table(["stage", "status", "cmd"], rows), nl=False)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--pull", is_flag=True, help="Fetch the data the stages need first.")
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Push outputs and run-cache to the DVC remote "
+    "(and, with --commit, the commit to the branch's upstream).",
+)
+@click.option("--commit", is_flag=True, help="Commit dvc.lock, params, metrics and plots data.")
+@click.option("-m", "--message", help="Commit message for --commit.")
+@click.option("-f", "--force", is_flag=True, help="Run stages even if nothing changed.")
+@click.option("--dry", is_flag=True, help="Print what would run; run nothing.")
+@click.option("--allow-dirty", is_flag=True, help="Commit even with uncommitted code changes.")
+@click.option("-r", "--remote", help="DVC remote for --pull/--push.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def repro(
+    targets: tuple[str, ...],
+    pull: bool,
+    push: bool,
+    commit: bool,
+    message: str | None,
+    force: bool,
+    dry: bool,
+    allow_dirty: bool,
+    remote: str | None,
+    wait: bool,
+) -> None:
+    """Reproduce the pipeline (DVC's repro: only what changed runs)."""
+    from . import pipeline
+
+    res = pipeline.repro(
+        _project(),
+        targets,
+        pull=pull,
+        push=push,
+        commit=commit,
+        message=message,
+        force=force,
+        dry=dry,
+        allow_dirty=allow_dirty,
+        remote=remote,
+        wait=wait,
+    )
+    if dry:
+        click.echo("Dry run: " + (", ".join(res.ran) if res.ran else "nothing would run"))
+        return
+    click.echo(("Ran: " + ", ".join(res.ran)) if res.ran else "Pipeline is up to date.")
+    if res.pushed is not None:
+        click.echo(f"Pushed {res.pushed} object(s) to DVC remote '{res.remote}'.")
+    if commit:
+        if res.commit:
+            _ok(f"Committed {res.commit[:8]}: {', '.join(res.committed)}")
+        else:
+            click.echo("No changes to commit.")
+    if res.git_pushed:
+        click.echo(f"Pushed the commit to '{res.git_pushed}'.")
+
+
+# --------------------------------------------------------------------------- params
+
+
+@cli.group()
+def params() -> None:
+    """Show, set and diff params."""
+
+
+@params.command("show")
+@click.option("--json", "as_json", is_flag=True)
+def params_show(as_json: bool) -> None:
+    """All params, flattened (train.C)."""
+    from . import params as p
+    from .formatting import fmt, text_table
+
+    res = p.show(_project())
+    if as_json:
+        _json(res)
+        return
+    click.echo(text_table(["param", "value"], [[k, fmt(v)] for k, v in res.items()]), nl=False)
+
+
+@params.command("set")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.option("--allow-new", is_flag=True, help="Allow keys that do not exist yet.")
+def params_set(assignments: tuple[str, ...], allow_new: bool) -> None:
+    """Set params (typed like `dvc exp run -S`), keeping comments and order."""
+    from . import params as p
+    from .formatting import fmt
+
+    res = p.set_params(_project(), assignments, allow_new=allow_new)
+    if not res.changed:
+        click.echo("No changes: the params already have these values.")
+    for key, (old, new) in res.changed.items():
+        click.echo(f"{key}: {fmt(old)} -> {fmt(new)}")
+
+
+def _diff_format(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--md", "as_md", is_flag=True, help="Markdown table.")(f)
+    f = click.option("--json", "as_json", is_flag=True)(f)
+    f = click.option("--base", default="HEAD", show_default=True, help="Revision to compare with.")(
+        f
+    )
+    return f
+
+
+@params.command("diff")
+@_diff_format
+def params_diff(base: str, as_json: bool, as_md: bool) -> None:
+    """Params changed between --base and the workspace."""
+    from . import params as p
+    from .formatting import fmt, md_table, text_table
+
+    res = p.diff(_project(), base=base)
+    if as_json:
+        _json(res)
+        return
+    rows = [[c.key, fmt(c.old), fmt(c.new), c.status] for c in res]
+    headers = ["param", base, "workspace", "status"]
+    if not rows and not as_md:
+        click.echo(f"No param changes since {base}.")
+        return
+    click.echo((md_table if as_md else text_table)(headers, rows), nl=False)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@cli.group()
+def metrics() -> None:
+    """Show and diff metrics."""
+
+
+@metrics.command("show")
+@click.option("--json", "as_json", is_flag=True)
+def metrics_show(as_json: bool) -> None:
+    """Metrics of the workspace."""
+    from . import metrics as m
+    from .formatting import fmt, text_table
+
+    res = m.show(_project())
+    if as_json:
+        _json(res)
+        return
+    rows = [[path, k, fmt(v)] for path, values in res.items() for k, v in values.items()]
+    click.echo(text_table(["file", "metric", "value"], rows), nl=False)
+
+
+@metrics.command("diff")
+@_diff_format
+@click.option("--changed-only", is_flag=True, help="Hide unchanged metrics.")
+def metrics_diff(base: str, as_json: bool, as_md: bool, changed_only: bool) -> None:
+    """Metrics at --base vs the workspace: absolute and relative change."""
+    from . import metrics as m
+    from .formatting import fmt, fmt_change, md_table, text_table
+
+    res = m.diff(_project(), base=base, all_metrics=not changed_only)
+    if as_json:
+        _json([dict(dataclasses.asdict(c), better=c.better) for c in res])
+        return
+    rows = []
+    for c in res:
+        abs_s, rel_s = fmt_change(c.change, c.rel)
+        mark = {True: "better", False: "worse", None: ""}[c.better]
+        rows.append([c.path, c.key, fmt(c.old), fmt(c.new), abs_s, rel_s, mark or c.status])
+    headers = ["file", "metric", base, "workspace", "change", "change %", ""]
+    click.echo((md_table if as_md else text_table)(headers, rows), nl=False)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    try:
+        from platformdirs import user_log_dir
+
+        path = Path(user_log_dir("mlopskit")) / "crash.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # GitHub Actions cancels with SIGTERM: clean up exactly as for Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (see README, "Exit codes")."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_tb = "--traceback" in args or bool(os.environ.get("MLOPSKIT_TRACEBACK"))
+    if threading_main():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=args, prog_name="mlopskit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return USAGE if exc.exit_code == 2 else int(exc.exit_code)
+    except MlopskitError as exc:
+        if show_tb:
+            traceback.print_exc()
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if show_tb:
+            traceback.print_exc()
+        click.secho("Interrupted.", fg="red", err=True)
+        return INTERRUPTED
+    except Exception as exc:
+        if show_tb:
+            traceback.print_exc()
+        log = _crash_log(exc)
+        click.secho(
+            f"error: unexpected {type(exc).__name__}: {exc}. This is a bug in mlopskit; please "
+            f"report it" + (f" with {log}" if log else "") + " (--traceback shows the stack)",
+            fg="red",
+            err=True,
+        )
+        return PRECONDITION
+    return 0
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

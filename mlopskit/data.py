@@ -1,0 +1,245 @@
+"""Versioned data: ``dvc add`` + one git commit, and push / pull / status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import TypeVar
+
+from . import _dvc, journal, lock, paths, scm
+from .errors import MlopskitError, OperationFailed, RemoteError
+from .project import Project
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    targets: list[str]
+    committed: list[str]
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    count: int
+    remote: str | None
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    remote: str | None
+    # path -> state: "modified", "not in cache", "not in remote", "untracked"...
+    entries: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not self.entries
+
+
+def _pointer_files(target: str) -> list[str]:
+    p = PurePosixPath(target)
+    parent = p.parent.as_posix()
+    gitignore = ".gitignore" if parent == "." else f"{parent}/.gitignore"
+    return [f"{target}.dvc", gitignore]
+
+
+def add(
+    project: Project, targets: Sequence[str], *, message: str | None = None, wait: bool = False
+) -> AddResult:
+    """``dvc add`` the targets, then commit exactly their pointers and .gitignore entries."""
+    root = project.root
+    rels = [paths.inside(root, t, cwd=project.cwd) for t in targets]
+    if not rels:
+        raise MlopskitError("nothing to add")
+    project.require_branch("data add")
+    max_mb = project.config.git.max_file_mb
+    files = sorted({f for t in rels for f in _pointer_files(t)})
+    msg = message or f"data: version {', '.join(rels)}"
+    with lock.held(project.tmp_dir, wait=wait):
+        txn = journal.begin(
+            root, project.tmp_dir, op="data add", message=msg, targets=rels, files=files
+        )
+        try:
+            with _dvc.open_repo(root) as repo:
+                with _dvc.translated():
+                    repo.add([str(root / t) for t in rels])
+            changed = txn.changed()
+            commit = scm.commit_paths(root, changed, msg, max_file_mb=max_mb)
+        except BaseException:
+            txn.rollback()
+            raise
+        txn.finish()
+    return AddResult(targets=rels, committed=changed if commit else [], commit=commit)
+
+
+def _retry(fn: Callable[[], T], *, what: str, retries: int = 2) -> T:
+    """Bounded retries with backoff for network errors; then exit 4."""
+    delay = 1.0
+    for attempt in range(retries + 1):
+        try:
+            with _dvc.translated():
+                return fn()
+        except MlopskitError as err:
+            cause = err.__cause__
+            if cause is None or not _dvc.is_connection_error(cause):
+                raise
+            if attempt == retries:
+                raise RemoteError(
+                    f"{what}: remote unreachable: {_dvc.remote_error_text(cause)}",
+                    "check the remote URL, network and credentials; nothing local was changed",
+                ) from cause
+        except OSError as exc:
+            if not _dvc.is_connection_error(exc):
+                raise
+            if attempt == retries:
+                raise RemoteError(
+                    f"{what}: remote unreachable: {_dvc.remote_error_text(exc)}",
+                    "check the remote URL, network and credentials; nothing local was changed",
+                ) from exc
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def default_remote(project: Project) -> str | None:
+    with _dvc.open_repo(project.root) as repo:
+        name = repo.config["core"].get("remote")
+        return str(name) if name else None
+
+
+def push(
+    project: Project,
+    targets: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    run_cache: bool = False,
+    wait: bool = False,
+) -> TransferResult:
+    """Upload what the targets (default: the whole workspace) need; missing cache fails."""
+    rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
+    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
+        name = remote or repo.config["core"].get("remote")
+
+        def run() -> int:
+            with _dvc.collect_warnings() as warned:
+                count = int(repo.push(rels or None, jobs=jobs, remote=remote, run_cache=run_cache))
+            missing = _dvc.missing_cache(warned.records)
+            if missing:
+                raise OperationFailed(
+                    f"{len(missing)} object(s) are neither in the cache nor in the remote: "
+                    + ", ".join(missing[:10])
+                    + (" ..." if len(missing) > 10 else ""),
+                    "re-create them ('mlopskit repro' or 'mlopskit data add') or pull them "
+                    "from another remote",
+                )
+            return count
+
+        count = _retry(run, what="push")
+        return TransferResult(count=count, remote=name)
+
+
+def pull(
+    project: Project,
+    targets: Sequence[str] = (),
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    allow_missing: bool = False,
+    wait: bool = False,
+) -> TransferResult:
+    """Download and check out what the targets need."""
+    rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
+    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
+        name = remote or repo.config["core"].get("remote")
+
+        def run() -> int:
+            stats = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
+            return int(stats.get("fetched", 0)) if isinstance(stats, dict) else 0
+
+        count = _retry(run, what="pull")
+        return TransferResult(count=count, remote=name)
+
+
+_LABELS = {
+    "not_in_cache": "not in cache",
+    "not_in_remote": "not in remote",
+    "untracked": "untracked",
+    "unknown": "unknown",
+}
+
+
+def status(
+    project: Project, targets: Sequence[str] = (), *, remote: str | None = None, cloud: bool = True
+) -> DataStatus:
+    """Workspace vs cache vs remote for every DVC-tracked path (or the targets)."""
+    rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
+    with _dvc.open_repo(project.root) as repo:
+        name = remote or repo.config["core"].get("remote")
+        check_remote = cloud and bool(name)
+
+        def run() -> dict[str, object]:
+            return dict(
+                repo.data_status(
+                    [str(project.root / r) for r in rels] or None,
+                    remote=remote,
+                    not_in_remote=check_remote,
+                    remote_refresh=check_remote,
+                )
+            )
+
+        raw = _retry(run, what="status")
+    entries: dict[str, list[str]] = {}
+
+    def note(path: str, state: str) -> None:
+        entries.setdefault(path, [])
+        if state not in entries[path]:
+            entries[path].append(state)
+
+    for group in ("committed", "uncommitted"):
+        value = raw.get(group) or {}
+        if isinstance(value, dict):
+            for kind, items in value.items():
+                for p in items:
+                    need = "git commit" if group == "committed" else "dvc commit"
+                    note(p, f"{kind} (needs {need})")
+    for key, label in _LABELS.items():
+        value = raw.get(key) or []
+        if isinstance(value, list):
+            for p in value:
+                note(p, label)
+    return DataStatus(remote=name, entries=dict(sorted(entries.items())))
+
+
+@dataclass(frozen=True)
+class RecoverResult:
+    op: str | None
+    action: str  # "none", "completed", "reverted"
+    files: list[str]
+    commit: str | None = None
+
+
+def recover(project: Project) -> RecoverResult:
+    """Finish or undo what an interrupted ``data add`` left behind."""
+    root = project.root
+    with lock.held(project.tmp_dir):
+        txn = journal.load(root, project.tmp_dir)
+        if txn is None:
+            return RecoverResult(op=None, action="none", files=[])
+        changed = txn.changed()
+        whole = bool(changed) and all((root / f"{t}.dvc").is_file() for t in txn.targets)
+        if whole:
+            with _dvc.open_repo(root) as repo:
+                st = repo.status([str(root / f"{t}.dvc") for t in txn.targets])
+            whole = not st
+        if whole:
+            commit = scm.commit_paths(
+                root, changed, txn.message, max_file_mb=project.config.git.max_file_mb
+            )
+            txn.finish()
+            return RecoverResult(op=txn.op, action="completed", files=changed, commit=commit)
+        restored = txn.rollback()
+        return RecoverResult(op=txn.op, action="reverted", files=restored)

@@ -1,0 +1,81 @@
+"""A light read of dvc.yaml: which files hold params, metrics and plots.
+
+DVC's own index is the authority for running stages (see pipeline.py); this
+reader exists so that show/diff commands can look at any revision straight from
+git objects without building DVC's index.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import revfile
+
+PARAMS_FILE = "params.yaml"
+
+
+@dataclass(frozen=True)
+class PipelineFiles:
+    params: dict[str, list[str]] = field(default_factory=dict)  # file -> keys ([] = all)
+    metrics: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)
+
+
+def _paths(entries: Iterable[Any]) -> list[str]:
+    out = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            out.append(entry)
+        elif isinstance(entry, dict):
+            out.extend(str(k) for k in entry)
+    return out
+
+
+def _join(wdir: str, path: str) -> str:
+    return posixpath.normpath(posixpath.join(wdir, path)) if wdir not in ("", ".") else path
+
+
+def parse(data: Any) -> PipelineFiles:
+    params: dict[str, list[str]] = {}
+    metrics: list[str] = []
+    plots: list[str] = []
+    if not isinstance(data, dict):
+        return PipelineFiles({PARAMS_FILE: []})
+    for name, stage in (data.get("stages") or {}).items():
+        if not isinstance(stage, dict) or "foreach" in stage or "matrix" in stage:
+            continue
+        wdir = str(stage.get("wdir", "."))
+        for entry in stage.get("params") or []:
+            if isinstance(entry, str):
+                params.setdefault(_join(wdir, PARAMS_FILE), []).append(entry)
+            elif isinstance(entry, dict):
+                for file, keys in entry.items():
+                    bucket = params.setdefault(_join(wdir, str(file)), [])
+                    bucket.extend(str(k) for k in (keys or []))
+        metrics.extend(_join(wdir, p) for p in _paths(stage.get("metrics") or []))
+        plots.extend(_join(wdir, p) for p in _paths(stage.get("plots") or []))
+        del name
+    metrics.extend(_paths(data.get("metrics") or []))
+    for entry in data.get("plots") or []:
+        if isinstance(entry, str):
+            plots.append(entry)
+        elif isinstance(entry, dict):
+            for key, spec in entry.items():
+                if isinstance(spec, dict) and isinstance(spec.get("y"), dict):
+                    plots.extend(str(f) for f in spec["y"])
+                elif isinstance(spec, dict) and isinstance(spec.get("y"), str):
+                    continue
+                else:
+                    plots.append(str(key))
+    for file in _paths(data.get("params") or []):
+        params.setdefault(file, [])
+    params.setdefault(PARAMS_FILE, [])
+    return PipelineFiles(params, list(dict.fromkeys(metrics)), list(dict.fromkeys(plots)))
+
+
+def files(root: Path, rev: str | None = None) -> PipelineFiles:
+    return parse(revfile.load_structured(root, rev, "dvc.yaml"))

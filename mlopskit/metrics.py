@@ -1,0 +1,107 @@
+"""Metrics: show them, diff them against a revision (base, head, absolute, relative)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import dvcyaml, flat, revfile
+from .errors import OperationFailed, UsageError
+from .project import Project
+
+
+def _read_file(root: Path, rev: str | None, path: str, *, required: bool) -> dict[str, Any] | None:
+    where = path if rev is None else f"{path}@{rev[:8]}"
+    try:
+        data = revfile.load_structured(root, rev, path)
+    except UsageError as err:
+        raise OperationFailed(
+            f"metrics file {err.message}", "fix the stage that writes it"
+        ) from None
+    if data is None:
+        if required:
+            raise OperationFailed(
+                f"metrics file {where}: not found", "run 'mlopskit repro' to produce it"
+            )
+        return None
+    if not isinstance(data, Mapping):
+        raise OperationFailed(f"metrics file {where}: expected a mapping of metric names to values")
+    return flat.flatten(data)
+
+
+def read(root: Path, rev: str | None = None, *, required: bool = True) -> dict[str, dict[str, Any]]:
+    """``{file: {metric: value}}`` for every metrics file dvc.yaml declares at ``rev``."""
+    files = dvcyaml.files(root, rev).metrics
+    out: dict[str, dict[str, Any]] = {}
+    for path in files:
+        values = _read_file(root, rev, path, required=required)
+        if values is not None:
+            out[path] = values
+    return out
+
+
+def show(project: Project, *, rev: str | None = None) -> dict[str, dict[str, Any]]:
+    sha = revfile.resolve_rev(project.root, rev) if rev else None
+    return read(project.root, sha)
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    path: str
+    key: str
+    old: Any
+    new: Any
+    change: float | None  # new - old, when both are finite numbers
+    rel: float | None  # change / |old|, when old is a non-zero finite number
+    status: str  # "modified", "unchanged", "added", "removed", "not numeric"
+    direction: str | None  # "higher" / "lower" is better, when known
+
+    @property
+    def better(self) -> bool | None:
+        if self.change is None or self.direction is None or self.change == 0:
+            return None
+        return (self.change > 0) == (self.direction == "higher")
+
+
+def compare(
+    old_all: dict[str, dict[str, Any]],
+    new_all: dict[str, dict[str, Any]],
+    directions: Any,
+    *,
+    include_unchanged: bool = True,
+) -> list[MetricChange]:
+    out: list[MetricChange] = []
+    for path in dict.fromkeys([*new_all, *old_all]):
+        old, new = old_all.get(path, {}), new_all.get(path, {})
+        for key in dict.fromkeys([*new, *old]):
+            a, b = old.get(key), new.get(key)
+            direction = directions.direction(key)
+            na, nb = flat.number(a), flat.number(b)
+            if key not in old:
+                status = "added"
+            elif key not in new:
+                status = "removed"
+            elif na is None or nb is None:
+                status = "unchanged" if a == b else "not numeric"
+            else:
+                status = "unchanged" if na == nb else "modified"
+            change = nb - na if na is not None and nb is not None else None
+            rel = change / abs(na) if change is not None and na else None
+            if status == "unchanged" and not include_unchanged:
+                continue
+            out.append(MetricChange(path, key, a, b, change, rel, status, direction))
+    return out
+
+
+def diff(
+    project: Project, *, base: str = "HEAD", head: str | None = None, all_metrics: bool = True
+) -> list[MetricChange]:
+    """Metrics at ``base`` vs ``head`` (default: the workspace); a missing base is 'added'."""
+    root = project.root
+    base_sha = revfile.resolve_rev(root, base)
+    head_sha = revfile.resolve_rev(root, head) if head else None
+    new = read(root, head_sha)
+    old = read(root, base_sha, required=False)
+    return compare(old, new, project.config.metrics, include_unchanged=all_metrics)

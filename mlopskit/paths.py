@@ -1,0 +1,69 @@
+"""Checks on user-supplied paths before DVC or git ever see them."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from .errors import UsageError
+
+
+def inside(
+    root: Path, path: Path | str, *, cwd: Path | None = None, must_exist: bool = True
+) -> str:
+    """``path`` relative to ``root`` (POSIX), refusing anything that leaves the root.
+
+    Both the path as written and the path its links lead to must stay inside:
+    DVC follows file links, so a link to ``~/.aws/credentials`` would otherwise
+    copy a secret into the cache and the remote.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        p = (cwd or root) / p
+    try:
+        exists = os.path.lexists(p)
+        if must_exist and not exists:
+            raise UsageError(f"{path}: no such file or directory")
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise UsageError(f"{path}: file name too long for this file system") from None
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    lexical = Path(os.path.normpath(p))
+    try:
+        rel = lexical.relative_to(root)
+    except ValueError:
+        raise UsageError(
+            f"{path}: outside the project root", "only paths inside the repository can be versioned"
+        ) from None
+    if rel.parts and rel.parts[0] in (".git", ".dvc"):
+        raise UsageError(f"{path}: inside {rel.parts[0]}/, which mlopskit does not version")
+    if exists:
+        _check_links(root, p, str(path))
+    return rel.as_posix() if rel.parts else "."
+
+
+def _outside(root: Path, target: Path) -> bool:
+    try:
+        Path(os.path.realpath(target)).relative_to(root)
+    except ValueError:
+        return True
+    return False
+
+
+def _check_links(root: Path, p: Path, shown: str) -> None:
+    if _outside(root, p):
+        raise UsageError(
+            f"{shown}: is a link to {os.path.realpath(p)}, outside the project",
+            "copy the file into the project instead of linking to it",
+        )
+    if p.is_dir() and not p.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(p):
+            for name in dirnames + filenames:
+                child = Path(dirpath) / name
+                if child.is_symlink() and _outside(root, child):
+                    raise UsageError(
+                        f"{child.relative_to(root)}: is a link to {os.path.realpath(child)}, "
+                        "outside the project",
+                        "copy the file into the project instead of linking to it",
+                    )

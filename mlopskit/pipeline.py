@@ -1,0 +1,319 @@
+"""Pipelines: plain dvc.yaml stages, listed in DAG order, reproduced with DVC's semantics."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _dvc, dvcyaml, journal, lock, params, scm, yamlio
+from .errors import PreconditionError, UsageError
+from .project import Project
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    name: str
+    cmd: str
+    changed: bool
+    changes: list[str] = field(default_factory=list)
+
+
+def _check_name(name: str) -> None:
+    bad = set(name) & set("/\\:@#$;`'\"!&|<>(){}[]*?~ \t\n\r")
+    if not name or bad or name.startswith(("-", ".")):
+        raise UsageError(
+            f"stage name {name!r}: use letters, digits, '-', '_' and '.' only",
+            "for example 'train' or 'train-large'",
+        )
+
+
+def stage_add(
+    project: Project,
+    name: str,
+    *,
+    cmd: str | Sequence[str],
+    deps: Sequence[str] = (),
+    outs: Sequence[str] = (),
+    params_: Sequence[str] = (),
+    metrics: Sequence[str] = (),
+    plots: Sequence[str] = (),
+    force: bool = False,
+) -> StageInfo:
+    """Write a stage to dvc.yaml. A command given as a list is quoted with shlex."""
+    from dvc.utils.cli_parse import parse_params
+
+    _check_name(name)
+    command = cmd if isinstance(cmd, str) else shlex.join(cmd)
+    if not command.strip():
+        raise UsageError(f"stage '{name}': empty --cmd")
+    root = project.root
+    for p in [*deps, *outs, *metrics, *plots]:
+        from . import paths
+
+        paths.inside(root, p, cwd=project.cwd, must_exist=False)
+    with lock.held(project.tmp_dir), _dvc.open_repo(root) as repo, _dvc.translated():
+        if (root / "dvc.yaml").exists():
+            yamlio.load(root / "dvc.yaml", display="dvc.yaml")
+        stage = repo.stage.add(
+            name=name,
+            cmd=command,
+            deps=list(deps),
+            outs=list(outs),
+            params=parse_params(params_),
+            metrics_no_cache=list(metrics),
+            plots_no_cache=list(plots),
+            force=force,
+        )
+        return StageInfo(name=stage.name, cmd=command, changed=True)
+
+
+def _pipeline_stages(repo: Repo) -> list[Any]:
+    """Named dvc.yaml stages, upstream first."""
+    import networkx as nx
+    from dvc.stage import PipelineStage
+
+    graph = repo.index.graph
+    order = list(reversed(list(nx.topological_sort(graph))))
+    return [s for s in order if isinstance(s, PipelineStage)]
+
+
+def stage_list(project: Project) -> list[StageInfo]:
+    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+        stages = _pipeline_stages(repo)
+        status = repo.status()
+        out = []
+        for s in stages:
+            changes = status.get(s.addressing, [])
+            described = []
+            for c in changes:
+                if isinstance(c, dict):
+                    for kind, files in c.items():
+                        if isinstance(files, dict):
+                            described.extend(f"{kind}: {f} {v}" for f, v in files.items())
+                        else:
+                            described.append(f"{kind}: {files}")
+                else:
+                    described.append(str(c))
+            out.append(StageInfo(s.name, str(s.cmd), bool(changes), described))
+        return out
+
+
+def check_params(root: Path, stages: Sequence[Any]) -> None:
+    """Every param a stage names must exist, before anything runs (dvc#3707)."""
+    from dvc.dependency.param import ParamsDependency
+
+    seen: set[str] = set()
+    for stage in stages:
+        for dep in stage.deps:
+            if not isinstance(dep, ParamsDependency):
+                continue
+            rel = Path(dep.fs_path).relative_to(root).as_posix()
+            if rel not in seen:
+                params.check_file(root, rel)
+                seen.add(rel)
+            if not dep.params:
+                continue
+            with _dvc.translated():
+                found = dep.read_params()
+            missing = [p for p in dep.params if p not in found]
+            if missing:
+                raise UsageError(
+                    f"dvc.yaml: stage '{stage.name}' needs {', '.join(missing)} from {rel}, "
+                    "which does not exist",
+                    f"add it with 'mlopskit params set {missing[0]}=VALUE --allow-new' or fix "
+                    "the stage's params list",
+                )
+
+
+@dataclass(frozen=True)
+class ReproResult:
+    ran: list[str]
+    dry: bool = False
+    pushed: int | None = None
+    commit: str | None = None
+    committed: list[str] = field(default_factory=list)
+    git_pushed: str | None = None
+    remote: str | None = None
+
+
+def _git_tracked_outputs(stages: Sequence[Any], root: Path) -> list[str]:
+    out = []
+    for s in stages:
+        for o in s.outs:
+            if not o.use_cache:
+                out.append(Path(o.fs_path).relative_to(root).as_posix())
+    return out
+
+
+def _dep_paths(stages: Sequence[Any], root: Path) -> set[str]:
+    from dvc.dependency.param import ParamsDependency
+
+    found = set()
+    for s in stages:
+        for d in s.deps:
+            if isinstance(d, ParamsDependency):
+                continue
+            try:
+                found.add(Path(d.fs_path).relative_to(root).as_posix())
+            except ValueError:
+                continue
+    return found
+
+
+def commit_candidates(root: Path, stages: Sequence[Any]) -> list[str]:
+    files = ["dvc.lock", "dvc.yaml", *dvcyaml.files(root).params]
+    files += _git_tracked_outputs(stages, root)
+    for entry in scm.status(root):
+        if entry.path.endswith(".gitignore") or entry.path.endswith(".dvc"):
+            files.append(entry.path)
+    return list(dict.fromkeys(files))
+
+
+def _dirty_code(root: Path, stages: Sequence[Any], ours: set[str]) -> list[str]:
+    deps = _dep_paths(stages, root)
+    dvc_outs = {Path(o.fs_path).relative_to(root).as_posix() for s in stages for o in s.outs}
+    dirty = []
+    for entry in scm.status(root):
+        p = entry.path
+        if p in ours:
+            continue
+        if entry.code != "??" or any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps) and not any(
+            p == o or p.startswith(o + "/") for o in dvc_outs
+        ):
+            dirty.append(p)
+    return dirty
+
+
+@contextmanager
+def _interpreter_on_path() -> Iterator[None]:
+    """Stages that call ``python`` get the interpreter mlopskit runs in (and so its
+    scikit-learn and pandas) even when its virtualenv is not activated."""
+    bindir = str(Path(sys.executable).parent)
+    old = os.environ.get("PATH", "")
+    if bindir in old.split(os.pathsep):
+        yield
+        return
+    os.environ["PATH"] = bindir + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def _stages_in_scope(repo: Repo, targets: Sequence[str]) -> list[Any]:
+    if not targets:
+        return list(repo.index.stages)
+    found: list[Any] = []
+    for t in targets:
+        for s in repo.stage.collect(t, with_deps=True):
+            if s not in found:
+                found.append(s)
+    return found
+
+
+def repro(
+    project: Project,
+    targets: Sequence[str] = (),
+    *,
+    pull: bool = False,
+    push: bool = False,
+    commit: bool = False,
+    message: str | None = None,
+    force: bool = False,
+    dry: bool = False,
+    allow_dirty: bool = False,
+    remote: str | None = None,
+    wait: bool = False,
+) -> ReproResult:
+    """Check params, run DVC's repro, then push data (before) and commit (after)."""
+    from . import data
+
+    root = project.root
+    journal.require_none(project.tmp_dir)
+    if commit and not dry:
+        project.require_branch("repro --commit")
+    if not (root / "dvc.yaml").exists():
+        raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
+    yamlio.load(root / "dvc.yaml", display="dvc.yaml")
+    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo:
+        with _dvc.translated():
+            stages = _stages_in_scope(repo, targets)
+        check_params(root, stages)
+        ours = set(commit_candidates(root, stages))
+        if commit and not dry and not allow_dirty:
+            dirty = _dirty_code(root, stages, ours)
+            if dirty:
+                raise PreconditionError(
+                    "uncommitted changes the pipeline depends on: "
+                    + ", ".join(dirty[:8])
+                    + (" ..." if len(dirty) > 8 else ""),
+                    "commit them first so the model traces to a commit, or pass --allow-dirty",
+                )
+        name = None
+        if push and not dry:
+            with _dvc.translated():
+                repo.cloud.get_remote(remote, "push")  # no remote: exit 2 before training
+            name = remote or repo.config["core"].get("remote")
+        with _dvc.translated(), _interpreter_on_path():
+            ran = repo.reproduce(
+                list(targets) or None,
+                force=force,
+                dry=dry,
+                pull=pull,
+                allow_missing=pull,
+            )
+        names = [getattr(s, "addressing", str(s)) for s in ran or []]
+        if dry:
+            return ReproResult(ran=names, dry=True)
+    pushed = None
+    if push:
+        pushed = data.push(project, remote=remote, run_cache=True, wait=wait).count
+    commit_sha = None
+    committed: list[str] = []
+    git_pushed = None
+    if commit:
+        with _dvc.open_repo(root) as repo, _dvc.translated():
+            stages = _stages_in_scope(repo, targets)
+        files = commit_candidates(root, stages)
+        before = {e.path for e in scm.status(root)}
+        committed = [f for f in files if f in before]
+        msg = message or (f"repro: {', '.join(names)}" if names else "repro: pipeline state")
+        if dirty_note := (allow_dirty and _dirty_code(root, stages, set(files))):
+            msg += f"\n\nmlopskit: built from a dirty work tree ({', '.join(dirty_note[:8])})"
+        with lock.held(project.tmp_dir, wait=wait):
+            commit_sha = scm.commit_paths(
+                root, committed, msg, max_file_mb=project.config.git.max_file_mb
+            )
+        if commit_sha is None:
+            committed = []
+        if push and commit_sha:
+            branch = scm.current_branch(root)
+            upstream = scm.git(
+                root,
+                "rev-parse",
+                "--abbrev-ref",
+                "--symbolic-full-name",
+                "@{upstream}",
+                check=False,
+            )
+            if branch and upstream.returncode == 0:
+                remote_name = upstream.out.strip().split("/", 1)[0]
+                scm.push(root, remote_name, [f"HEAD:refs/heads/{branch}"])
+                git_pushed = remote_name
+    return ReproResult(
+        ran=names,
+        pushed=pushed,
+        commit=commit_sha,
+        committed=committed,
+        git_pushed=git_pushed,
+        remote=name,
+    )

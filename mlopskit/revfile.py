@@ -1,0 +1,85 @@
+"""Read a project file as it was at a revision, straight from git objects (no checkout).
+
+Files DVC caches (not in git) are found through that revision's dvc.lock and read
+from the local DVC cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import scm, yamlio
+from .errors import UsageError
+
+WORKSPACE = None
+
+
+def resolve_rev(root: Path, rev: str) -> str:
+    sha = scm.resolve(root, rev)
+    if sha is None:
+        raise UsageError(f"revision '{rev}' not found", "give a branch, tag or commit that exists")
+    return sha
+
+
+def _cache_path(root: Path, md5: str) -> Path:
+    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def lock_md5s(root: Path, rev: str | None) -> dict[str, str]:
+    """path -> md5 of every output and dependency recorded in dvc.lock at ``rev``."""
+    raw = read_bytes(root, rev, "dvc.lock", through_cache=False)
+    if raw is None:
+        return {}
+    data = yamlio.loads(raw.decode("utf-8", "replace"), display=f"dvc.lock@{rev or 'workspace'}")
+    found: dict[str, str] = {}
+    stages = (data or {}).get("stages", {}) if isinstance(data, dict) else {}
+    for stage in stages.values():
+        if not isinstance(stage, dict):
+            continue
+        for kind in ("deps", "outs"):
+            for entry in stage.get(kind, []) or []:
+                if isinstance(entry, dict) and "path" in entry and "md5" in entry:
+                    found[str(entry["path"])] = str(entry["md5"])
+    return found
+
+
+def read_bytes(
+    root: Path, rev: str | None, path: str, *, through_cache: bool = True
+) -> bytes | None:
+    if rev is WORKSPACE:
+        f = root / path
+        return f.read_bytes() if f.is_file() else None
+    blob = scm.show(root, rev, path)
+    if blob is not None or not through_cache:
+        return blob
+    md5 = lock_md5s(root, rev).get(path)
+    if md5 and not md5.endswith(".dir"):
+        cached = _cache_path(root, md5)
+        if cached.is_file():
+            return cached.read_bytes()
+    return None
+
+
+def load_structured(root: Path, rev: str | None, path: str) -> Any:
+    """Parse a JSON/YAML/TOML file at ``rev``; None when absent. Malformed: UsageError."""
+    raw = read_bytes(root, rev, path)
+    if raw is None:
+        return None
+    where = path if rev is WORKSPACE else f"{path}@{rev[:8] if rev else ''}"
+    text = raw.decode("utf-8", "replace")
+    if path.endswith(".toml"):
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{where}: invalid TOML: {exc}") from None
+    if path.endswith(".json"):
+        import json
+
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"{where}: invalid JSON: {exc}") from None
+    return yamlio.loads(text, display=where)

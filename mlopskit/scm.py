@@ -1,0 +1,183 @@
+"""The one gateway to git. Names always follow ``--``; output is parsed with ``-z``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _proc
+from .errors import MlopskitError, PreconditionError, RemoteError
+
+
+class GitError(MlopskitError):
+    pass
+
+
+def git(root: Path, *args: str, check: bool = True, input: bytes | None = None) -> _proc.Result:
+    res = _proc.run(["git", *args], cwd=root, input=input)
+    if check and res.returncode != 0:
+        msg = res.err.splitlines()[-1] if res.err else f"exit {res.returncode}"
+        raise GitError(f"git {args[0]} failed: {msg}")
+    return res
+
+
+def toplevel(path: Path) -> Path | None:
+    res = _proc.run(["git", "rev-parse", "--show-toplevel"], cwd=path)
+    if res.returncode != 0:
+        return None
+    return Path(res.out.strip())
+
+
+def init(path: Path, branch: str = "main") -> None:
+    git(path, "init", "-q", "-b", branch)
+
+
+def has_commits(root: Path) -> bool:
+    return git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).returncode == 0
+
+
+def head(root: Path) -> str | None:
+    res = git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+    return res.out.strip() if res.returncode == 0 else None
+
+
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch, or None on a detached HEAD."""
+    res = git(root, "symbolic-ref", "-q", "--short", "HEAD", check=False)
+    return res.out.strip() if res.returncode == 0 else None
+
+
+def resolve(root: Path, rev: str) -> str | None:
+    res = git(
+        root, "rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}", check=False
+    )
+    return res.out.strip() if res.returncode == 0 else None
+
+
+def show(root: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``rev`` straight from git objects, or None."""
+    res = git(root, "cat-file", "blob", f"{rev}:{path}", check=False)
+    return res.stdout if res.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    code: str
+    path: str
+
+
+def status(root: Path, paths: Sequence[str] = ()) -> list[StatusEntry]:
+    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all"]
+    if paths:
+        args += ["--", *paths]
+    raw = git(root, *args).out
+    entries: list[StatusEntry] = []
+    parts = raw.split("\0")
+    i = 0
+    while i < len(parts):
+        item = parts[i]
+        i += 1
+        if not item:
+            continue
+        code, path = item[:2], item[3:]
+        if code[0] in "RC":
+            i += 1  # the source path of a rename follows
+        entries.append(StatusEntry(code, path))
+    return entries
+
+
+def staged_paths(root: Path) -> list[str]:
+    if not has_commits(root):
+        raw = git(root, "diff", "--cached", "--name-only", "-z", "--root").out
+        res = git(root, "ls-files", "-z", "--cached").out
+        return [p for p in (raw + res).split("\0") if p]
+    raw = git(root, "diff", "--cached", "--name-only", "-z", "HEAD").out
+    return [p for p in raw.split("\0") if p]
+
+
+def dirty_tracked(root: Path, ignore: Iterable[str] = ()) -> list[str]:
+    """Tracked files with uncommitted changes (staged or not), minus ``ignore``."""
+    skip = set(ignore)
+    return [e.path for e in status(root) if e.code != "??" and e.path not in skip]
+
+
+def check_large_files(root: Path, paths: Iterable[str], max_mb: float) -> None:
+    limit = max_mb * 1024 * 1024
+    big = []
+    for p in paths:
+        f = root / p
+        if f.is_file() and not f.is_symlink() and f.stat().st_size > limit:
+            big.append(f"{p} ({f.stat().st_size / 1024 / 1024:.0f} MB)")
+    if big:
+        raise PreconditionError(
+            f"refusing to commit large files to git: {', '.join(big)}",
+            f"version them with 'mlopskit data add', or raise git.max_file_mb "
+            f"(now {max_mb:g}) in mlopskit.yaml",
+        )
+
+
+def commit_paths(
+    root: Path, paths: Sequence[str], message: str, *, max_file_mb: float
+) -> str | None:
+    """Commit exactly ``paths`` (as they are in the work tree), nothing else the user staged.
+
+    Returns the new commit, or None when there was nothing to commit.
+    """
+    paths = sorted(set(paths))
+    if not paths:
+        return None
+    present = [p for p in paths if (root / p).exists() or (root / p).is_symlink()]
+    check_large_files(root, present, max_file_mb)
+    # `git add -A -- paths` records additions and deletions of exactly these paths.
+    git(root, "add", "-A", "--", *paths)
+    if not has_commits(root):
+        # --only needs a HEAD; the first commit takes what the index holds.
+        others = set(staged_paths(root)) - set(paths)
+        if others:
+            raise PreconditionError(
+                "other files are staged in a repository with no commit yet: "
+                + ", ".join(sorted(others)[:5]),
+                "commit or unstage them first",
+            )
+        res = git(root, "commit", "-q", "--no-verify", "-m", message, check=False)
+    else:
+        changed = git(root, "diff", "--cached", "--name-only", "-z", "HEAD", "--", *paths).out
+        if not changed.strip("\0"):
+            return None
+        res = git(
+            root, "commit", "-q", "--no-verify", "-m", message, "--only", "--", *paths, check=False
+        )
+    if res.returncode != 0:
+        raise GitError(f"git commit failed: {res.err or res.out}".strip())
+    return head(root)
+
+
+def remote_url(root: Path, name: str) -> str | None:
+    res = git(root, "remote", "get-url", "--", name, check=False)
+    return res.out.strip() if res.returncode == 0 else None
+
+
+def push(root: Path, remote: str, refspecs: Sequence[str], *, retries: int = 2) -> None:
+    """Push; never with --force. Network errors are retried with backoff, then exit 4."""
+    if remote_url(root, remote) is None:
+        raise RemoteError(
+            f"git remote '{remote}' is not configured; the local commit is kept",
+            f"add it with 'git remote add {remote} URL' and run 'git push'",
+        )
+    delay = 1.0
+    for attempt in range(retries + 1):
+        res = git(root, "push", "--porcelain", "--", remote, *refspecs, check=False)
+        if res.returncode == 0:
+            return
+        rejected = "[rejected]" in res.out or "rejected" in res.err
+        if rejected or attempt == retries:
+            detail = (res.err or res.out).strip().splitlines()
+            raise RemoteError(
+                f"git push to '{remote}' failed: {detail[-1] if detail else res.returncode}; "
+                "the local commit is kept",
+                "pull or rebase, then 'git push'" if rejected else "check the remote and retry",
+            )
+        time.sleep(delay)
+        delay *= 2

@@ -1,0 +1,64 @@
+"""Render the jinja2 templates shipped in ``templates/`` (inside the wheel: ``mlopskit/templates``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Template file names that cannot be stored under their real name in this repository.
+_RENAMES = {"gitignore": ".gitignore"}
+SUFFIX = ".j2"
+
+
+def templates_dir() -> Path:
+    """The installed copy first; an editable install falls back to the checkout's ``templates/``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("mlopskit's templates are missing; reinstall mlopskit")
+
+
+def environment(directory: Path, *, workflow: bool = False) -> Any:
+    import jinja2
+
+    kwargs: dict[str, Any] = {}
+    if workflow:
+        # GitHub's ${{ }} must pass through untouched.
+        kwargs = {
+            "block_start_string": "[%",
+            "block_end_string": "%]",
+            "variable_start_string": "[[",
+            "variable_end_string": "]]",
+            "comment_start_string": "[#",
+            "comment_end_string": "#]",
+        }
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        **kwargs,
+    )
+
+
+def render_tree(name: str, context: Mapping[str, Any], *, workflow: bool = False) -> dict[str, str]:
+    """``{relative output path: text}`` for every file under ``templates/NAME``."""
+    base = templates_dir() / name
+    env = environment(base, workflow=workflow)
+    out: dict[str, str] = {}
+    for src in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = src.relative_to(base)
+        if "__pycache__" in rel.parts or rel.suffix == ".pyc":
+            continue
+        parts = list(rel.parts)
+        leaf = parts[-1]
+        if leaf.endswith(SUFFIX):
+            leaf = leaf[: -len(SUFFIX)]
+            text = env.get_template(rel.as_posix()).render(**context)
+        else:
+            text = src.read_text(encoding="utf-8")
+        parts[-1] = _RENAMES.get(leaf, leaf)
+        out["/".join(parts)] = text
+    return out

@@ -1,0 +1,1 @@
+"""The project's pipeline steps; each module is one dvc.yaml stage."""
