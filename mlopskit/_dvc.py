@@ -182,12 +182,14 @@ class _Collect(logging.Handler):
 @contextmanager
 def collect_warnings() -> Iterator[_Collect]:
     handler = _Collect()
-    log = logging.getLogger("dvc")
-    log.addHandler(handler)
+    logs = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    for log in logs:
+        log.addHandler(handler)
     try:
         yield handler
     finally:
-        log.removeHandler(handler)
+        for log in logs:
+            log.removeHandler(handler)
 
 
 def missing_cache(warnings: list[str]) -> list[str]:

@@ -157,8 +157,9 @@ def pull(
         name = remote or repo.config["core"].get("remote")
 
         def run() -> int:
-            stats = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
-            return int(stats.get("fetched", 0)) if isinstance(stats, dict) else 0
+            result = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
+            stats = result.get("stats", {}) if isinstance(result, dict) else {}
+            return int(stats.get("fetched", 0))
 
         count = _retry(run, what="pull")
         return TransferResult(count=count, remote=name)

@@ -22,13 +22,26 @@ def inside(
     if not p.is_absolute():
         p = (cwd or root) / p
     try:
-        exists = os.path.lexists(p)
-        if must_exist and not exists:
-            raise UsageError(f"{path}: no such file or directory")
+        os.lstat(p)
+        exists = True
+    except FileNotFoundError:
+        exists = False
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
-            raise UsageError(f"{path}: file name too long for this file system") from None
+            raise UsageError(
+                f"{str(path)[:60]}...: file name too long for this file system",
+                "rename it with a shorter name",
+            ) from None
         raise UsageError(f"{path}: {exc.strerror}") from None
+    if must_exist and not exists:
+        raise UsageError(f"{path}: no such file or directory")
+    name_max = _name_max(p.parent if p.parent.exists() else root)
+    if len(os.fsencode(p.name)) + len(".dvc") > name_max:
+        raise UsageError(
+            f"{p.name[:60]}...: file name too long: its DVC pointer '{p.name[:20]}...dvc' "
+            f"would pass the file system's limit of {name_max} bytes",
+            "rename it with a shorter name",
+        )
     lexical = Path(os.path.normpath(p))
     try:
         rel = lexical.relative_to(root)
@@ -41,6 +54,13 @@ def inside(
     if exists:
         _check_links(root, p, str(path))
     return rel.as_posix() if rel.parts else "."
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def _outside(root: Path, target: Path) -> bool:

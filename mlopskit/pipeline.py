@@ -186,8 +186,10 @@ def _dirty_code(root: Path, stages: Sequence[Any], ours: set[str]) -> list[str]:
         p = entry.path
         if p in ours:
             continue
-        if entry.code != "??" or any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps) and not any(
-            p == o or p.startswith(o + "/") for o in dvc_outs
+        if (
+            entry.code != "??"
+            or any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps)
+            and not any(p == o or p.startswith(o + "/") for o in dvc_outs)
         ):
             dirty.append(p)
     return dirty

@@ -1,0 +1,5 @@
+import sys
+
+from mlopskit.cli import main
+
+sys.exit(main())
