@@ -69,6 +69,12 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
         OverlappingOutputPathsError,
         ReproductionError,
     )
+    from dvc.output import (
+        OutputAlreadyTrackedError,
+        OutputDoesNotExistError,
+        OutputIsIgnoredError,
+        OutputIsStageFileError,
+    )
     from dvc.stage.exceptions import (
         DuplicateStageName,
         InvalidStageName,
@@ -99,7 +105,11 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
         | DuplicateStageName
         | InvalidStageName
         | StageExternalOutputsError
-        | StagePathOutsideError,
+        | StagePathOutsideError
+        | OutputAlreadyTrackedError
+        | OutputDoesNotExistError
+        | OutputIsIgnoredError
+        | OutputIsStageFileError,
     ):
         return UsageError(_pretty(exc))
     if isinstance(exc, StageFileAlreadyExistsError):

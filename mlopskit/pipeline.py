@@ -299,16 +299,8 @@ def repro(
             committed = []
         if push and commit_sha:
             branch = scm.current_branch(root)
-            upstream = scm.git(
-                root,
-                "rev-parse",
-                "--abbrev-ref",
-                "--symbolic-full-name",
-                "@{upstream}",
-                check=False,
-            )
-            if branch and upstream.returncode == 0:
-                remote_name = upstream.out.strip().split("/", 1)[0]
+            remote_name = scm.push_remote(root, branch) if branch else None
+            if branch and remote_name:
                 scm.push(root, remote_name, [f"HEAD:refs/heads/{branch}"])
                 git_pushed = remote_name
     return ReproResult(

@@ -154,6 +154,15 @@ def commit_paths(
     return head(root)
 
 
+def push_remote(root: Path, branch: str) -> str | None:
+    """The remote ``git push`` would use for ``branch``, if one is configured."""
+    for key in (f"branch.{branch}.pushRemote", "remote.pushDefault", f"branch.{branch}.remote"):
+        res = git(root, "config", "--get", key, check=False)
+        if res.returncode == 0 and res.out.strip() and res.out.strip() != ".":
+            return res.out.strip()
+    return None
+
+
 def remote_url(root: Path, name: str) -> str | None:
     res = git(root, "remote", "get-url", "--", name, check=False)
     return res.out.strip() if res.returncode == 0 else None

@@ -1,0 +1,278 @@
+"""stage add / list and repro, with DVC's real semantics and mlopskit's checks first."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from mlopskit import data, errors, pipeline, yamlio
+
+from .conftest import Repo, dvc, git, run_cli
+
+PY = sys.executable
+
+
+def two_stages(repo: Repo) -> None:
+    """A tiny two-stage pipeline: prepare copies the input, score writes metrics."""
+    repo.write("in.txt", "1\n2\n3\n")
+    data.add(repo.project(), ["in.txt"])
+    repo.write(
+        "prep.py",
+        "import sys, yaml\n"
+        "p = yaml.safe_load(open('params.yaml'))['train']\n"
+        "open('out.txt', 'w').write(open('in.txt').read() * p['epochs'])\n",
+    )
+    repo.write(
+        "score.py",
+        "import json\n"
+        "n = len(open('out.txt').read().split())\n"
+        "json.dump({'count': n, 'acc': n / 100}, open('metrics.json', 'w'))\n",
+    )
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "code")
+    pipeline.stage_add(
+        repo.project(),
+        "prepare",
+        cmd=["python", "prep.py"],
+        deps=["in.txt", "prep.py"],
+        outs=["out.txt"],
+        params_=["train.epochs"],
+    )
+    pipeline.stage_add(
+        repo.project(),
+        "score",
+        cmd="python score.py",
+        deps=["out.txt", "score.py"],
+        metrics=["metrics.json"],
+    )
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+
+
+def test_stage_add_writes_plain_dvc_yaml(repo: Repo) -> None:
+    two_stages(repo)
+    doc = yamlio.load(repo.root / "dvc.yaml")
+    assert doc["stages"]["prepare"]["cmd"] == "python prep.py"
+    assert list(doc["stages"]["prepare"]["params"]) == ["train.epochs"]
+    assert doc["stages"]["score"]["metrics"] == [{"metrics.json": {"cache": False}}]
+    # DVC itself reads it
+    assert "prepare" in dvc(repo.root, "stage", "list").stdout
+
+
+def test_stage_list_in_dag_order_with_status(repo: Repo) -> None:
+    two_stages(repo)
+    # Add score first in the file: the listing must still put prepare first.
+    st = pipeline.stage_list(repo.project())
+    assert [(s.name, s.changed) for s in st] == [("prepare", True), ("score", True)]
+    pipeline.repro(repo.project())
+    st = pipeline.stage_list(repo.project())
+    assert [s.changed for s in st] == [False, False]
+    code, out, _ = run_cli("stage", "list", cwd=repo.root)
+    assert code == 0 and out.splitlines()[2].startswith("prepare") and "up to date" in out
+
+
+@pytest.mark.parametrize("name", ["a;b", "$(touch pwned)", "x\ny", "it's", "-rf", "a b"])
+def test_hostile_stage_names_refused(repo: Repo, name: str) -> None:
+    """C4.31: hostile names never reach dvc.yaml or a shell."""
+    code, _, err = run_cli("stage", "add", name, "--cmd", "echo hi", cwd=repo.root)
+    assert code == errors.USAGE, err
+    assert not (repo.root / "dvc.yaml").exists()
+    assert not (repo.root / "pwned").exists()
+
+
+def test_command_arguments_are_quoted_and_round_trip(repo: Repo) -> None:
+    """C4.31: a command given as arguments is shlex-quoted; the YAML round-trips."""
+    code, _, err = run_cli(
+        "stage",
+        "add",
+        "weird",
+        "-o",
+        "o.txt",
+        "--",
+        PY,
+        "-c",
+        "import sys; open('o.txt','w').write(sys.argv[1])",
+        "$(touch pwned); 'x'",
+        cwd=repo.root,
+    )
+    assert code == 0, err
+    pipeline.repro(repo.project())
+    assert (repo.root / "o.txt").read_text() == "$(touch pwned); 'x'"
+    assert not (repo.root / "pwned").exists()
+    doc = yamlio.load(repo.root / "dvc.yaml")
+    assert yamlio.loads(yamlio.dumps(doc), display="x") == doc
+
+
+def test_repro_runs_then_skips_unchanged(repo: Repo) -> None:
+    two_stages(repo)
+    res = pipeline.repro(repo.project())
+    assert res.ran == ["prepare", "score"]
+    assert json.loads((repo.root / "metrics.json").read_text())["count"] == 9
+    again = pipeline.repro(repo.project())
+    assert again.ran == []
+    code, out, _ = run_cli("repro", "--dry", "--force", cwd=repo.root)
+    assert code == 0 and "prepare" in out
+
+
+def test_missing_param_fails_before_anything_runs(repo: Repo) -> None:
+    """C4.26 / dvc#3707: checked first, not after training."""
+    repo.write("slow.py", "open('ran', 'w').write('yes')\n")
+    pipeline.stage_add(
+        repo.project(),
+        "slow",
+        cmd="python slow.py",
+        deps=["slow.py"],
+        params_=["train.missing_key"],
+    )
+    code, _, err = run_cli("repro", cwd=repo.root)
+    assert code == errors.USAGE
+    assert "train.missing_key" in err and "slow" in err
+    assert not (repo.root / "ran").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("stages:\n  a:\n    cmd: [unclosed\n", "dvc.yaml:"),
+        ("stages:\n  a:\n    cmd: echo\n    bogus_key: 1\n", "dvc.yaml"),
+        ("stages:\n<<<<<<< HEAD\n  a:\n    cmd: echo 1\n=======\n", "dvc.yaml:2"),
+        ("stages:\n  a:\n    cmd: echo\n  a:\n    cmd: echo\n", "dvc.yaml:4"),
+    ],
+)
+def test_malformed_dvc_yaml(repo: Repo, text: str, where: str) -> None:
+    """C4.24: exit 2 with file:line, before any stage runs."""
+    repo.write("dvc.yaml", text)
+    code, _, err = run_cli("repro", cwd=repo.root)
+    assert code == errors.USAGE, err
+    assert where in err
+    assert err.count("\n") == 1
+
+
+def test_failing_stage_is_exit_1(repo: Repo) -> None:
+    pipeline.stage_add(repo.project(), "boom", cmd=f'{PY} -c "raise SystemExit(3)"')
+    code, _, err = run_cli("repro", cwd=repo.root)
+    assert code == errors.FAILED
+    assert "boom" in err
+
+
+def test_repro_commit_makes_one_commit(repo: Repo) -> None:
+    two_stages(repo)
+    repo.write("notes.txt", "unrelated\n")  # untracked, not a dependency: left alone
+    params_before = repo.head()
+    code, out, err = run_cli("repro", "--commit", "-m", "train it", cwd=repo.root)
+    assert code == 0, err
+    assert repo.git("rev-parse", "HEAD~1").strip() == params_before
+    files = sorted(repo.git("show", "--name-only", "--format=", "HEAD").split())
+    assert files == ["dvc.lock", "metrics.json"]
+    assert repo.status() == "?? notes.txt\n"
+    # Nothing to commit the second time: exit 0, no empty commit (C4.38)
+    head = repo.head()
+    code, out, _ = run_cli("repro", "--commit", cwd=repo.root)
+    assert code == 0 and "No changes to commit" in out and repo.head() == head
+
+
+def test_repro_commit_includes_params_change(repo: Repo) -> None:
+    two_stages(repo)
+    pipeline.repro(repo.project(), commit=True)
+    code, _, _ = run_cli("params", "set", "train.epochs=5", cwd=repo.root)
+    assert code == 0
+    res = pipeline.repro(repo.project(), commit=True)
+    assert res.ran == ["prepare", "score"]
+    assert sorted(res.committed) == ["dvc.lock", "metrics.json", "params.yaml"]
+    assert repo.status() == ""
+
+
+def test_dirty_code_refused_unless_allowed(repo: Repo) -> None:
+    """C4.36: uncommitted code the pipeline depends on: exit 3, nothing run."""
+    two_stages(repo)
+    repo.write("prep.py", (repo.root / "prep.py").read_text() + "# edit\n")
+    code, _, err = run_cli("repro", "--commit", cwd=repo.root)
+    assert code == errors.PRECONDITION
+    assert "prep.py" in err and "--allow-dirty" in err
+    assert not (repo.root / "out.txt").exists()
+    code, _, err = run_cli("repro", "--commit", "--allow-dirty", cwd=repo.root)
+    assert code == 0, err
+    assert "dirty work tree (prep.py)" in repo.git("log", "-1", "--format=%B")
+    assert repo.status() == " M prep.py\n"
+
+
+def test_detached_head_commit_refused_but_repro_works(repo: Repo) -> None:
+    """C4.37."""
+    two_stages(repo)
+    repo.git("checkout", "-q", "--detach")
+    code, _, err = run_cli("repro", "--commit", cwd=repo.root)
+    assert code == errors.PRECONDITION and "detached" in err
+    code, _, _ = run_cli("repro", cwd=repo.root)
+    assert code == 0
+
+
+def test_push_before_commit_and_git_push(repo: Repo, origin) -> None:  # type: ignore[no-untyped-def]
+    """Data reaches the DVC remote before the commit that points at it reaches origin."""
+    two_stages(repo)
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("push", "-q", "-u", "origin", "main")
+    res = pipeline.repro(repo.project(), push=True, commit=True)
+    assert res.pushed and res.pushed >= 2
+    assert res.git_pushed == "origin"
+    assert git(origin, "rev-parse", "main").strip() == repo.head()
+    assert dvc(repo.root, "status", "-c").returncode == 0
+    assert "new" not in dvc(repo.root, "status", "-c").stdout
+
+
+def test_push_without_remote_fails_before_running(repo: Repo) -> None:
+    """C4.39: no remote with --push: exit 2 before any stage runs and before any commit."""
+    two_stages(repo)
+    (repo.root / ".dvc" / "config.local").unlink()
+    head = repo.head()
+    code, _, err = run_cli("repro", "--push", "--commit", cwd=repo.root)
+    assert code == errors.USAGE and "remote add" in err
+    assert not (repo.root / "out.txt").exists()
+    assert repo.head() == head
+
+
+def test_failed_data_push_means_no_commit(repo: Repo) -> None:
+    """C1.4 / dvc#1362: never commit a dvc.lock whose objects did not reach the remote."""
+    two_stages(repo)
+    # A remote that cannot be written: a path under a regular file.
+    (repo.root.parent / "blocker").write_text("not a directory\n")
+    repo.write(
+        ".dvc/config.local",
+        f"[core]\n    remote = bad\n['remote \"bad\"']\n    url = {repo.root.parent}/blocker/sub\n",
+    )
+    head = repo.head()
+    code, _, err = run_cli("repro", "--push", "--commit", cwd=repo.root)
+    assert code != 0, err
+    assert repo.head() == head
+    assert "dvc.lock" in repo.status()
+
+
+def test_git_remote_missing_keeps_local_commit(repo: Repo) -> None:
+    """C4.41: the git push fails with exit 4, the local commit is kept and reported."""
+    two_stages(repo)
+    repo.git("remote", "add", "origin", str(repo.root.parent / "does-not-exist.git"))
+    repo.git("config", "branch.main.remote", "origin")
+    repo.git("config", "branch.main.merge", "refs/heads/main")
+    code, out, err = run_cli("repro", "--push", "--commit", cwd=repo.root)
+    assert code == errors.REMOTE, err
+    assert "local commit is kept" in err
+    assert repo.log()[0].startswith("repro:")
+
+
+def test_large_file_refused_from_git(repo: Repo) -> None:
+    """C4.34: an output headed for git above git.max_file_mb is refused (exit 3)."""
+    repo.write("mlopskit.yaml", "git:\n  max_file_mb: 0.001\n")
+    repo.git("add", "mlopskit.yaml")
+    repo.git("commit", "-qm", "tiny limit")
+    pipeline.stage_add(
+        repo.project(),
+        "big",
+        cmd=f"{PY} -c \"open('m.json','w').write('1'*5000)\"",
+        metrics=["m.json"],
+    )
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "stage")
+    code, _, err = run_cli("repro", "--commit", cwd=repo.root)
+    assert code == errors.PRECONDITION
+    assert "m.json" in err and "mlopskit data add" in err
