@@ -51,7 +51,7 @@ class RemoteInfo:
     options: dict[str, str]  # secrets already redacted
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
     parts = urlsplit(url)
     if "://" in url:
         if parts.scheme not in SCHEMES:
@@ -79,7 +79,7 @@ def add(
     """Add a remote to ``.dvc/config`` (or ``config.local``); credentials go to config.local."""
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise UsageError(f"remote name {name!r}: use letters, digits, '-', '_' or '.'")
-    _check_url(url)
+    check_url(url)
     creds = dict(credentials or {})
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
         level = "local" if local else "repo"
@@ -89,6 +89,10 @@ def add(
         with repo.config.edit(level) as conf:
             conf["remote"][name] = {"url": url}
             if default:
+                conf["core"]["remote"] = name
+        if default and level == "repo" and repo.config.read("local").get("core", {}).get("remote"):
+            # A default in config.local would shadow the new one: move it there too.
+            with repo.config.edit("local") as conf:
                 conf["core"]["remote"] = name
         if creds:
             with repo.config.edit("local") as conf:

@@ -73,6 +73,8 @@ def init(
     root = Path(path or ".").resolve()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: exists and is not a directory")
+    if remote_url is not None:
+        remote.check_url(remote_url)
     project_name = _slug(name or root.name)
     files = render(project_name)
     # Everything is checked before anything is written: a conflict changes nothing.
