@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import TypeVar
 
 from . import _dvc, journal, lock, paths, scm
-from .errors import MlopskitError, OperationFailed, RemoteError
+from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
 from .project import Project
 
 T = TypeVar("T")
@@ -92,6 +92,12 @@ def _retry(fn: Callable[[], T], *, what: str, retries: int = 2) -> T:
                     "check the remote URL, network and credentials; nothing local was changed",
                 ) from cause
         except OSError as exc:
+            if isinstance(exc, FileNotFoundError | PermissionError) and exc.filename:
+                # e.g. an SSH keyfile that is not there: the remote's config is wrong.
+                raise UsageError(
+                    f"{what}: cannot read {exc.filename}: {exc.strerror}",
+                    "check the remote's settings ('mlopskit remote list')",
+                ) from exc
             if not _dvc.is_connection_error(exc):
                 raise
             if attempt == retries:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def _walk_set(
                 return old
             node = node[idx]
             continue
-        if not isinstance(node, Mapping):
+        if not isinstance(node, MutableMapping):
             raise UsageError(f"params: '{label}': '{'.'.join(parts[:i])}' is not a mapping")
         if part not in node:
             if not allow_new:

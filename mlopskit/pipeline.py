@@ -78,7 +78,7 @@ def stage_add(
 
 def _pipeline_stages(repo: Repo) -> list[Any]:
     """Named dvc.yaml stages, upstream first."""
-    import networkx as nx
+    import networkx as nx  # type: ignore[import-untyped]
     from dvc.stage import PipelineStage
 
     graph = repo.index.graph
@@ -93,7 +93,7 @@ def stage_list(project: Project) -> list[StageInfo]:
         out = []
         for s in stages:
             changes = status.get(s.addressing, [])
-            described = []
+            described: list[str] = []
             for c in changes:
                 if isinstance(c, dict):
                     for kind, files in c.items():
