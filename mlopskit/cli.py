@@ -161,8 +161,7 @@ def data_add(paths: tuple[str, ...], message: str | None, wait: bool) -> None:
 def _transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel transfers.")(f)
     f = click.option("-r", "--remote", help="DVC remote name (default: the default remote).")(f)
-    f = click.argument("targets", nargs=-1)(f)
-    return f
+    return click.argument("targets", nargs=-1)(f)
 
 
 @data.command("push")
@@ -467,10 +466,9 @@ def params_set(assignments: tuple[str, ...], allow_new: bool) -> None:
 def _diff_format(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--md", "as_md", is_flag=True, help="Markdown table.")(f)
     f = click.option("--json", "as_json", is_flag=True)(f)
-    f = click.option("--base", default="HEAD", show_default=True, help="Revision to compare with.")(
-        f
-    )
-    return f
+    return click.option(
+        "--base", default="HEAD", show_default=True, help="Revision to compare with."
+    )(f)
 
 
 @params.command("diff")

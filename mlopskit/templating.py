@@ -1,4 +1,4 @@
-"""Render the jinja2 templates shipped in ``templates/`` (inside the wheel: ``mlopskit/templates``)."""
+"""Render the jinja2 templates in ``templates/`` (inside the wheel: ``mlopskit/templates``)."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_init_new_directory(tmp_path: Path) -> None:
     assert git(root, "branch", "--show-current").strip() == "main"
     assert porcelain(root) == ""
     committed = set(git(root, "ls-files").split())
-    assert EXPECTED <= committed
+    assert committed >= EXPECTED
     assert {".dvc/config", ".dvc/.gitignore", ".dvcignore"} <= committed
     # The default remote is per user, in config.local, never committed.
     assert "remote" not in (root / ".dvc" / "config").read_text()

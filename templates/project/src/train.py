@@ -26,8 +26,10 @@ def build(p: dict) -> Pipeline:
             n_jobs=1,
         )
     else:
-        raise SystemExit(f"params.yaml: train.model {p['model']!r} is not "
-                         "'logistic_regression' or 'random_forest'")
+        raise SystemExit(
+            f"params.yaml: train.model {p['model']!r} is not "
+            "'logistic_regression' or 'random_forest'"
+        )
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median")),
