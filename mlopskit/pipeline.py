@@ -134,6 +134,33 @@ def check_params(root: Path, stages: Sequence[Any]) -> None:
                 )
 
 
+def check_paths(root: Path, stages: Sequence[Any]) -> None:
+    """A stage's wdir, outputs and local dependencies must stay inside the project (C4.29)."""
+
+    def inside(p: str) -> bool:
+        try:
+            Path(os.path.realpath(p)).relative_to(root)
+        except ValueError:
+            return False
+        return True
+
+    for stage in stages:
+        where = f"{stage.relpath}: stage '{getattr(stage, 'name', stage.addressing)}'"
+        if not inside(stage.wdir):
+            raise UsageError(
+                f"{where} has wdir {stage.wdir!r} outside the project root",
+                "keep wdir inside the repository",
+            )
+        for item in [*stage.outs, *stage.deps]:
+            if getattr(item.fs, "protocol", "local") in ("local", "file") and not inside(
+                item.fs_path
+            ):
+                raise UsageError(
+                    f"{where}: {item.def_path!r} is outside the project root",
+                    "keep stage paths inside the repository",
+                )
+
+
 @dataclass(frozen=True)
 class ReproResult:
     ran: list[str]
@@ -249,6 +276,7 @@ def repro(
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo:
         with _dvc.translated():
             stages = _stages_in_scope(repo, targets)
+        check_paths(root, stages)
         check_params(root, stages)
         ours = set(commit_candidates(root, stages))
         if commit and not dry and not allow_dirty:

@@ -276,3 +276,22 @@ def test_large_file_refused_from_git(repo: Repo) -> None:
     code, _, err = run_cli("repro", "--commit", cwd=repo.root)
     assert code == errors.PRECONDITION
     assert "m.json" in err and "mlopskit data add" in err
+
+
+@pytest.mark.parametrize("args", [["-o", "../out.txt"], ["-d", "/etc/passwd"]])
+def test_stage_paths_outside_repo_refused(repo: Repo, args: list[str]) -> None:
+    """C4.29: outputs and deps outside the root: exit 2 before DVC is called."""
+    code, _, err = run_cli("stage", "add", "s", *args, "--cmd", "echo", cwd=repo.root)
+    assert code == errors.USAGE
+    assert "outside the project root" in err
+    assert not (repo.root / "dvc.yaml").exists()
+
+
+def test_wdir_outside_repo_refused(repo: Repo) -> None:
+    """C4.29: `wdir: ..` is refused with exit 2 and nothing runs."""
+    repo.write(
+        "dvc.yaml", "stages:\n  s:\n    wdir: ..\n    cmd: touch escaped\n    outs:\n      - o\n"
+    )
+    code, _, err = run_cli("repro", cwd=repo.root)
+    assert code == errors.USAGE, err
+    assert not (repo.root.parent / "escaped").exists()
