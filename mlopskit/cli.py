@@ -534,6 +534,173 @@ def metrics_diff(base: str, as_json: bool, as_md: bool, changed_only: bool) -> N
     click.echo((md_table if as_md else text_table)(headers, rows), nl=False)
 
 
+@cli.command("check")
+@click.option("--base", help="Revision for regression rules (default: merge-base with main).")
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="EXPR",
+    help="A rule, e.g. 'accuracy >= 0.9' or 'rmse: max_increase 5%'.",
+)
+@click.option("--no-config", is_flag=True, help="Ignore the gates in mlopskit.yaml.")
+@click.option("--json", "as_json", is_flag=True)
+def check_cmd(base: str | None, rules: tuple[str, ...], no_config: bool, as_json: bool) -> None:
+    """The quality gate: exit 1 when a rule fails (missing, NaN or non-numeric fails too)."""
+    from . import gate
+    from .errors import OperationFailed
+    from .formatting import fmt, text_table
+
+    res = gate.check(_project(), base=base, rules=list(rules), config_rules=not no_config)
+    if as_json:
+        _json({"passed": res.passed, "base": res.base, "rules": res.outcomes})
+    else:
+        rows = [
+            ["pass" if o.passed else "FAIL", o.rule, fmt(o.value), fmt(o.base), o.reason]
+            for o in res.outcomes
+        ]
+        click.echo(text_table(["result", "rule", "value", "base", "why"], rows), nl=False)
+    if not res.passed:
+        raise OperationFailed(
+            f"quality gate failed: {len(res.failed)} of {len(res.outcomes)} rule(s): "
+            + "; ".join(o.rule for o in res.failed)
+        )
+    if not as_json:
+        _ok(f"Quality gate passed ({len(res.outcomes)} rule(s)).")
+
+
+@metrics.command("history")
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many commits.",
+)
+@click.option("--rev", default="HEAD", show_default=True, help="Revision or range (A..B).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a PNG chart of the metrics.",
+)
+def metrics_history(
+    limit: int, rev: str, as_json: bool, as_csv: bool, plot_file: Path | None
+) -> None:
+    """Metrics and params for each commit along first-parent history (newest first)."""
+    import csv
+    import io
+
+    from . import history as h
+    from .formatting import fmt, text_table
+
+    rows = h.history(_project(), rev=rev, limit=limit)
+    metric_cols, param_cols = h.columns(rows)
+    if plot_file is not None:
+        h.plot(rows, plot_file)
+    if as_json:
+        _json(rows)
+    elif as_csv:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["commit", "date", "subject", *metric_cols, *param_cols])
+        for r in rows:
+            w.writerow(
+                [
+                    r.commit,
+                    r.date,
+                    r.subject,
+                    *(r.metrics.get(c, "") for c in metric_cols),
+                    *(r.params.get(c, "") for c in param_cols),
+                ]
+            )
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        varying = [c for c in param_cols if len({repr(r.params.get(c)) for r in rows}) > 1]
+        headers = ["commit", "date", *metric_cols, *varying, "subject"]
+        table = [
+            [
+                r.commit[:8],
+                r.date[:10],
+                *(fmt(r.metrics.get(c)) for c in metric_cols),
+                *(fmt(r.params.get(c)) for c in varying),
+                r.subject[:50],
+            ]
+            for r in rows
+        ]
+        click.echo(text_table(headers, table), nl=False)
+    if plot_file is not None and not (as_json or as_csv):
+        click.echo(f"Chart written to {plot_file}")
+
+
+@cli.command("report")
+@click.option("--base", help="Revision to compare with (default: merge-base with main).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report here; PNG plots go to FILE's folder, in FILE_assets/.",
+)
+@click.option(
+    "--format", "fmt_", type=click.Choice(["md", "json", "html"]), default="md", show_default=True
+)
+@click.option(
+    "--post",
+    is_flag=True,
+    help="Create or update the pull request's comment "
+    "(uses GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_API_URL).",
+)
+@click.option("--no-plots", is_flag=True, help="Skip rendering plots.")
+def report_cmd(base: str | None, out: Path | None, fmt_: str, post: bool, no_plots: bool) -> None:
+    """Metrics, params, plots and data changes vs --base, with the gate's verdict."""
+    from . import report as rep
+    from . import report_render as render
+
+    project = _project()
+    r = rep.build(project, base=base, with_plots=not no_plots)
+    images: dict[str, str] | None = None
+    if out is not None and fmt_ != "html":
+        images = _write_images(r, out)
+    if post:
+        from . import github
+
+        posted = github.post_report(project, r)
+        click.echo(f"{posted.action} comment {posted.url}", err=True)
+        for note in posted.notes:
+            click.echo(note, err=True)
+    if fmt_ == "json":
+        text = json.dumps(render.as_json(r, images), indent=2, default=str) + "\n"
+    elif fmt_ == "html":
+        text = render.as_html(r)
+    else:
+        text = render.markdown(r, images=images)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Report written to {out}", err=True)
+    elif not post:
+        click.echo(text, nl=False)
+
+
+def _write_images(r: Any, out: Path) -> dict[str, str]:
+    from .report_render import image_key
+
+    assets = out.parent / f"{out.stem}_assets"
+    images: dict[str, str] = {}
+    for p in r.plots:
+        for side, data in (("base", p.base_png), ("head", p.head_png)):
+            if data is not None:
+                assets.mkdir(parents=True, exist_ok=True)
+                key = image_key(p.name, side)
+                (assets / key).write_bytes(data)
+                images[key] = f"{assets.name}/{key}"
+    return images
+
+
 # --------------------------------------------------------------------------- entry point
 
 

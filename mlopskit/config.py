@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import yamlio
+from . import flat, yamlio
 from .errors import UsageError
 
 FILENAME = "mlopskit.yaml"
@@ -54,6 +54,8 @@ class Config:
     name: str = "project"
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     git: GitConfig = field(default_factory=GitConfig)
+    # Quality-gate rules, parsed by gate.parse_rule (strings or one-key mappings).
+    gates: tuple[Any, ...] = ()
 
 
 def _unknown(where: str, key: str, known: list[str]) -> UsageError:
@@ -78,7 +80,7 @@ def _check_keys(section: Mapping[str, Any], where: str, known: list[str]) -> Non
 
 def parse(data: Any) -> Config:
     top = _mapping(data, "<top level>")
-    _check_keys(top, "", ["project", "metrics", "git"])
+    _check_keys(top, "", ["project", "metrics", "git", "gates"])
 
     project = _mapping(top.get("project"), "project")
     _check_keys(project, "project.", ["name"])
@@ -102,7 +104,16 @@ def parse(data: Any) -> Config:
         raise UsageError(f"{FILENAME}: git.max_file_mb must be a positive number")
     main_branch = str(git.get("main_branch", GitConfig.main_branch))
 
+    gates = top.get("gates") or []
+    if not isinstance(gates, list):
+        raise UsageError(f"{FILENAME}: 'gates' must be a list of rules like 'accuracy >= 0.9'")
+    from .gate import parse_rule
+
+    for rule in gates:
+        parse_rule(rule)  # a malformed rule is reported when the file is read
+
     return Config(
+        gates=tuple(flat.plain(g) for g in gates),
         name=name,
         metrics=MetricsConfig(directions=directions),
         git=GitConfig(max_file_mb=float(max_mb), main_branch=main_branch),

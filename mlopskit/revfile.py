@@ -22,7 +22,7 @@ def resolve_rev(root: Path, rev: str) -> str:
     return sha
 
 
-def _cache_path(root: Path, md5: str) -> Path:
+def cache_path(root: Path, md5: str) -> Path:
     return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
 
@@ -55,7 +55,7 @@ def read_bytes(
         return blob
     md5 = lock_md5s(root, rev).get(path)
     if md5 and not md5.endswith(".dir"):
-        cached = _cache_path(root, md5)
+        cached = cache_path(root, md5)
         if cached.is_file():
             return cached.read_bytes()
     return None

@@ -1,0 +1,213 @@
+"""The quality gate: rules over metrics, absolute bounds and regressions against a base.
+
+Rules read the same in ``mlopskit.yaml`` (``gates:``) and on the command line:
+
+    accuracy >= 0.9              absolute bound (>=, <=, >, <)
+    rmse <= 3.0
+    accuracy: max_drop 0.01      at most 0.01 lower than at the base
+    rmse: max_increase 5%        at most 5 % higher than at the base
+
+A metric is named by its key (``accuracy``, ``eval.loss``) or ``file:key`` when two
+files hold the same key. The gate fails closed: a missing, non-numeric, NaN or
+infinite value fails its rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import flat, metrics, revfile, scm
+from .errors import UsageError
+from .project import Project
+
+_ABS = re.compile(r"^\s*(?P<metric>[^\s<>=!:][^<>=!]*?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>\S+)\s*$")
+_REG = re.compile(
+    r"^\s*(?P<metric>\S+?)\s*:\s*(?P<kind>max_drop|max_increase)\s+(?P<value>[^\s%]+)(?P<pct>%?)\s*$"
+)
+_OPS = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    metric: str
+    kind: str  # ">=", "<=", ">", "<", "max_drop", "max_increase"
+    threshold: float
+    percent: bool = False
+
+    @property
+    def needs_base(self) -> bool:
+        return self.kind in ("max_drop", "max_increase")
+
+
+def _number(text: str, rule: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"gate rule {rule!r}: {text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError(f"gate rule {rule!r}: the threshold must be finite")
+    return value
+
+
+def parse_rule(text: Any) -> Rule:
+    """Parse ``accuracy >= 0.9`` or ``rmse: max_increase 5%`` (or the YAML mapping form)."""
+    if isinstance(text, dict) and len(text) == 1:
+        ((key, value),) = text.items()
+        text = f"{key}: {value}"
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError(f"gate rule {text!r}: expected text like 'accuracy >= 0.9'")
+    m = _REG.match(text)
+    if m:
+        value = _number(m["value"], text)
+        if value < 0:
+            raise UsageError(f"gate rule {text!r}: {m['kind']} must not be negative")
+        return Rule(text.strip(), m["metric"], m["kind"], value, bool(m["pct"]))
+    m = _ABS.match(text)
+    if m:
+        return Rule(text.strip(), m["metric"].strip(), m["op"], _number(m["value"], text))
+    raise UsageError(
+        f"gate rule {text!r}: not understood",
+        "use 'METRIC >= N', 'METRIC <= N', 'METRIC: max_drop N' or 'METRIC: max_increase N%'",
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rule: str
+    metric: str
+    passed: bool
+    value: Any
+    base: Any
+    reason: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    base: str | None
+    outcomes: list[Outcome]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.passed]
+
+
+def _lookup(values: dict[str, dict[str, Any]], name: str) -> tuple[bool, Any]:
+    """(found, value) for ``key`` or ``file:key`` across metrics files."""
+    if ":" in name:
+        file, key = name.split(":", 1)
+        if file in values and key in values[file]:
+            return True, values[file][key]
+        return False, None
+    hits = [v[name] for v in values.values() if name in v]
+    if len(hits) > 1:
+        files = [f for f, v in values.items() if name in v]
+        raise UsageError(
+            f"gate: metric '{name}' is in {', '.join(files)}", f"name it as '{files[0]}:{name}'"
+        )
+    return (True, hits[0]) if hits else (False, None)
+
+
+def _describe(value: Any) -> str:
+    return "NaN" if isinstance(value, float) and value != value else repr(value)
+
+
+def evaluate(
+    rules: list[Rule],
+    head: dict[str, dict[str, Any]],
+    base: dict[str, dict[str, Any]] | None,
+    base_name: str | None,
+) -> GateResult:
+    out: list[Outcome] = []
+    for rule in rules:
+        found, raw = _lookup(head, rule.metric)
+        value = flat.number(raw)
+        base_raw = None
+        if not found:
+            out.append(Outcome(rule.text, rule.metric, False, None, None, "metric is missing"))
+            continue
+        if value is None:
+            out.append(
+                Outcome(
+                    rule.text,
+                    rule.metric,
+                    False,
+                    raw,
+                    None,
+                    f"value {_describe(raw)} is not a finite number",
+                )
+            )
+            continue
+        if not rule.needs_base:
+            ok = _OPS[rule.kind](value, rule.threshold)
+            reason = "" if ok else f"{value:g} is not {rule.kind} {rule.threshold:g}"
+            out.append(Outcome(rule.text, rule.metric, ok, value, None, reason))
+            continue
+        bfound, base_raw = _lookup(base or {}, rule.metric)
+        base_value = flat.number(base_raw)
+        if not bfound or base_value is None:
+            why = (
+                f"no value at the base {base_name}"
+                if not bfound
+                else f"base value {_describe(base_raw)} is not a finite number"
+            )
+            out.append(Outcome(rule.text, rule.metric, False, value, base_raw, why))
+            continue
+        delta = value - base_value if rule.kind == "max_increase" else base_value - value
+        limit = rule.threshold * abs(base_value) / 100 if rule.percent else rule.threshold
+        ok = delta <= limit + 1e-12
+        word = "rose" if rule.kind == "max_increase" else "dropped"
+        shown = f"{rule.threshold:g}%" if rule.percent else f"{rule.threshold:g}"
+        reason = (
+            "" if ok else f"{word} by {delta:g} (from {base_value:g} to {value:g}), limit {shown}"
+        )
+        out.append(Outcome(rule.text, rule.metric, ok, value, base_value, reason))
+    return GateResult(base=base_name, outcomes=out)
+
+
+def default_base(project: Project) -> str:
+    """The merge-base of HEAD with the main branch (origin's copy when there is one)."""
+    main = project.config.git.main_branch
+    root = project.root
+    for ref in (f"origin/{main}", main):
+        if scm.resolve(root, ref):
+            res = scm.git(root, "merge-base", "HEAD", ref, check=False)
+            if res.returncode == 0 and res.out.strip():
+                return res.out.strip()
+    return "HEAD"
+
+
+def check(
+    project: Project,
+    *,
+    base: str | None = None,
+    rules: list[str] | None = None,
+    config_rules: bool = True,
+) -> GateResult:
+    """Evaluate the gate on the workspace's metrics against ``base`` (default: merge-base)."""
+    parsed = [parse_rule(r) for r in (rules or [])]
+    if config_rules:
+        parsed = [parse_rule(r) for r in project.config.gates] + parsed
+    if not parsed:
+        raise UsageError("gate: no rules", "add 'gates:' to mlopskit.yaml or pass --rule")
+    root: Path = project.root
+    head = metrics.read(root, None, required=False)
+    base_values = None
+    base_name = None
+    if any(r.needs_base for r in parsed):
+        base_name = base or default_base(project)
+        sha = revfile.resolve_rev(root, base_name)
+        base_values = metrics.read(root, sha, required=False)
+    return evaluate(parsed, head, base_values, base_name)

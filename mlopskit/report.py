@@ -1,0 +1,198 @@
+"""The pull-request report: gate verdict, metrics, params, plots, data changes, lineage.
+
+``build`` collects everything into a ``Report`` (plain data, PNG bytes included);
+``report_render`` turns it into Markdown, HTML or JSON; ``github`` posts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _dvc, charts, datadiff, dvcyaml, gate, metrics, params, revfile, scm
+from .errors import MlopskitError, UsageError
+from .project import Project
+
+HEAD_LABEL = "workspace"
+
+
+@dataclass(frozen=True)
+class PlotImage:
+    name: str
+    title: str
+    base_png: bytes | None
+    head_png: bytes | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    commit: str | None
+    subject: str
+    branch: str | None
+    data: dict[str, str]  # path -> md5 in the workspace pointers
+    lock_in_sync: bool | None
+    out_of_sync: list[str] = field(default_factory=list)
+    dirty: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    base: str
+    base_sha: str
+    gate: gate.GateResult | None
+    gate_error: str | None
+    metrics: list[metrics.MetricChange]
+    params: list[params.ParamChange]
+    plots: list[PlotImage]
+    data: list[datadiff.DataChange]
+    lineage: Lineage
+    notes: list[str] = field(default_factory=list)
+
+
+def _plot_defs(root: Path, rev: str | None) -> list[dict[str, Any]]:
+    """Plot definitions from dvc.yaml: top-level ``plots:`` and stage plot files."""
+    doc = revfile.load_structured(root, rev, "dvc.yaml")
+    defs: list[dict[str, Any]] = []
+    covered: set[str] = set()
+    if isinstance(doc, dict):
+        for entry in doc.get("plots") or []:
+            if isinstance(entry, str):
+                defs.append({"name": entry, "file": entry})
+                covered.add(entry)
+                continue
+            if not isinstance(entry, dict):
+                continue
+            for name, spec in entry.items():
+                spec = spec if isinstance(spec, dict) else {}
+                y = spec.get("y")
+                if isinstance(y, dict):
+                    for file, field_ in y.items():
+                        yf = field_[0] if isinstance(field_, list) and field_ else field_
+                        defs.append(
+                            {
+                                "name": str(name),
+                                "file": str(file),
+                                "y": yf,
+                                "x": spec.get("x"),
+                                "template": spec.get("template"),
+                                "title": spec.get("title"),
+                            }
+                        )
+                        covered.add(str(file))
+                else:
+                    defs.append(
+                        {
+                            "name": str(name),
+                            "file": str(name),
+                            "y": y,
+                            "x": spec.get("x"),
+                            "template": spec.get("template"),
+                            "title": spec.get("title"),
+                        }
+                    )
+                    covered.add(str(name))
+    for file in dvcyaml.files(root, rev).plots:
+        if file not in covered:
+            defs.append({"name": file, "file": file})
+    return defs
+
+
+def _render_plot(root: Path, d: dict[str, Any], rev: str | None, label: str) -> bytes | None:
+    file = str(d["file"])
+    raw = revfile.read_bytes(root, rev, file)
+    if raw is None:
+        return None
+    if file.lower().endswith((".png", ".jpg", ".jpeg", ".svg", ".gif")):
+        return raw
+    rows = charts.rows_from_bytes(file, raw)
+    spec = charts.spec(
+        d["name"],
+        rows,
+        label,
+        file,
+        template=d.get("template"),
+        x=d.get("x"),
+        y=d.get("y"),
+        title=d.get("title"),
+    )
+    return charts.png(spec) if spec else None
+
+
+def plots(root: Path, base_sha: str, base_label: str) -> list[PlotImage]:
+    out = []
+    for d in _plot_defs(root, None):
+        note = ""
+        try:
+            base_png = _render_plot(root, d, base_sha, base_label)
+            head_png = _render_plot(root, d, None, HEAD_LABEL)
+        except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the report
+            base_png = head_png = None
+            note = f"could not render: {type(exc).__name__}: {str(exc)[:160]}"
+        title = str(d.get("title") or d["name"])
+        if base_png is None and head_png is None and not note:
+            note = "no data"
+        out.append(PlotImage(d["name"], title, base_png, head_png, note))
+    return out
+
+
+def lineage(project: Project) -> Lineage:
+    root = project.root
+    head = scm.head(root)
+    subject = scm.git(root, "log", "-1", "--format=%s").out.strip() if head else ""
+    tracked = datadiff.tracked_at(root, None)
+    data_hashes = {p: t.md5 for p, t in tracked.items() if t.source == "data"}
+    in_sync: bool | None = None
+    stale: list[str] = []
+    try:
+        with _dvc.open_repo(root) as repo, _dvc.translated():
+            status = repo.status()
+        stale = sorted(status)
+        in_sync = not status
+    except MlopskitError:
+        in_sync = None
+    dirty = [e.path for e in scm.status(root) if e.code != "??"]
+    return Lineage(head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty)
+
+
+def build(
+    project: Project, *, base: str | None = None, with_plots: bool = True, with_tables: bool = True
+) -> Report:
+    """Everything the report shows, comparing ``base`` with the workspace."""
+    root = project.root
+    base_name = base or gate.default_base(project)
+    base_sha = scm.resolve(root, base_name)
+    if base_sha is None:
+        raise UsageError(
+            f"base revision '{base_name}' not found",
+            "fetch it (git fetch origin main) or pass --base REV",
+        )
+    notes: list[str] = []
+    gate_result = None
+    gate_error = None
+    if project.config.gates:
+        try:
+            gate_result = gate.check(project, base=base_sha)
+        except UsageError as err:
+            gate_error = str(err)
+    head_metrics = metrics.read(root, None, required=False)
+    base_metrics = metrics.read(root, base_sha, required=False)
+    if not base_metrics:
+        notes.append(f"No metrics at the base {base_name}: every metric shows as added.")
+    changes = metrics.compare(base_metrics, head_metrics, project.config.metrics)
+    param_changes = params.diff(project, base=base_sha)
+    images = plots(root, base_sha, base_name) if with_plots else []
+    data_changes = datadiff.diff(root, base_sha, tables=with_tables)
+    return Report(
+        base=base_name,
+        base_sha=base_sha,
+        gate=gate_result,
+        gate_error=gate_error,
+        metrics=changes,
+        params=param_changes,
+        plots=images,
+        data=data_changes,
+        lineage=lineage(project),
+        notes=notes,
+    )
