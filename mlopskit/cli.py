@@ -426,6 +426,46 @@ def repro(
         click.echo(f"Pushed the commit to '{res.git_pushed}'.")
 
 
+@cli.command("commit")
+@click.argument("targets", nargs=-1)
+@click.option("-m", "--message", default="pipeline: update state", show_default=True)
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Push the branch to its git remote, rebasing and "
+    "retrying (bounded) when the remote moved.",
+)
+@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def commit_cmd(
+    targets: tuple[str, ...], message: str, push: bool, retries: int, wait: bool
+) -> None:
+    """Commit the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
+
+    What CT runs after `repro --push` and the quality gate.
+    """
+    from . import pipeline
+
+    res = pipeline.commit_state(
+        _project(), targets, message=message, push=push, retries=retries, wait=wait
+    )
+    if res.commit:
+        _ok(f"Committed {res.commit[:8]}: {', '.join(res.committed)}")
+    else:
+        click.echo("No changes to commit.")
+    if res.pushed_to:
+        click.echo(f"Pushed to '{res.pushed_to}'.")
+
+
+@cli.command("validate")
+def validate_cmd() -> None:
+    """Check dvc.yaml, params files and mlopskit.yaml without running anything."""
+    from . import pipeline
+
+    res = pipeline.validate(_project())
+    _ok(f"Valid: {res.stages} stage(s); every param they name exists.")
+
+
 # --------------------------------------------------------------------------- params
 
 

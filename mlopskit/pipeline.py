@@ -264,6 +264,8 @@ def repro(
     wait: bool = False,
 ) -> ReproResult:
     """Check params, run DVC's repro, then push data (before) and commit (after)."""
+    from dvc.repo import lock_repo
+
     from . import data
 
     root = project.root
@@ -272,70 +274,125 @@ def repro(
         project.require_branch("repro --commit")
     if not (root / "dvc.yaml").exists():
         raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
-    yamlio.load(root / "dvc.yaml", display="dvc.yaml")
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo:
-        with _dvc.translated():
-            stages = _stages_in_scope(repo, targets)
-        check_paths(root, stages)
-        check_params(root, stages)
-        ours = set(commit_candidates(root, stages))
-        if commit and not dry and not allow_dirty:
-            dirty = _dirty_code(root, stages, ours)
-            if dirty:
-                raise PreconditionError(
-                    "uncommitted changes the pipeline depends on: "
-                    + ", ".join(dirty[:8])
-                    + (" ..." if len(dirty) > 8 else ""),
-                    "commit them first so the model traces to a commit, or pass --allow-dirty",
-                )
-        name = None
-        if push and not dry:
-            with _dvc.translated():
+        # Holding DVC's repo lock across the checks and the run keeps DVC from
+        # rebuilding its index in reproduce(), and no other DVC process can get between.
+        with _dvc.translated(), lock_repo(repo):
+            stages = _load_stages(root, repo, targets)
+            check_paths(root, stages)
+            check_params(root, stages)
+            if commit and not dry and not allow_dirty:
+                dirty = _dirty_code(root, stages, set(commit_candidates(root, stages)))
+                if dirty:
+                    raise PreconditionError(
+                        "uncommitted changes the pipeline depends on: "
+                        + ", ".join(dirty[:8])
+                        + (" ..." if len(dirty) > 8 else ""),
+                        "commit them first so the model traces to a commit, or pass --allow-dirty",
+                    )
+            name = None
+            if push and not dry:
                 repo.cloud.get_remote(remote, "push")  # no remote: exit 2 before training
-            name = remote or repo.config["core"].get("remote")
-        with _dvc.translated(), _interpreter_on_path():
-            ran = repo.reproduce(
-                list(targets) or None,
-                force=force,
-                dry=dry,
-                pull=pull,
-                allow_missing=pull,
-            )
+                name = remote or repo.config["core"].get("remote")
+            with _interpreter_on_path():
+                ran = repo.reproduce(
+                    list(targets) or None,
+                    force=force,
+                    dry=dry,
+                    pull=pull,
+                    allow_missing=pull,
+                )
         names = [getattr(s, "addressing", str(s)) for s in ran or []]
         if dry:
             return ReproResult(ran=names, dry=True)
     pushed = None
     if push:
         pushed = data.push(project, remote=remote, run_cache=True, wait=wait).count
-    commit_sha = None
-    committed: list[str] = []
-    git_pushed = None
+    state = CommitResult(None, [], None)
     if commit:
-        with _dvc.open_repo(root) as repo, _dvc.translated():
-            stages = _stages_in_scope(repo, targets)
-        files = commit_candidates(root, stages)
-        before = {e.path for e in scm.status(root)}
-        committed = [f for f in files if f in before]
         msg = message or (f"repro: {', '.join(names)}" if names else "repro: pipeline state")
-        if dirty_note := (allow_dirty and _dirty_code(root, stages, set(files))):
-            msg += f"\n\nmlopskit: built from a dirty work tree ({', '.join(dirty_note[:8])})"
-        with lock.held(project.tmp_dir, wait=wait):
-            commit_sha = scm.commit_paths(
-                root, committed, msg, max_file_mb=project.config.git.max_file_mb
-            )
-        if commit_sha is None:
-            committed = []
-        if push and commit_sha:
-            branch = scm.current_branch(root)
-            remote_name = scm.push_remote(root, branch) if branch else None
-            if branch and remote_name:
-                scm.push(root, remote_name, [f"HEAD:refs/heads/{branch}"])
-                git_pushed = remote_name
+        state = commit_state(
+            project, targets, message=msg, push=push, note_dirty=allow_dirty, wait=wait
+        )
     return ReproResult(
         ran=names,
         pushed=pushed,
-        commit=commit_sha,
-        committed=committed,
-        git_pushed=git_pushed,
+        commit=state.commit,
+        committed=state.committed,
+        git_pushed=state.pushed_to,
         remote=name,
     )
+
+
+def _load_stages(root: Path, repo: Repo, targets: Sequence[str]) -> list[Any]:
+    """The stages in scope; a dvc.yaml DVC cannot read is reported as file:line."""
+    try:
+        with _dvc.translated():
+            return _stages_in_scope(repo, targets)
+    except UsageError:
+        # Our own parser names the line (duplicate keys, merge markers, syntax);
+        # when it finds nothing wrong, DVC's schema message stands.
+        yamlio.load(root / "dvc.yaml", display="dvc.yaml")
+        raise
+
+
+@dataclass(frozen=True)
+class Validation:
+    stages: int
+
+
+def validate(project: Project) -> Validation:
+    """dvc.yaml, params files and mlopskit.yaml are well formed, stage paths stay inside
+    the project and every param a stage names exists. Runs nothing."""
+    root = project.root
+    _ = project.config  # mlopskit.yaml: unknown keys and bad values are errors
+    if not (root / "dvc.yaml").exists():
+        raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
+    with _dvc.open_repo(root) as repo:
+        stages = _load_stages(root, repo, ())
+        check_paths(root, stages)
+        check_params(root, stages)
+    return Validation(stages=len(stages))
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    commit: str | None
+    committed: list[str]
+    pushed_to: str | None
+
+
+def commit_state(
+    project: Project,
+    targets: Sequence[str] = (),
+    *,
+    message: str,
+    push: bool = False,
+    note_dirty: bool = False,
+    wait: bool = False,
+    retries: int = 3,
+) -> CommitResult:
+    """One commit of the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
+
+    With ``push``, the branch then goes to its configured git remote; a non-fast-forward
+    is rebased and retried (at most ``retries`` times), never forced.
+    """
+    root = project.root
+    branch = project.require_branch("committing the pipeline state")
+    with _dvc.open_repo(root) as repo, _dvc.translated():
+        stages = _stages_in_scope(repo, targets)
+    files = commit_candidates(root, stages)
+    changed = {e.path for e in scm.status(root)}
+    todo = [f for f in files if f in changed]
+    msg = message
+    if note_dirty and (dirty := _dirty_code(root, stages, set(files))):
+        msg += f"\n\nmlopskit: built from a dirty work tree ({', '.join(dirty[:8])})"
+    with lock.held(project.tmp_dir, wait=wait):
+        sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
+    pushed_to = None
+    if push and sha:
+        remote_name = scm.push_remote(root, branch)
+        if remote_name:
+            scm.push_rebasing(root, remote_name, branch, retries=retries)
+            pushed_to = remote_name
+    return CommitResult(sha, todo if sha else [], pushed_to)

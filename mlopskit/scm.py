@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import _proc
 from .errors import MlopskitError, PreconditionError, RemoteError
@@ -168,25 +171,74 @@ def remote_url(root: Path, name: str) -> str | None:
     return res.out.strip() if res.returncode == 0 else None
 
 
-def push(root: Path, remote: str, refspecs: Sequence[str], *, retries: int = 2) -> None:
-    """Push; never with --force. Network errors are retried with backoff, then exit 4."""
+def _auth(root: Path, remote: str) -> list[str]:
+    """Credentials for an https remote from MLOPSKIT_GIT_TOKEN or GITHUB_TOKEN, passed as an
+    http header for this one command (as actions/checkout does), never written to config."""
+    token = os.environ.get("MLOPSKIT_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
+    url = remote_url(root, remote) or ""
+    if not token or not url.startswith("https://"):
+        return []
+    host = urlsplit(url).hostname or ""
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return ["-c", f"http.https://{host}/.extraheader=AUTHORIZATION: basic {basic}"]
+
+
+_REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]")
+
+
+def push_rebasing(root: Path, remote: str, branch: str, *, retries: int = 3) -> None:
+    """Push HEAD to ``remote``'s ``branch``; never with --force.
+
+    A non-fast-forward (the branch moved meanwhile) is fetched, rebased on and retried,
+    at most ``retries`` times; a rebase conflict (both sides changed dvc.lock) aborts the
+    rebase. Network errors are retried with backoff. Then exit 4, the local commit kept.
+    """
     if remote_url(root, remote) is None:
         raise RemoteError(
             f"git remote '{remote}' is not configured; the local commit is kept",
             f"add it with 'git remote add {remote} URL' and run 'git push'",
         )
+    auth = _auth(root, remote)
     delay = 1.0
     for attempt in range(retries + 1):
-        res = git(root, "push", "--porcelain", "--", remote, *refspecs, check=False)
+        res = git(
+            root,
+            *auth,
+            "push",
+            "--porcelain",
+            "--",
+            remote,
+            f"HEAD:refs/heads/{branch}",
+            check=False,
+        )
         if res.returncode == 0:
             return
-        rejected = "[rejected]" in res.out or "rejected" in res.err
-        if rejected or attempt == retries:
-            detail = (res.err or res.out).strip().splitlines()
+        text = res.out + res.err
+        detail = [line for line in (res.err or res.out).strip().splitlines() if line.strip()]
+        last = detail[-1] if detail else f"exit {res.returncode}"
+        if "protected branch" in text.lower() or "[remote rejected]" in text:
             raise RemoteError(
-                f"git push to '{remote}' failed: {detail[-1] if detail else res.returncode}; "
-                "the local commit is kept",
-                "pull or rebase, then 'git push'" if rejected else "check the remote and retry",
+                f"git push to '{remote}' was refused: {last}; the local commit is kept",
+                "push to a branch and open a pull request (ci.ct_mode: pull-request)",
             )
+        if attempt == retries:
+            raise RemoteError(
+                f"git push to '{remote}' failed after {retries + 1} attempts: {last}; "
+                "the local commit is kept",
+                "pull or rebase, then 'git push'",
+            )
+        if any(word in text for word in _REJECTED):
+            fetched = git(root, *auth, "fetch", "--quiet", "--", remote, branch, check=False)
+            if fetched.returncode != 0:
+                continue
+            rebased = git(root, "rebase", "--quiet", "FETCH_HEAD", check=False)
+            if rebased.returncode != 0:
+                git(root, "rebase", "--abort", check=False)
+                raise RemoteError(
+                    f"'{remote}/{branch}' moved and its changes conflict with this commit "
+                    "(both changed the pipeline state); the local commit is kept",
+                    f"rerun on the new '{branch}'",
+                )
+            continue
         time.sleep(delay)
         delay *= 2
