@@ -455,6 +455,8 @@ def commit_cmd(
         click.echo("No changes to commit.")
     if res.pushed_to:
         click.echo(f"Pushed to '{res.pushed_to}'.")
+    if res.pull_request:
+        click.echo(f"Opened {res.pull_request}")
 
 
 @cli.command("validate")
@@ -584,14 +586,21 @@ def metrics_diff(base: str, as_json: bool, as_md: bool, changed_only: bool) -> N
     help="A rule, e.g. 'accuracy >= 0.9' or 'rmse: max_increase 5%'.",
 )
 @click.option("--no-config", is_flag=True, help="Ignore the gates in mlopskit.yaml.")
+@click.option("--allow-no-rules", is_flag=True, help="Pass (exit 0) when no rule is configured.")
 @click.option("--json", "as_json", is_flag=True)
-def check_cmd(base: str | None, rules: tuple[str, ...], no_config: bool, as_json: bool) -> None:
+def check_cmd(
+    base: str | None, rules: tuple[str, ...], no_config: bool, allow_no_rules: bool, as_json: bool
+) -> None:
     """The quality gate: exit 1 when a rule fails (missing, NaN or non-numeric fails too)."""
     from . import gate
     from .errors import OperationFailed
     from .formatting import fmt, text_table
 
-    res = gate.check(_project(), base=base, rules=list(rules), config_rules=not no_config)
+    project = _project()
+    if allow_no_rules and not rules and (no_config or not project.config.gates):
+        click.echo("No quality gate configured (gates: in mlopskit.yaml): nothing to check.")
+        return
+    res = gate.check(project, base=base, rules=list(rules), config_rules=not no_config)
     if as_json:
         _json({"passed": res.passed, "base": res.base, "rules": res.outcomes})
     else:
@@ -694,12 +703,34 @@ def metrics_history(
     help="Create or update the pull request's comment "
     "(uses GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH, GITHUB_API_URL).",
 )
+@click.option(
+    "--post-from",
+    "post_from",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Post a report built elsewhere (DIR/report.json + DIR/report_assets), "
+    "validated as untrusted data; needs no repository.",
+)
 @click.option("--no-plots", is_flag=True, help="Skip rendering plots.")
-def report_cmd(base: str | None, out: Path | None, fmt_: str, post: bool, no_plots: bool) -> None:
+def report_cmd(
+    base: str | None,
+    out: Path | None,
+    fmt_: str,
+    post: bool,
+    post_from: Path | None,
+    no_plots: bool,
+) -> None:
     """Metrics, params, plots and data changes vs --base, with the gate's verdict."""
     from . import report as rep
     from . import report_render as render
 
+    if post_from is not None:
+        from . import github, report_io
+
+        posted = github.post_report(report_io.load_untrusted(post_from))
+        click.echo(f"{posted.action} comment {posted.url}")
+        for note in posted.notes:
+            click.echo(note, err=True)
+        return
     project = _project()
     r = rep.build(project, base=base, with_plots=not no_plots)
     images: dict[str, str] | None = None
@@ -708,7 +739,7 @@ def report_cmd(base: str | None, out: Path | None, fmt_: str, post: bool, no_plo
     if post:
         from . import github
 
-        posted = github.post_report(project, r)
+        posted = github.post_report(r)
         click.echo(f"{posted.action} comment {posted.url}", err=True)
         for note in posted.notes:
             click.echo(note, err=True)
@@ -739,6 +770,43 @@ def _write_images(r: Any, out: Path) -> dict[str, str]:
                 (assets / key).write_bytes(data)
                 images[key] = f"{assets.name}/{key}"
     return images
+
+
+@cli.group()
+def ci() -> None:
+    """GitHub Actions workflows: CI, continuous training, PR reports, retraining."""
+
+
+@ci.command("generate")
+@click.option("--force", is_flag=True, help="Overwrite workflows edited by hand.")
+def ci_generate(force: bool) -> None:
+    """Write .github/workflows/ from the ci: settings in mlopskit.yaml."""
+    from . import workflows
+
+    res = workflows.generate(_project(), force=force)
+    for rel in res.written:
+        click.echo(f"wrote {rel}")
+    if res.unchanged:
+        click.echo(f"unchanged: {', '.join(res.unchanged)}")
+
+
+@ci.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ci_check(files: tuple[Path, ...]) -> None:
+    """Check workflows: pins, permissions, injection; zizmor, actionlint, check-jsonschema."""
+    from . import workflows
+    from .errors import OperationFailed
+
+    res = workflows.check(_project(), paths=[f.resolve() for f in files] or None)
+    for f in res.findings:
+        click.echo(f"{f.file}: [{f.tool}] {f.message}")
+    click.echo(
+        f"ran: {', '.join(res.ran)}"
+        + (f"; not installed: {', '.join(res.missing)}" if res.missing else "")
+    )
+    if not res.ok:
+        raise OperationFailed(f"{len(res.findings)} finding(s) in the workflows")
+    _ok("Workflows pass every check that ran.")
 
 
 # --------------------------------------------------------------------------- entry point

@@ -7,6 +7,7 @@ truth for the pipeline. Unknown keys are an error that names the file and the ke
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,56 @@ class GitConfig:
     main_branch: str = "main"
 
 
+REMOTE_KINDS = ("none", "local", "s3", "gs", "azure", "ssh")
+# Secrets each kind reads when credentials come from secrets (auth: secrets).
+DEFAULT_SECRETS = {
+    "s3": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    "gs": ("GOOGLE_APPLICATION_CREDENTIALS_B64",),
+    "azure": ("AZURE_STORAGE_CONNECTION_STRING",),
+    "ssh": ("DVC_SSH_KEY",),
+}
+_OIDC_FIELDS = {
+    "s3": ("role", "region"),
+    "gs": ("workload_identity_provider", "service_account"),
+    "azure": ("client_id", "tenant_id", "subscription_id"),
+}
+_SAFE = re.compile(r"^[A-Za-z0-9_.:/@+=,-]+$")
+_SECRET_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class CIRemote:
+    kind: str = "none"
+    auth: str = "secrets"  # "oidc" or "secrets"
+    secrets: tuple[str, ...] = ()
+    environment: str = "ml-training"  # the GitHub environment holding the secrets
+    role: str = ""
+    region: str = ""
+    workload_identity_provider: str = ""
+    service_account: str = ""
+    client_id: str = ""
+    tenant_id: str = ""
+    subscription_id: str = ""
+
+    @property
+    def stores(self) -> bool:
+        return self.kind != "none"
+
+    @property
+    def uses_secrets(self) -> bool:
+        return self.stores and bool(self.secrets)
+
+
+@dataclass(frozen=True)
+class CIConfig:
+    python: str = "3.11"
+    runner: tuple[str, ...] = ("ubuntu-latest",)
+    remote: CIRemote = field(default_factory=CIRemote)
+    retrain_cron: str = "23 4 * * 1"
+    ct_mode: str = "commit"  # or "pull-request"
+    timeout_minutes: int = 120
+
+
 @dataclass(frozen=True)
 class Config:
     name: str = "project"
@@ -56,6 +107,7 @@ class Config:
     git: GitConfig = field(default_factory=GitConfig)
     # Quality-gate rules, parsed by gate.parse_rule (strings or one-key mappings).
     gates: tuple[Any, ...] = ()
+    ci: CIConfig = field(default_factory=CIConfig)
 
 
 def _unknown(where: str, key: str, known: list[str]) -> UsageError:
@@ -80,7 +132,7 @@ def _check_keys(section: Mapping[str, Any], where: str, known: list[str]) -> Non
 
 def parse(data: Any) -> Config:
     top = _mapping(data, "<top level>")
-    _check_keys(top, "", ["project", "metrics", "git", "gates"])
+    _check_keys(top, "", ["project", "metrics", "git", "gates", "ci"])
 
     project = _mapping(top.get("project"), "project")
     _check_keys(project, "project.", ["name"])
@@ -113,11 +165,102 @@ def parse(data: Any) -> Config:
         parse_rule(rule)  # a malformed rule is reported when the file is read
 
     return Config(
+        ci=_parse_ci(top.get("ci")),
         gates=tuple(flat.plain(g) for g in gates),
         name=name,
         metrics=MetricsConfig(directions=directions),
         git=GitConfig(max_file_mb=float(max_mb), main_branch=main_branch),
     )
+
+
+def _text(value: Any, where: str, pattern: re.Pattern[str] = _SAFE) -> str:
+    text = str(value)
+    if not pattern.match(text):
+        raise UsageError(
+            f"{FILENAME}: {where} {text!r} has characters that are not allowed",
+            "use letters, digits and . _ - : / @ + = ,",
+        )
+    return text
+
+
+def _parse_ci(data: Any) -> CIConfig:
+    ci = _mapping(data, "ci")
+    _check_keys(
+        ci, "ci.", ["python", "runner", "remote", "retrain_cron", "ct_mode", "timeout_minutes"]
+    )
+    python = _text(ci.get("python", CIConfig.python), "ci.python", re.compile(r"^3\.\d{1,2}$"))
+    runner_raw = ci.get("runner", list(CIConfig.runner))
+    runner = tuple(runner_raw) if isinstance(runner_raw, list) else (runner_raw,)
+    runner = tuple(_text(r, "ci.runner label") for r in runner)
+    if not runner:
+        raise UsageError(f"{FILENAME}: ci.runner needs at least one label")
+    cron = str(ci.get("retrain_cron", CIConfig.retrain_cron))
+    fields = cron.split()
+    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
+        raise UsageError(f"{FILENAME}: ci.retrain_cron {cron!r} is not a 5-field cron expression")
+    if fields[0] in ("0", "00", "*"):
+        raise UsageError(
+            f"{FILENAME}: ci.retrain_cron {cron!r} runs at minute {fields[0]}",
+            "GitHub delays or drops runs at the top of the hour; pick a minute like 23",
+        )
+    mode = str(ci.get("ct_mode", CIConfig.ct_mode))
+    if mode not in ("commit", "pull-request"):
+        raise UsageError(f"{FILENAME}: ci.ct_mode must be 'commit' or 'pull-request'")
+    timeout = ci.get("timeout_minutes", CIConfig.timeout_minutes)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 4320:
+        raise UsageError(f"{FILENAME}: ci.timeout_minutes must be a whole number of minutes")
+    return CIConfig(
+        python=python,
+        runner=runner,
+        remote=_parse_ci_remote(ci.get("remote")),
+        retrain_cron=cron,
+        ct_mode=mode,
+        timeout_minutes=timeout,
+    )
+
+
+def _parse_ci_remote(data: Any) -> CIRemote:
+    r = _mapping(data, "ci.remote")
+    known = [
+        "kind",
+        "auth",
+        "secrets",
+        "environment",
+        *sorted({f for fs in _OIDC_FIELDS.values() for f in fs}),
+    ]
+    _check_keys(r, "ci.remote.", known)
+    kind = str(r.get("kind", "none"))
+    if kind not in REMOTE_KINDS:
+        raise UsageError(
+            f"{FILENAME}: ci.remote.kind {kind!r}", f"use one of {', '.join(REMOTE_KINDS)}"
+        )
+    auth = str(
+        r.get(
+            "auth",
+            "oidc"
+            if kind in _OIDC_FIELDS and any(f in r for f in _OIDC_FIELDS[kind])
+            else "secrets",
+        )
+    )
+    if auth not in ("oidc", "secrets"):
+        raise UsageError(f"{FILENAME}: ci.remote.auth must be 'oidc' or 'secrets'")
+    if auth == "oidc" and kind not in _OIDC_FIELDS:
+        raise UsageError(f"{FILENAME}: ci.remote.auth 'oidc' is for s3, gs and azure remotes")
+    values = {
+        f: _text(r[f], f"ci.remote.{f}") for fs in _OIDC_FIELDS.values() for f in fs if f in r
+    }
+    if auth == "oidc":
+        missing = [f for f in _OIDC_FIELDS[kind] if not values.get(f)]
+        if missing:
+            raise UsageError(f"{FILENAME}: ci.remote with auth 'oidc' needs {', '.join(missing)}")
+        secrets: tuple[str, ...] = ()
+    else:
+        raw = r.get("secrets", list(DEFAULT_SECRETS.get(kind, ())))
+        if not isinstance(raw, list):
+            raise UsageError(f"{FILENAME}: ci.remote.secrets must be a list of secret names")
+        secrets = tuple(_text(x, "ci.remote.secrets entry", _SECRET_NAME) for x in raw)
+    env = _text(r.get("environment", CIRemote.environment), "ci.remote.environment")
+    return CIRemote(kind=kind, auth=auth, secrets=secrets, environment=env, **values)
 
 
 def load(root: Path) -> Config:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RemoteError, UsageError
-from .project import Project
 from .report import Report
 from .report_render import MARKER, image_key, markdown
 
@@ -119,6 +118,30 @@ class Context:
     api_url: str
     server_url: str
     token: str
+
+
+def open_pull_request(
+    *, head: str, base: str, title: str, body: str, env: Mapping[str, str] | None = None
+) -> str:
+    """Open a pull request (CT's pull-request mode); returns its URL."""
+    e = os.environ if env is None else env
+    token = e.get("GITHUB_TOKEN", "")
+    repository = e.get("GITHUB_REPOSITORY", "")
+    if not token or not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        raise UsageError("opening a pull request needs GITHUB_TOKEN and GITHUB_REPOSITORY")
+    client = Client(e.get("GITHUB_API_URL", "https://api.github.com"), token)
+    try:
+        done, _ = client.request(
+            "POST",
+            f"/repos/{repository}/pulls",
+            {"title": title, "head": head, "base": base, "body": body},
+        )
+    except HTTPFailure as exc:
+        raise RemoteError(
+            f"GitHub API: could not open the pull request: {exc}",
+            "the job needs 'pull-requests: write'",
+        ) from None
+    return str(done.get("html_url", ""))
 
 
 def context(env: Mapping[str, str], pr: int | None = None) -> Context:
@@ -222,7 +245,6 @@ def publish_images(client: Client, ctx: Context, report: Report) -> dict[str, st
 
 
 def post_report(
-    project: Project,
     report: Report,
     *,
     env: Mapping[str, str] | None = None,
@@ -230,7 +252,6 @@ def post_report(
     label: str = DEFAULT_LABEL,
 ) -> Posted:
     """Create or update the one mlopskit comment on the pull request."""
-    del project  # the report already holds everything; kept for the API's shape
     ctx = context(os.environ if env is None else env, pr)
     client = Client(ctx.api_url, ctx.token)
     notes: list[str] = []

@@ -360,6 +360,7 @@ class CommitResult:
     commit: str | None
     committed: list[str]
     pushed_to: str | None
+    pull_request: str | None = None
 
 
 def commit_state(
@@ -371,11 +372,13 @@ def commit_state(
     note_dirty: bool = False,
     wait: bool = False,
     retries: int = 3,
+    pull_request: bool = False,
 ) -> CommitResult:
     """One commit of the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
 
     With ``push``, the branch then goes to its configured git remote; a non-fast-forward
-    is rebased and retried (at most ``retries`` times), never forced.
+    is rebased and retried (at most ``retries`` times), never forced. With
+    ``pull_request``, the commit goes to a new branch and a pull request is opened.
     """
     root = project.root
     branch = project.require_branch("committing the pipeline state")
@@ -390,9 +393,23 @@ def commit_state(
     with lock.held(project.tmp_dir, wait=wait):
         sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
     pushed_to = None
+    pr_url = None
     if push and sha:
-        remote_name = scm.push_remote(root, branch)
-        if remote_name:
+        remote_name = scm.push_remote(root, branch) or ("origin" if pull_request else None)
+        if remote_name and pull_request:
+            from . import github
+
+            head = f"mlopskit/ct-{sha[:12]}"
+            scm.push_rebasing(root, remote_name, head, retries=retries)
+            pushed_to = f"{remote_name}/{head}"
+            title = msg.splitlines()[0].replace("[skip ci]", "").strip()
+            pr_url = github.open_pull_request(
+                head=head,
+                base=branch,
+                title=title,
+                body=f"Retrained by mlopskit: `{', '.join(todo)}` updated.\n\n{msg}",
+            )
+        elif remote_name:
             scm.push_rebasing(root, remote_name, branch, retries=retries)
             pushed_to = remote_name
-    return CommitResult(sha, todo if sha else [], pushed_to)
+    return CommitResult(sha, todo if sha else [], pushed_to, pr_url)

@@ -178,7 +178,7 @@ def test_post_creates_then_updates_one_comment(
     r = _report_with_plot(repo)
     with serve(state) as url:
         env = _env(tmp_path, url, state)
-        first = github.post_report(repo.project(), r, env=env)
+        first = github.post_report(r, env=env)
         assert first.action == "created" and first.notes == []
         calls = [(m, p) for m, p, _ in state.requests]
         base = "/repos/acme/churn"
@@ -211,7 +211,7 @@ def test_post_creates_then_updates_one_comment(
         )
 
         state.requests.clear()
-        second = github.post_report(repo.project(), r, env=env)
+        second = github.post_report(r, env=env)
         assert second.action == "updated" and second.comment_id == first.comment_id
         assert [m for m, _, _ in state.requests][-2:] == ["GET", "PATCH"]
         assert state.requests[-1][1] == f"{base}/issues/comments/{first.comment_id}"
@@ -234,7 +234,7 @@ def test_post_updates_a_cml_comment_and_paginates(repo: Repo, tmp_path: Path) ->
     state.comments.append({"id": 50, "body": f"old report\n\n{cml}", "html_url": "x"})
     r = _report_with_plot(repo)
     with serve(state) as url:
-        posted = github.post_report(repo.project(), r, env=_env(tmp_path, url, state))
+        posted = github.post_report(r, env=_env(tmp_path, url, state))
     assert posted.action == "updated" and posted.comment_id == 50
     assert sum(1 for m, p, _ in state.requests if m == "GET" and "/comments" in p) == 3
 
@@ -245,7 +245,7 @@ def test_post_without_write_access_falls_back_to_tables(repo: Repo, tmp_path: Pa
     state = State(readonly=True)
     r = _report_with_plot(repo)
     with serve(state) as url:
-        posted = github.post_report(repo.project(), r, env=_env(tmp_path, url, state))
+        posted = github.post_report(r, env=_env(tmp_path, url, state))
     assert posted.action == "created"
     assert "cannot write" in posted.notes[0]
     body = state.comments[0]["body"]
