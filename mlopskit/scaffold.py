@@ -28,13 +28,17 @@ class InitResult:
     remote_local_only: bool
 
 
-def _pins() -> list[tuple[str, str]]:
+def _pins(kind: str = "none") -> list[tuple[str, str]]:
+    """(requirement name, version) pinned to what is installed; DVC with its remote's extra."""
     pins = []
     for name in PINNED:
         try:
-            pins.append((name, metadata.version(name)))
+            version = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+        if name == "dvc" and kind in ("s3", "gs", "azure", "ssh"):
+            name = f"dvc[{kind}]"
+        pins.append((name, version))
     return pins
 
 
@@ -43,8 +47,21 @@ def _slug(name: str) -> str:
     return slug[:100]
 
 
-def render(name: str) -> dict[str, str]:
-    return templating.render_tree("project", {"name": name, "pins": _pins()})
+def ci_kind(remote_url: str | None) -> str:
+    """The ci.remote.kind for a --remote URL (none: the per-user default CI cannot reach)."""
+    if remote_url is None:
+        return "none"
+    scheme = remote_url.split("://", 1)[0] if "://" in remote_url else "local"
+    return {"gcs": "gs", "azure": "azure", "s3": "s3", "gs": "gs", "ssh": "ssh"}.get(
+        scheme, "local" if scheme == "local" else "none"
+    )
+
+
+def render(name: str, remote_url: str | None = None) -> dict[str, str]:
+    return templating.render_tree(
+        "project",
+        {"name": name, "pins": _pins(ci_kind(remote_url)), "ci_kind": ci_kind(remote_url)},
+    )
 
 
 def _merge_gitignore(existing: str, ours: str) -> str:
@@ -76,7 +93,7 @@ def init(
     if remote_url is not None:
         remote.check_url(remote_url)
     project_name = _slug(name or root.name)
-    files = render(project_name)
+    files = render(project_name, remote_url)
     # Everything is checked before anything is written: a conflict changes nothing.
     conflicts = []
     to_write: dict[str, str] = {}
@@ -130,8 +147,11 @@ def init(
         remote.add(project, DEFAULT_REMOTE, remote_url, default=True, force=force)
         rname, rurl = DEFAULT_REMOTE, remote_url
 
+    from . import workflows
+
+    generated = workflows.generate(project, force=force).written
     prefix = "" if top.resolve() == root else root.relative_to(top.resolve()).as_posix() + "/"
-    to_commit = [prefix + rel for rel in to_write]
+    to_commit = [prefix + rel for rel in [*to_write, *generated]]
     to_commit += [prefix + p for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore")]
     changed = {e.path for e in scm.status(top)}
     to_commit = [p for p in to_commit if p in changed]
@@ -140,7 +160,7 @@ def init(
     )
     return InitResult(
         root=root,
-        written=sorted(to_write),
+        written=sorted([*to_write, *generated]),
         commit=commit,
         remote_name=rname,
         remote_url=rurl,
