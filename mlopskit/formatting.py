@@ -39,6 +39,13 @@ def md_escape(text: str) -> str:
     )
 
 
+def md_code(text: str) -> str:
+    """A Markdown code span: HTML is literal inside one, so only backticks, pipes (tables)
+    and newlines need care."""
+    clean = text.replace("`", "'").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return f"`{clean}`"
+
+
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = [
         "| " + " | ".join(md_escape(h) for h in headers) + " |",

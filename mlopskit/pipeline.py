@@ -299,8 +299,8 @@ def repro(
                     list(targets) or None,
                     force=force,
                     dry=dry,
-                    pull=pull,
                     allow_missing=pull,
+                    repro_fn=_puller(repo, remote) if pull and not dry else _plain,
                 )
         names = [getattr(s, "addressing", str(s)) for s in ran or []]
         if dry:
@@ -322,6 +322,49 @@ def repro(
         git_pushed=state.pushed_to,
         remote=name,
     )
+
+
+def _plain(stage: Any, **kwargs: Any) -> Any:
+    from dvc.repo.reproduce import _reproduce_stage
+
+    return _reproduce_stage(stage, **kwargs)
+
+
+def _puller(repo: Repo, remote: str | None) -> Any:
+    """DVC's per-stage step, fetching lazily: only for a stage that will run, its missing
+    inputs (DVC's --pull --allow-missing alone skips the unchanged stage that produces
+    them, and the run then fails), and the run-cache once, before the first such stage.
+    An unchanged pipeline therefore moves no data at all."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo.reproduce import _reproduce_stage
+    from dvc.stage.cache import RunCacheNotSupported
+
+    pulled_run_cache = False
+
+    def step(stage: Any, **kwargs: Any) -> Any:
+        nonlocal pulled_run_cache
+        if not (kwargs.get("force") or stage.changed(True, kwargs.get("upstream"))):
+            return _reproduce_stage(stage, **kwargs)
+        if not pulled_run_cache:
+            pulled_run_cache = True
+            try:
+                repo.stage_cache.pull(remote)
+            except RunCacheNotSupported:
+                pass
+        missing = sorted(
+            {
+                os.path.relpath(d.fs_path, repo.root_dir)
+                for d in stage.deps
+                if not isinstance(d, ParamsDependency)
+                and getattr(d.fs, "protocol", "local") in ("local", "file")
+                and not Path(d.fs_path).exists()
+            }
+        )
+        if missing:
+            repo.pull(missing, remote=remote)
+        return _reproduce_stage(stage, **{**kwargs, "pull": True})
+
+    return step
 
 
 def _load_stages(root: Path, repo: Repo, targets: Sequence[str]) -> list[Any]:

@@ -8,7 +8,7 @@ import html
 import re
 from typing import Any
 
-from .formatting import fmt, fmt_change, md_escape, md_table
+from .formatting import fmt, fmt_change, md_code, md_escape, md_table
 from .report import Report
 
 COMMENT_LIMIT = 65536  # GitHub's limit for an issue or pull-request comment
@@ -28,7 +28,7 @@ def _verdict(r: Report) -> str:
         return "⚪ **No quality gate configured** (add `gates:` to mlopskit.yaml)."
     if r.gate.passed:
         return f"✅ **Quality gate passed** ({len(r.gate.outcomes)} rule(s))."
-    failed = "; ".join(f"`{md_escape(o.rule)}`: {md_escape(o.reason)}" for o in r.gate.failed)
+    failed = "; ".join(f"{md_code(o.rule)}: {md_escape(o.reason)}" for o in r.gate.failed)
     return f"❌ **Quality gate failed**: {failed}"
 
 
@@ -91,23 +91,19 @@ def _data_md(r: Report) -> str:
             t = d.table
             bits = [f"rows {t.rows_before} → {t.rows_after} (+{t.rows_added} / −{t.rows_removed})"]
             if t.columns_added:
-                bits.append(
-                    "columns added: " + ", ".join(f"`{md_escape(c)}`" for c in t.columns_added)
-                )
+                bits.append("columns added: " + ", ".join(f"{md_code(c)}" for c in t.columns_added))
             if t.columns_removed:
                 bits.append(
-                    "columns removed: " + ", ".join(f"`{md_escape(c)}`" for c in t.columns_removed)
+                    "columns removed: " + ", ".join(f"{md_code(c)}" for c in t.columns_removed)
                 )
             if t.type_changes:
                 bits.append(
                     "type changes: "
-                    + ", ".join(
-                        f"`{md_escape(c)}` {a} → {b}" for c, (a, b) in t.type_changes.items()
-                    )
+                    + ", ".join(f"{md_code(c)} {a} → {b}" for c, (a, b) in t.type_changes.items())
                 )
-            out += f"\n- `{md_escape(d.path)}`: " + "; ".join(bits) + "\n"
+            out += f"\n- {md_code(d.path)}: " + "; ".join(bits) + "\n"
         elif d.note:
-            out += f"\n- `{md_escape(d.path)}`: {md_escape(d.note)}\n"
+            out += f"\n- {md_code(d.path)}: {md_escape(d.note)}\n"
     return out
 
 
@@ -142,19 +138,15 @@ def _lineage_md(r: Report) -> str:
         None: "unknown",
     }[lin.lock_in_sync]
     lines = [
-        f"Head commit `{(lin.commit or 'none')[:12]}` {md_escape(lin.subject)}"
-        + (f" on `{lin.branch}`" if lin.branch else ""),
-        f"Base `{r.base_sha[:12]}` ({md_escape(r.base)})",
+        f"Head commit {md_code((lin.commit or 'none')[:12])} {md_escape(lin.subject)}"
+        + (f" on {md_code(lin.branch)}" if lin.branch else ""),
+        f"Base {md_code(r.base_sha[:12])} ({md_escape(r.base)})",
         f"dvc.lock: {sync}",
     ]
     if lin.dirty:
-        lines.append(
-            "Uncommitted changes: " + ", ".join(f"`{md_escape(p)}`" for p in lin.dirty[:8])
-        )
+        lines.append("Uncommitted changes: " + ", ".join(f"{md_code(p)}" for p in lin.dirty[:8]))
     if lin.data:
-        lines.append(
-            "Data: " + ", ".join(f"`{md_escape(p)}` {m[:10]}" for p, m in lin.data.items())
-        )
+        lines.append("Data: " + ", ".join(f"{md_code(p)} {m[:10]}" for p, m in lin.data.items()))
     return "\n".join(f"- {line}" for line in lines) + "\n"
 
 

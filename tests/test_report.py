@@ -36,7 +36,7 @@ def test_report_markdown_with_plots_and_data(branch: Repo, tmp_path: Path) -> No
     assert code == 0, err
     text = out.read_text()
     assert text.startswith(report_render.MARKER)
-    assert "No quality gate configured" in text
+    assert "✅ **Quality gate passed** (2 rule(s))." in text
     assert "| train.C | 1 | 0.05 | modified |" in text
     assert "| accuracy |" in text and "| roc_auc |" in text
     assert "| data/raw/data.csv | data | modified |" in text

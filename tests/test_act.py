@@ -1,0 +1,245 @@
+"""The generated workflows, run for real with act against a bare `origin`, a local DVC
+remote (and once an SSH remote), and a local stand-in for GitHub's REST API."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mlopskit import params, remote, workflows
+from mlopskit.project import Project
+
+from . import act
+from .conftest import Repo, git
+from .fake_github import State, serve
+
+pytestmark = pytest.mark.slow
+
+
+def remote_objects(path: Path) -> set[str]:
+    return {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
+
+
+def setup_ci(
+    trained: Repo,
+    origin: Path,
+    tmp_path: Path,
+    *,
+    kind: str = "local",
+    url: str | None = None,
+    gates: str | None = None,
+) -> Path:
+    """Commit a CI-ready project (remote in .dvc/config, ci.remote.kind) and clone it."""
+    root = trained.root
+    (root / ".dvc" / "config.local").unlink()
+    project = Project(root=root)
+    remote.add(project, "storage", url or str(trained.remote), default=True)
+    text = (root / "mlopskit.yaml").read_text().replace("kind: none", f"kind: {kind}")
+    if gates is not None:
+        text = re.sub(r"gates:\n(  - .*\n)+", f"gates:\n{gates}", text)
+    (root / "mlopskit.yaml").write_text(text)
+    workflows.generate(Project(root=root), force=True)
+    trained.git("add", "-A")
+    trained.git("commit", "-qm", "ci: configure the DVC remote for CI")
+    trained.git("remote", "add", "origin", str(origin))
+    trained.git("push", "-q", "-u", "origin", "main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    act.prepare_clone(clone)
+    return clone
+
+
+def push_event(message: str) -> dict[str, object]:
+    return {"ref": "refs/heads/main", "head_commit": {"message": message}}
+
+
+def act_workspaces() -> list[Path]:
+    import os
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return list((cache / "act").glob("*/hostexecutor"))
+
+
+def test_params_change_on_main_retrains_stores_and_commits(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    clone = setup_ci(trained, origin, tmp_path)
+    params.set_params(Project(root=clone), ["train.C=0.3"])
+    git(clone, "commit", "-qam", "try C=0.3")
+    git(clone, "push", "-q", "origin", "main")
+    pushed = git(origin, "rev-parse", "main").strip()
+    before = remote_objects(trained.remote)
+
+    run = act.run(
+        clone,
+        "push",
+        "ct.yml",
+        push_event("try C=0.3"),
+        artifacts=tmp_path / "art",
+        secrets={"GITHUB_TOKEN": "test-token"},
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.ran("Running stage 'train'") and run.ran("Running stage 'evaluate'")
+
+    log = git(origin, "log", "--format=%H %s", "-2", "main").splitlines()
+    assert log[1].split()[0] == pushed  # exactly one new commit on origin/main
+    assert re.fullmatch(r"[0-9a-f]{40} ct: retrain on [0-9a-f]{8} \[skip ci\]", log[0])
+    files = set(git(origin, "show", "--name-only", "--format=", "main").split())
+    assert {"dvc.lock", "reports/metrics.json"} <= files
+    assert files <= {
+        "dvc.lock",
+        "reports/metrics.json",
+        "reports/plots/confusion.csv",
+        "reports/plots/roc.csv",
+    }
+    lock = git(origin, "show", "main:dvc.lock")
+    assert "train.C: 0.3" in lock
+    model_md5 = re.search(r"path: models/model.skops\n\s+hash: md5\n\s+md5: (\w+)", lock)
+    assert model_md5 is not None
+    after = remote_objects(trained.remote)
+    md5 = model_md5.group(1)
+    assert f"files/md5/{md5[:2]}/{md5[2:]}" in after - before
+
+
+def test_docs_only_commit_retrains_nothing_and_moves_no_data(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    clone = setup_ci(trained, origin, tmp_path)
+    (clone / "docs").mkdir()
+    (clone / "docs" / "index.md").write_text("# docs\n")
+    git(clone, "add", "docs")
+    git(clone, "commit", "-qm", "docs only")
+    git(clone, "push", "-q", "origin", "main")
+    head = git(origin, "rev-parse", "main")
+    before = remote_objects(trained.remote)
+    # On GitHub the paths filter keeps ct.yml from starting at all for this commit
+    # (checked in test_workflows); act ignores paths filters, so the job runs here and
+    # must find nothing to do.
+    run = act.run(
+        clone,
+        "push",
+        "ct.yml",
+        push_event("docs only"),
+        artifacts=tmp_path / "art",
+        secrets={"GITHUB_TOKEN": "test-token"},
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert not run.ran("Running stage")
+    assert run.ran("Pipeline is up to date.") and run.ran("No changes to commit.")
+    assert git(origin, "rev-parse", "main") == head
+    assert remote_objects(trained.remote) == before
+    for ws in act_workspaces():
+        cache = ws / ".dvc" / "cache"
+        assert not cache.exists() or not any(p.is_file() for p in cache.rglob("*")), ws
+
+
+def _pr_event(title: str, number: int = 5) -> dict[str, object]:
+    repo = {"full_name": act.REPOSITORY}
+    return {
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": title,
+            "head": {"ref": "feature", "sha": "f" * 40, "repo": repo},
+            "base": {"ref": "main", "repo": repo},
+        },
+        "repository": repo,
+    }
+
+
+def _open_pr(clone: Path, change: str) -> None:
+    git(clone, "checkout", "-q", "-b", "feature")
+    params.set_params(Project(root=clone), [change])
+    git(clone, "commit", "-qam", f"try {change}")
+
+
+def test_pull_request_report_gate_and_comment(trained: Repo, origin: Path, tmp_path: Path) -> None:
+    clone = setup_ci(
+        trained, origin, tmp_path, gates="  - accuracy >= 0.5\n  - 'accuracy: max_drop 0.05'\n"
+    )
+    _open_pr(clone, "train.C=0.2")
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        run = act.run(
+            clone,
+            "pull_request",
+            "pr.yml",
+            _pr_event("Try C=0.2"),
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={"GITHUB_API_URL": url, "GITHUB_SERVER_URL": "https://github.test"},
+        )
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.ran("Quality gate passed")
+    report = json.loads((tmp_path / "art" / "mlopskit-report" / "report.json").read_text())
+    assert [p["key"] for p in report["params"]] == ["train.C"]
+    assert report["passed"] is True
+    (comment,) = state.comments
+    assert comment["body"].startswith("<!-- mlopskit-report -->")
+    assert "✅ **Quality gate passed**" in comment["body"]
+    assert "| train.C | 1 | 0.2 | modified |" in comment["body"]
+    assert "/raw/" in comment["body"] and "confusion_matrix-head.png" in comment["body"]
+    assert any(p.endswith("/git/refs") for _, p, _ in state.requests)
+
+
+def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    clone = setup_ci(trained, origin, tmp_path, gates="  - accuracy >= 0.999\n")
+    _open_pr(clone, "train.C=0.01")
+    title = 'Improve $(touch pwned) `touch pwned2` "; touch pwned3; #'
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        run = act.run(
+            clone,
+            "pull_request",
+            "pr.yml",
+            _pr_event(title),
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={"GITHUB_API_URL": url},
+        )
+    assert run.returncode != 0
+    assert run.ran("quality gate failed")
+    (comment,) = state.comments  # the report is still posted, with the verdict
+    assert "❌ **Quality gate failed**: `accuracy >= 0.999`" in comment["body"]
+    for where in [clone, tmp_path, *act_workspaces()]:
+        for name in ("pwned", "pwned2", "pwned3"):
+            assert not (where / name).exists(), where / name
+
+
+@pytest.mark.ssh
+def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path) -> None:
+    import getpass
+
+    from . import sshd
+
+    with sshd.running(tmp_path / "sshd") as server:
+        remote_dir = tmp_path / "ssh-remote"
+        remote_dir.mkdir()
+        url = f"ssh://{getpass.getuser()}@127.0.0.1:{server.port}{remote_dir}"
+        clone = setup_ci(trained, origin, tmp_path, kind="ssh", url=url)
+        params.set_params(Project(root=clone), ["train.C=0.4"])
+        git(clone, "commit", "-qam", "try C=0.4")
+        git(clone, "push", "-q", "origin", "main")
+        # The raw data must be in the SSH remote too: seed it from the local one.
+        import shutil
+
+        shutil.copytree(trained.remote, remote_dir, dirs_exist_ok=True)
+        run = act.run(
+            clone,
+            "push",
+            "ct.yml",
+            push_event("try C=0.4"),
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "t", "DVC_SSH_KEY": server.client_key.read_text()},
+        )
+    assert run.returncode == 0, run.output[-6000:]
+    lock = git(origin, "show", "main:dvc.lock")
+    assert "train.C: 0.4" in lock
+    md5 = re.search(r"path: models/model.skops\n\s+hash: md5\n\s+md5: (\w+)", lock)
+    assert md5 is not None
+    assert (remote_dir / "files" / "md5" / md5.group(1)[:2] / md5.group(1)[2:]).is_file()
