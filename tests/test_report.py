@@ -57,7 +57,7 @@ def test_report_json_and_html(branch: Repo, tmp_path: Path) -> None:
     )
     assert code == 0, err
     data = json.loads(out)
-    assert data["base"] == "main" and data["passed"] is None
+    assert data["base"] == "main" and data["passed"] is True
     assert [p["key"] for p in data["params"]] == ["train.C"]
     acc = next(m for m in data["metrics"] if m["key"] == "accuracy")
     assert set(acc) >= {"old", "new", "change", "rel", "better"}
