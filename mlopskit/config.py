@@ -101,6 +101,13 @@ class CIConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    stages: tuple[str, ...] = ("dev", "staging", "prod")
+    # A version cannot reach a stage without having been in the one before it.
+    enforce_order: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "project"
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -108,6 +115,7 @@ class Config:
     # Quality-gate rules, parsed by gate.parse_rule (strings or one-key mappings).
     gates: tuple[Any, ...] = ()
     ci: CIConfig = field(default_factory=CIConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
 
 def _unknown(where: str, key: str, known: list[str]) -> UsageError:
@@ -132,7 +140,7 @@ def _check_keys(section: Mapping[str, Any], where: str, known: list[str]) -> Non
 
 def parse(data: Any) -> Config:
     top = _mapping(data, "<top level>")
-    _check_keys(top, "", ["project", "metrics", "git", "gates", "ci"])
+    _check_keys(top, "", ["project", "metrics", "git", "gates", "ci", "registry"])
 
     project = _mapping(top.get("project"), "project")
     _check_keys(project, "project.", ["name"])
@@ -165,12 +173,30 @@ def parse(data: Any) -> Config:
         parse_rule(rule)  # a malformed rule is reported when the file is read
 
     return Config(
+        registry=_parse_registry(top.get("registry")),
         ci=_parse_ci(top.get("ci")),
         gates=tuple(flat.plain(g) for g in gates),
         name=name,
         metrics=MetricsConfig(directions=directions),
         git=GitConfig(max_file_mb=float(max_mb), main_branch=main_branch),
     )
+
+
+def _parse_registry(data: Any) -> RegistryConfig:
+    r = _mapping(data, "registry")
+    _check_keys(r, "registry.", ["stages", "enforce_order"])
+    stages = r.get("stages", list(RegistryConfig.stages))
+    if not isinstance(stages, list) or not stages:
+        raise UsageError(f"{FILENAME}: registry.stages must be a non-empty list")
+    if "stages" in r:
+        from gto.constants import name_re  # imported only when stages are configured
+    for st in stages if "stages" in r else []:
+        if not isinstance(st, str) or not name_re.match(st):
+            raise UsageError(f"{FILENAME}: registry.stages: {st!r} is not a valid stage name")
+    order = r.get("enforce_order", False)
+    if not isinstance(order, bool):
+        raise UsageError(f"{FILENAME}: registry.enforce_order must be true or false")
+    return RegistryConfig(stages=tuple(stages), enforce_order=order)
 
 
 def _text(value: Any, where: str, pattern: re.Pattern[str] = _SAFE) -> str:

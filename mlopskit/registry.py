@@ -1,0 +1,712 @@
+"""The model registry: annotated Git tags in GTO's format, readable by ``gto`` itself.
+
+``NAME@vX.Y.Z`` registers a version, ``NAME#STAGE#N`` assigns a stage (N: one counter
+per artifact), ``NAME#STAGE!#N`` unassigns it, ``NAME@vX.Y.Z!`` deregisters a version,
+``NAME@deprecated`` deprecates the artifact. Names are checked against GTO's rule and
+``git check-ref-format``; git is always called with ``--`` before names; tags are
+created atomically (git refuses an existing tag) and pushed without ``--force``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import revfile, scm
+from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
+from .project import Project
+
+MAX_NAME = 200
+_SEMVER = re.compile(
+    r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def check_name(root: Path, name: str, *, known: list[str] | None = None) -> None:
+    """GTO's name rule, git's ref rule, a length limit and no case-only collisions."""
+    from gto.constants import name_re
+
+    if not name_re.match(name or ""):
+        raise UsageError(
+            f"artifact name {name!r} is not valid",
+            "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
+        )
+    if len(name.encode()) > MAX_NAME:
+        raise UsageError(f"artifact name is longer than {MAX_NAME} bytes")
+    res = scm.git(root, "check-ref-format", f"refs/tags/{name}@v0.0.0", check=False)
+    if res.returncode != 0:
+        raise UsageError(
+            f"artifact name {name!r} is not a valid git tag name",
+            "avoid '//', '..' and names ending in '.lock'",
+        )
+    for other in known or []:
+        if other != name and other.lower() == name.lower():
+            raise UsageError(
+                f"artifact name {name!r} differs only in case from {other!r}",
+                "tags that differ only in case collide on macOS and Windows",
+            )
+
+
+def check_version(version: str) -> None:
+    if not _SEMVER.match(version):
+        raise UsageError(
+            f"version {version!r} is not strict SemVer",
+            "use vMAJOR.MINOR.PATCH, e.g. v1.2.0 (no leading zeros)",
+        )
+
+
+def _semver_key(version: str) -> tuple[int, int, int, int, str]:
+    m = _SEMVER.match(version)
+    assert m is not None
+    pre = m.group(4)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), 0 if pre else 1, pre or "")
+
+
+def bump(version: str | None, part: str) -> str:
+    if version is None:
+        return {"major": "v1.0.0", "minor": "v0.1.0", "patch": "v0.0.1"}[part]
+    major, minor, patch, _, _ = _semver_key(version)
+    if part == "major":
+        return f"v{major + 1}.0.0"
+    if part == "minor":
+        return f"v{major}.{minor + 1}.0"
+    return f"v{major}.{minor}.{patch + 1}"
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    artifact: str
+    kind: str  # register, deregister, assign, unassign, deprecate
+    commit: str
+    version: str | None = None
+    stage: str | None = None
+    counter: int = 0
+    tagger: str = ""
+    email: str = ""
+    date: str = ""
+    message: str = ""
+
+
+def tags(root: Path) -> list[Tag]:
+    """Every GTO tag in the repository, in creation order."""
+    from gto.constants import tag_re
+
+    fmt = "%00".join(
+        [
+            "%(refname:strip=2)",
+            "%(*objectname)",
+            "%(objectname)",
+            "%(taggername)",
+            "%(taggeremail)",
+            "%(taggerdate:iso-strict)",
+            "%(contents:subject)",
+        ]
+    )
+    out = scm.git(root, "for-each-ref", "--sort=taggerdate", f"--format={fmt}", "refs/tags").out
+    found: list[Tag] = []
+    for line in out.splitlines():
+        fields = line.split("\0")
+        if len(fields) != 7:
+            continue
+        name, peeled, obj, tagger, email, date, subject = fields
+        m = tag_re.match(name)
+        if not m:
+            continue
+        if m["version"]:
+            kind = "deregister" if m["cancel"] else "register"
+        elif m["stage"]:
+            kind = "unassign" if m["cancel"] else "assign"
+        elif m["deprecated"]:
+            kind = "deprecate"
+        else:
+            continue
+        counter = int(m["counter"]) if m["counter"] else 0
+        found.append(
+            Tag(
+                name,
+                m["artifact"],
+                kind,
+                peeled or obj,
+                m["version"] and m["version"],
+                m["stage"],
+                counter,
+                tagger,
+                email.strip("<>"),
+                date,
+                subject,
+            )
+        )
+    return found
+
+
+@dataclass
+class Artifact:
+    name: str
+    versions: dict[str, Tag] = field(default_factory=dict)  # version -> registration tag
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> version
+    history: list[Tag] = field(default_factory=list)
+    deprecated: bool = False
+
+    @property
+    def latest(self) -> str | None:
+        return max(self.versions, key=_semver_key) if self.versions else None
+
+    def version_at(self, commit: str) -> str | None:
+        for v, t in self.versions.items():
+            if t.commit == commit:
+                return v
+        return None
+
+    def ever_in(self, version: str, stage: str) -> bool:
+        commit = self.versions[version].commit if version in self.versions else None
+        return any(
+            t.kind == "assign" and t.stage == stage and t.commit == commit for t in self.history
+        )
+
+
+def state(root: Path) -> dict[str, Artifact]:
+    arts: dict[str, Artifact] = {}
+    all_tags = tags(root)
+    # Counters order stage events; registrations keep creation order.
+    for t in sorted(all_tags, key=lambda t: (t.counter if t.stage else 0, t.date)):
+        a = arts.setdefault(t.artifact, Artifact(t.artifact))
+        a.history.append(t)
+        if t.kind == "register":
+            a.versions[t.version or ""] = t
+        elif t.kind == "deregister":
+            a.versions.pop(t.version or "", None)
+        elif t.kind == "deprecate":
+            a.deprecated = True
+    for a in arts.values():
+        for t in sorted(a.history, key=lambda t: t.counter):
+            if t.kind == "assign" and t.stage:
+                v = a.version_at(t.commit)
+                if v:
+                    a.stages[t.stage] = v
+            elif t.kind == "unassign" and t.stage:
+                a.stages.pop(t.stage, None)
+    return arts
+
+
+def next_counter(artifact: Artifact | None) -> int:
+    return 1 + max((t.counter for t in artifact.history), default=0) if artifact else 1
+
+
+# --------------------------------------------------------------------------- declared artifacts
+
+
+def declared(root: Path, rev: str | None) -> dict[str, dict[str, Any]]:
+    """``artifacts:`` of dvc.yaml at ``rev`` (path, type, desc, labels)."""
+    doc = revfile.load_structured(root, rev, "dvc.yaml")
+    arts = (doc or {}).get("artifacts") if isinstance(doc, dict) else None
+    return {str(k): dict(v or {}) for k, v in (arts or {}).items()}
+
+
+def _artifact_md5(root: Path, rev: str, path: str) -> str | None:
+    md5s = revfile.lock_md5s(root, rev)
+    if path in md5s:
+        return md5s[path]
+    pointer = revfile.load_structured(root, rev, f"{path}.dvc")
+    for out in (pointer or {}).get("outs", []) if isinstance(pointer, dict) else []:
+        if isinstance(out, dict) and out.get("md5"):
+            return str(out["md5"])
+    return None
+
+
+# --------------------------------------------------------------------------- preconditions
+
+
+def _stale_stages(root: Path, rev: str) -> list[str]:
+    """Stages whose dvc.lock entry does not match the code, params and pipeline at ``rev``
+    (missing data is fine: DVC's allow-missing view, as on a fresh clone)."""
+    import tempfile
+
+    from . import _dvc
+
+    def check(where: Path) -> list[str]:
+        from dvc.repo import lock_repo
+        from dvc.stage import PipelineStage
+
+        with _dvc.open_repo(where) as repo, _dvc.translated(), lock_repo(repo):
+            return [
+                s.addressing
+                for s in repo.index.stages
+                if isinstance(s, PipelineStage) and s.changed(allow_missing=True)
+            ]
+
+    head = scm.head(root)
+    if rev == head and not scm.dirty_tracked(root):
+        return check(root)
+    with tempfile.TemporaryDirectory(prefix="mlopskit-rev-") as tmp:
+        wt = Path(tmp) / "wt"
+        scm.git(root, "worktree", "add", "--quiet", "--detach", str(wt), rev)
+        try:
+            cache = root / ".dvc" / "cache"
+            if cache.is_dir():
+                (wt / ".dvc" / "cache").symlink_to(cache)
+            local = root / ".dvc" / "config.local"
+            if local.is_file():
+                (wt / ".dvc" / "config.local").write_text(local.read_text())
+            return check(wt)
+        finally:
+            scm.git(root, "worktree", "remove", "--force", str(wt), check=False)
+
+
+def _missing_in_remote(project: Project, md5: str, remote: str | None) -> list[str]:
+    from . import _dvc
+
+    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+        odb = repo.cloud.get_remote_odb(remote, "model register")
+        try:
+            wanted = [md5]
+            if md5.endswith(".dir"):
+                import json
+
+                raw = None
+                cached = revfile.cache_path(project.root, md5)
+                if cached.is_file():
+                    raw = cached.read_text()
+                elif odb.exists(md5):
+                    with odb.fs.open(odb.oid_to_path(md5), "r") as fh:
+                        raw = fh.read()
+                if raw is None:
+                    return [md5]
+                wanted += [e["md5"] for e in json.loads(raw)]
+            return [h for h in wanted if not odb.exists(h)]
+        except OSError as exc:
+            raise RemoteError(f"DVC remote unreachable: {_dvc.remote_error_text(exc)}") from exc
+
+
+# --------------------------------------------------------------------------- tags
+
+
+def _create_tag(root: Path, name: str, commit: str, message: str) -> None:
+    import uuid
+
+    # An id makes every registration event its own tag object: two people registering the
+    # same version in the same second must not produce identical tags that both "win".
+    body = f"{message}\n\nmlopskit-event: {uuid.uuid4()}"
+    res = scm.git(root, "tag", "-a", "-m", body, "--", name, commit, check=False)
+    if res.returncode != 0:
+        if "already exists" in res.err:
+            raise PreconditionError(
+                f"tag '{name}' already exists", "someone registered or promoted it first"
+            )
+        raise MlopskitError(f"git tag failed: {res.err}")
+
+
+def _push_tag(root: Path, name: str, remote: str = "origin") -> None:
+    """Push one tag, never forced; a tag already on the remote means someone else won."""
+    if scm.remote_url(root, remote) is None:
+        raise RemoteError(
+            f"git remote '{remote}' is not configured; the tag '{name}' is local",
+            f"git push {remote} refs/tags/{name}",
+        )
+    res = scm.git(root, "push", "--porcelain", "--", remote, f"refs/tags/{name}", check=False)
+    if res.returncode == 0:
+        return
+    text = res.out + res.err
+    if "[rejected]" in text or "already exists" in text:
+        scm.git(root, "tag", "-d", "--", name, check=False)
+        raise PreconditionError(
+            f"tag '{name}' already exists on '{remote}'",
+            "another registration won; fetch tags and choose another version",
+        )
+    raise RemoteError(
+        f"git push of tag '{name}' failed: {(res.err or res.out).strip()}",
+        f"the tag is kept locally; retry with 'git push {remote} refs/tags/{name}'",
+    )
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class Registered:
+    artifact: str
+    version: str
+    tag: str
+    commit: str
+    pushed: bool
+
+
+def register(
+    project: Project,
+    name: str,
+    *,
+    version: str | None = None,
+    bump_part: str | None = None,
+    rev: str = "HEAD",
+    push: bool = False,
+    remote: str | None = None,
+    check_remote: bool = True,
+) -> Registered:
+    root = project.root
+    commit = revfile.resolve_rev(root, rev)
+    arts = state(root)
+    decl = declared(root, commit)
+    check_name(root, name, known=[*arts, *decl])
+    if name not in decl:
+        raise UsageError(
+            f"dvc.yaml at {rev}: no artifact '{name}' under 'artifacts:'",
+            "declare it (path, type, desc) in dvc.yaml and commit",
+        )
+    existing = arts.get(name)
+    if version and bump_part:
+        raise UsageError("give --version or --bump, not both")
+    if version:
+        check_version(version)
+    else:
+        latest = existing.latest if existing else None
+        version = bump(latest, bump_part or "patch")
+        if latest and _semver_key(version) <= _semver_key(latest):  # pragma: no cover
+            raise PreconditionError(f"{version} does not come after {latest}")
+    if existing and version in existing.versions:
+        raise PreconditionError(
+            f"{name}@{version} already exists",
+            "versions are immutable; register a new one (--bump)",
+        )
+    if existing and existing.version_at(commit):
+        raise PreconditionError(
+            f"commit {commit[:8]} is already {name}@{existing.version_at(commit)}",
+            "one version per commit",
+        )
+    path = str(decl[name].get("path", ""))
+    stale = _stale_stages(root, commit)
+    if stale:
+        raise PreconditionError(
+            f"dvc.lock at {rev} is out of date for stage(s) {', '.join(stale)}",
+            "run 'mlopskit repro --commit' and register that commit",
+        )
+    md5 = _artifact_md5(root, commit, path)
+    if md5 is None:
+        raise PreconditionError(
+            f"{path}: not in dvc.lock or a .dvc file at {rev}",
+            "produce it with the pipeline and commit dvc.lock",
+        )
+    if check_remote:
+        missing = _missing_in_remote(project, md5, remote)
+        if missing:
+            raise PreconditionError(
+                f"{path} ({md5}) is not in the DVC remote",
+                "push it first: 'mlopskit data push' (or 'mlopskit repro --push')",
+            )
+    tag = f"{name}@{version}"
+    _create_tag(root, tag, commit, f"Registering artifact {name} version {version}")
+    if push:
+        _push_tag(root, tag)
+    return Registered(name, version, tag, commit, push)
+
+
+@dataclass(frozen=True)
+class Assigned:
+    artifact: str
+    version: str
+    stage: str
+    tag: str
+    commit: str
+
+
+def _stages(project: Project) -> tuple[str, ...]:
+    return project.config.registry.stages
+
+
+def promote(
+    project: Project, name: str, version: str, stage: str, *, push: bool = False
+) -> Assigned:
+    root = project.root
+    stages = _stages(project)
+    if stage not in stages:
+        raise UsageError(
+            f"unknown stage {stage!r}",
+            f"stages are {', '.join(stages)} (registry.stages in mlopskit.yaml)",
+        )
+    check_version(version)
+    arts = state(root)
+    art = arts.get(name)
+    if art is None or version not in art.versions:
+        raise UsageError(f"{name}@{version} is not registered", "mlopskit model list")
+    if art.deprecated:
+        raise PreconditionError(f"artifact '{name}' is deprecated")
+    if art.stages.get(stage) == version:
+        raise PreconditionError(f"{name}@{version} is already in {stage}")
+    if project.config.registry.enforce_order:
+        i = stages.index(stage)
+        if i > 0 and not art.ever_in(version, stages[i - 1]):
+            raise PreconditionError(
+                f"{name}@{version} has not passed {stages[i - 1]}; enforce_order forbids "
+                f"going to {stage} directly",
+                f"promote it to {stages[i - 1]} first",
+            )
+    commit = art.versions[version].commit
+    tag = f"{name}#{stage}#{next_counter(art)}"
+    _create_tag(root, tag, commit, f"Assigning stage {stage} to artifact {name} version {version}")
+    if push:
+        _push_tag(root, tag)
+    return Assigned(name, version, stage, tag, commit)
+
+
+def unpromote(project: Project, name: str, stage: str, *, push: bool = False) -> Assigned:
+    root = project.root
+    art = state(root).get(name)
+    if art is None or stage not in art.stages:
+        raise UsageError(f"'{name}' has no version in stage {stage!r}")
+    version = art.stages[stage]
+    commit = art.versions[version].commit
+    tag = f"{name}#{stage}!#{next_counter(art)}"
+    _create_tag(
+        root, tag, commit, f"Unassigning stage {stage} from artifact {name} version {version}"
+    )
+    if push:
+        _push_tag(root, tag)
+    return Assigned(name, version, stage, tag, commit)
+
+
+def deprecate(project: Project, name: str, *, push: bool = False) -> str:
+    root = project.root
+    art = state(root).get(name)
+    if art is None:
+        raise UsageError(f"no artifact '{name}' in the registry")
+    if art.deprecated:
+        raise PreconditionError(f"'{name}' is already deprecated")
+    latest = art.latest
+    commit = art.versions[latest].commit if latest else revfile.resolve_rev(root, "HEAD")
+    tag = f"{name}@deprecated"
+    _create_tag(root, tag, commit, f"Deprecating artifact {name}")
+    if push:
+        _push_tag(root, tag)
+    return tag
+
+
+@dataclass(frozen=True)
+class Listed:
+    artifact: str
+    latest: str | None
+    stages: dict[str, str]
+    versions: list[str]
+    deprecated: bool
+
+
+def list_models(project: Project) -> list[Listed]:
+    arts = state(project.root)
+    names = sorted(set(arts) | set(declared(project.root, None)))
+    out = []
+    for n in names:
+        a = arts.get(n, Artifact(n))
+        out.append(
+            Listed(
+                n,
+                a.latest,
+                dict(sorted(a.stages.items())),
+                sorted(a.versions, key=_semver_key),
+                a.deprecated,
+            )
+        )
+    return out
+
+
+def resolve(root: Path, spec: str) -> tuple[Artifact, str]:
+    """``NAME``, ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#STAGE`` -> (artifact, version)."""
+    m = re.match(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<stage>[^@#]+))?$", spec)
+    if not m:
+        raise UsageError(f"{spec!r}: expected NAME, NAME@vX.Y.Z or NAME#STAGE")
+    name = m["name"]
+    art = state(root).get(name)
+    if art is None or not art.versions:
+        raise UsageError(f"no registered versions of '{name}'", "mlopskit model register")
+    if m["stage"]:
+        version = art.stages.get(m["stage"])
+        if version is None:
+            raise UsageError(f"'{name}' has no version in stage {m['stage']!r}")
+    elif m["version"] and m["version"] != "latest":
+        version = m["version"]
+        check_version(version)
+        if version not in art.versions:
+            raise UsageError(f"{name}@{version} is not registered")
+    else:
+        version = art.latest or ""
+    return art, version
+
+
+@dataclass(frozen=True)
+class Lineage:
+    artifact: str
+    version: str
+    stages: list[str]
+    commit: str
+    registered_by: str
+    registered_at: str
+    path: str
+    description: str
+    type: str
+    labels: list[str]
+    model_md5: str | None
+    data: dict[str, str]  # every data dependency / output path -> md5 from dvc.lock
+    params: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    commit_subject: str
+
+
+def show(project: Project, spec: str) -> Lineage:
+    from . import metrics, params
+
+    root = project.root
+    art, version = resolve(root, spec)
+    reg = art.versions[version]
+    decl = declared(root, reg.commit).get(art.name, {})
+    path = str(decl.get("path", ""))
+    md5s = revfile.lock_md5s(root, reg.commit)
+    data = {p: m for p, m in md5s.items() if not _is_git_tracked(root, reg.commit, p)}
+    subject = scm.git(root, "log", "-1", "--format=%s", reg.commit).out.strip()
+    return Lineage(
+        artifact=art.name,
+        version=version,
+        stages=sorted(s for s, v in art.stages.items() if v == version),
+        commit=reg.commit,
+        registered_by=f"{reg.tagger} <{reg.email}>",
+        registered_at=reg.date,
+        path=path,
+        description=str(decl.get("desc", "")),
+        type=str(decl.get("type", "")),
+        labels=[str(x) for x in decl.get("labels", []) or []],
+        model_md5=_artifact_md5(root, reg.commit, path),
+        data=data,
+        params=params.read(root, reg.commit),
+        metrics=metrics.read(root, reg.commit, required=False),
+        commit_subject=subject,
+    )
+
+
+def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
+    return scm.git(root, "cat-file", "-e", f"{rev}:{path}", check=False).returncode == 0
+
+
+def card(project: Project, spec: str) -> str:
+    """A Markdown model card from the lineage and dvc.yaml's description."""
+    from .formatting import fmt, md_code, md_escape, md_table
+
+    lin = show(project, spec)
+    parts = [
+        f"# Model card: {md_escape(lin.artifact)} {md_escape(lin.version)}\n",
+        f"{md_escape(lin.description) or '_No description in dvc.yaml._'}\n",
+        md_table(
+            ["", ""],
+            [
+                ["type", lin.type or "—"],
+                ["labels", ", ".join(lin.labels) or "—"],
+                ["stages", ", ".join(lin.stages) or "—"],
+                ["file", lin.path],
+                ["md5", lin.model_md5 or "—"],
+                ["commit", lin.commit],
+                ["commit message", lin.commit_subject],
+                ["registered by", lin.registered_by],
+                ["registered at", lin.registered_at],
+            ],
+        ),
+        "## Metrics\n",
+        md_table(
+            ["file", "metric", "value"],
+            [[f, k, fmt(v)] for f, vals in lin.metrics.items() for k, v in vals.items()],
+        )
+        if lin.metrics
+        else "_No metrics at this commit._\n",
+        "## Params\n",
+        md_table(["param", "value"], [[k, fmt(v)] for k, v in lin.params.items()])
+        if lin.params
+        else "_No params._\n",
+        "## Data lineage (from dvc.lock)\n",
+        md_table(["path", "md5"], [[p, m] for p, m in lin.data.items()])
+        if lin.data
+        else "_No DVC-tracked data._\n",
+        f"\nReproduce: `git checkout {lin.commit[:12]} && dvc pull && dvc repro` "
+        f"(or `mlopskit model get {md_code(lin.artifact + '@' + lin.version)}`).\n",
+    ]
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    artifact: str
+    version: str
+    path: Path
+    md5: str
+
+
+def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None) -> Fetched:
+    """Fetch the model file of that version from the cache or DVC remote into ``out_dir``
+    (the workspace is not touched) and verify its md5: exit 5 on a mismatch."""
+    import hashlib
+    import os
+    import tempfile
+
+    from . import _dvc
+
+    root = project.root
+    art, version = resolve(root, spec)
+    commit = art.versions[version].commit
+    path = str(declared(root, commit).get(art.name, {}).get("path", ""))
+    md5 = _artifact_md5(root, commit, path)
+    if not md5:
+        raise UsageError(f"{path}: no md5 in dvc.lock at {commit[:8]}")
+    if md5.endswith(".dir"):
+        raise UsageError(f"{path} is a directory; fetch it with 'dvc get . {path} --rev {commit}'")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / Path(path).name
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=".mlopskit-", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        cached = revfile.cache_path(root, md5)
+        if cached.is_file():
+            tmp.write_bytes(cached.read_bytes())
+        else:
+            with _dvc.open_repo(root) as repo, _dvc.translated():
+                odb = repo.cloud.get_remote_odb(remote, "model get")
+                if not odb.exists(md5):
+                    raise PreconditionError(
+                        f"{path} ({md5}) is in neither the cache nor the remote"
+                    )
+                odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+        digest = hashlib.md5()
+        with tmp.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != md5:
+            from .errors import IntegrityError
+
+            raise IntegrityError(
+                f"{path}: md5 {digest.hexdigest()} does not match {md5} recorded in dvc.lock "
+                f"at {commit[:8]}; nothing was written",
+                "the remote object is corrupt: push a good copy (mlopskit data push)",
+            )
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Fetched(art.name, version, target, md5)
+
+
+def describe_tag(root: Path, tag: str) -> dict[str, str]:
+    """artifact, version and stage named by a GTO tag (for deploy workflows): a stage tag
+    resolves to the version registered at the commit it points to."""
+    from gto.constants import tag_re
+
+    m = tag_re.match(tag)
+    if not m or not (m["stage"] or m["version"]) or m["cancel"]:
+        raise UsageError(f"{tag!r} is not a GTO registration or stage assignment tag")
+    art = state(root).get(m["artifact"])
+    commit = scm.resolve(root, f"refs/tags/{tag}")
+    version = m["version"] or (art.version_at(commit) if art and commit else None)
+    if not version:
+        raise UsageError(f"tag {tag!r} points to a commit with no registered version")
+    return {"artifact": m["artifact"], "version": version, "stage": m["stage"] or ""}

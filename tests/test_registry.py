@@ -1,0 +1,262 @@
+"""The model registry on GTO-format tags: register, promote, lineage, cards, fetching."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlopskit import errors, registry, revfile
+
+from .conftest import Repo, git, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def gto_show(root: Path, *args: str) -> object:
+    res = subprocess.run(
+        [sys.executable, "-m", "gto.cli", "show", *args, "--json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:  # older gto has no __main__ in gto.cli: use the console script
+        gto = Path(sys.executable).parent / "gto"
+        res = subprocess.run(
+            [str(gto), "show", *args, "--json"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(res.stdout)
+
+
+def test_register_promote_and_gto_agrees(trained: Repo) -> None:
+    code, out, err = run_cli("model", "register", "model", "--bump", "minor", cwd=trained.root)
+    assert code == 0, err
+    assert "Registered model@v0.1.0" in out
+    assert (
+        run_cli("model", "promote", "model", "v0.1.0", "--stage", "staging", cwd=trained.root)[0]
+        == 0
+    )
+    assert (
+        run_cli("model", "promote", "model", "v0.1.0", "--stage", "prod", cwd=trained.root)[0] == 0
+    )
+    tags = trained.git("tag", "-l").split()
+    assert sorted(tags) == ["model#prod#2", "model#staging#1", "model@v0.1.0"]
+    # annotated tags, as GTO writes them
+    assert trained.git("cat-file", "-t", "model@v0.1.0").strip() == "tag"
+    shown = gto_show(trained.root)
+    assert shown == {
+        "model": {
+            "version": "v0.1.0",
+            "stage": {"staging": "v0.1.0", "prod": "v0.1.0"},
+            "registered": True,
+            "active": True,
+        }
+    }
+    code, out, _ = run_cli("model", "list", "--json", cwd=trained.root)
+    (row,) = json.loads(out)
+    assert row["latest"] == "v0.1.0" and row["stages"] == {"prod": "v0.1.0", "staging": "v0.1.0"}
+    # unpromote writes GTO's cancel form, and gto agrees
+    assert run_cli("model", "unpromote", "model", "--stage", "staging", cwd=trained.root)[0] == 0
+    assert "model#staging!#3" in trained.git("tag", "-l").split()
+    assert gto_show(trained.root)["model"]["stage"] == {"prod": "v0.1.0"}  # type: ignore[index]
+    history = subprocess.run(
+        [str(Path(sys.executable).parent / "gto"), "history", "model", "--json"],
+        cwd=trained.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    events = {e["event"] for e in json.loads(history.stdout)}
+    assert {"registration", "assignment", "unassignment"} <= events
+
+
+def test_show_hashes_equal_dvc_lock_at_that_commit(trained: Repo) -> None:
+    registry.register(trained.project(), "model", version="v1.0.0")
+    first = trained.head()
+    trained.write(
+        "params.yaml", (trained.root / "params.yaml").read_text().replace("C: 1.0", "C: 0.2")
+    )
+    assert run_cli("repro", "--commit", "--push", cwd=trained.root)[0] == 0
+    registry.register(trained.project(), "model", bump_part="minor")
+    lin = registry.show(trained.project(), "model@v1.0.0")
+    assert lin.commit == first
+    lock = revfile.lock_md5s(trained.root, first)
+    assert lin.model_md5 == lock["models/model.skops"]
+    assert lin.data["data/raw/data.csv"] == lock["data/raw/data.csv"]
+    assert lin.params["train.C"] == 1.0
+    assert lin.metrics["reports/metrics.json"]["accuracy"] > 0.5
+    latest = registry.show(trained.project(), "model")
+    assert latest.version == "v1.1.0" and latest.params["train.C"] == 0.2
+    code, out, _ = run_cli("model", "show", "model@v1.0.0", "--json", cwd=trained.root)
+    assert json.loads(out)["model_md5"] == lock["models/model.skops"]
+    code, out, _ = run_cli("model", "card", "model@v1.1.0", cwd=trained.root)
+    assert out.startswith("# Model card: model v1.1.0")
+    assert "Classifier trained by the" in out and "| train.C | 0.2 |" in out
+
+
+def test_enforce_order(trained: Repo) -> None:
+    trained.write(
+        "mlopskit.yaml",
+        (trained.root / "mlopskit.yaml").read_text()
+        + "\nregistry:\n  stages: [dev, staging, prod]\n  enforce_order: true\n",
+    )
+    trained.git("commit", "-qam", "enforce order")
+    registry.register(trained.project(), "model", version="v1.0.0", rev="HEAD~1")
+    code, _, err = run_cli(
+        "model", "promote", "model", "v1.0.0", "--stage", "prod", cwd=trained.root
+    )
+    assert code == errors.PRECONDITION and "has not passed staging" in err
+    assert "model#prod" not in trained.git("tag", "-l")
+    assert (
+        run_cli("model", "promote", "model", "v1.0.0", "--stage", "dev", cwd=trained.root)[0] == 0
+    )
+    assert (
+        run_cli("model", "promote", "model", "v1.0.0", "--stage", "staging", cwd=trained.root)[0]
+        == 0
+    )
+    assert (
+        run_cli("model", "promote", "model", "v1.0.0", "--stage", "prod", cwd=trained.root)[0] == 0
+    )
+    code, _, err = run_cli("model", "promote", "model", "v1.0.0", "--stage", "qa", cwd=trained.root)
+    assert code == errors.USAGE and "unknown stage" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("a//b", "git tag name"),
+        ("-rf", "not valid"),
+        ("model-", "not valid"),
+        ("a model", "not valid"),
+        ("model@1", "not valid"),
+        ("Model", "differs only in case"),
+        ("x" * 201, "not valid"),
+    ],
+)
+def test_bad_names(trained: Repo, name: str, why: str) -> None:
+    code, _, err = (
+        run_cli("model", "register", "--", name, cwd=trained.root)
+        if name.startswith("-")
+        else run_cli("model", "register", name, cwd=trained.root)
+    )
+    assert code == errors.USAGE, err
+    assert why in err or "longer than" in err
+    assert trained.git("tag", "-l") == ""
+
+
+@pytest.mark.parametrize("version", ["v1.2", "1.2.3", "v01.2.3", "v1.2.3.4"])
+def test_bad_versions(trained: Repo, version: str) -> None:
+    code, _, err = run_cli("model", "register", "model", "--version", version, cwd=trained.root)
+    assert code == errors.USAGE and "SemVer" in err
+
+
+def test_refusals_exit_3(trained: Repo) -> None:
+    # the version exists
+    registry.register(trained.project(), "model", version="v1.0.0")
+    code, _, err = run_cli("model", "register", "model", "--version", "v1.0.0", cwd=trained.root)
+    assert code == errors.PRECONDITION and "already" in err
+    # dvc.lock out of date with the workspace at that revision
+    trained.write("src/train.py", (trained.root / "src/train.py").read_text() + "# changed\n")
+    trained.git("commit", "-qam", "code change, not retrained")
+    code, _, err = run_cli("model", "register", "model", "--version", "v2.0.0", cwd=trained.root)
+    assert code == errors.PRECONDITION and "out of date" in err and "train" in err
+    assert "model@v2.0.0" not in trained.git("tag", "-l")
+
+
+def test_model_not_in_remote_is_refused(trained: Repo) -> None:
+    shutil.rmtree(trained.remote)
+    trained.remote.mkdir()
+    code, _, err = run_cli("model", "register", "model", cwd=trained.root)
+    assert code == errors.PRECONDITION
+    assert "not in the DVC remote" in err and "data push" in err
+    assert trained.git("tag", "-l") == ""
+
+
+def test_get_from_a_fresh_clone_and_integrity(trained: Repo, tmp_path: Path) -> None:
+    registry.register(trained.project(), "model", version="v1.0.0")
+    registry.promote(trained.project(), "model", "v1.0.0", "prod")
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(trained.root), str(clone))
+    (clone / ".dvc" / "config.local").write_text((trained.root / ".dvc/config.local").read_text())
+    out = tmp_path / "empty"
+    code, stdout, err = run_cli("model", "get", "model#prod", "-o", str(out), cwd=clone)
+    assert code == 0, err
+    lock = revfile.lock_md5s(trained.root, trained.head())
+    import hashlib
+
+    assert hashlib.md5((out / "model.skops").read_bytes()).hexdigest() == lock["models/model.skops"]
+    assert git(clone, "status", "--porcelain") == ""
+    assert not (clone / "models" / "model.skops").exists()  # workspace untouched
+    # A corrupt object in the remote: exit 5, nothing written.
+    md5 = lock["models/model.skops"]
+    obj = trained.remote / "files" / "md5" / md5[:2] / md5[2:]
+    obj.chmod(0o644)
+    data = bytearray(obj.read_bytes())
+    data[100] ^= 0xFF
+    obj.write_bytes(bytes(data))
+    out2 = tmp_path / "second"
+    code, _, err = run_cli("model", "get", "model@v1.0.0", "-o", str(out2), cwd=clone)
+    assert code == errors.INTEGRITY and md5 in err
+    assert not any(out2.iterdir())
+
+
+def _clone_with_remote(trained: Repo, origin: Path, where: Path) -> Path:
+    git(where.parent, "clone", "-q", str(origin), str(where))
+    (where / ".dvc" / "config.local").write_text((trained.root / ".dvc/config.local").read_text())
+    return where
+
+
+def test_concurrent_registrations_exactly_one_wins(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """C2.17: the same version from two clones at once: one tag, the other exits 3."""
+    trained.git("remote", "add", "origin", str(origin))
+    trained.git("push", "-q", "origin", "main")
+    a = _clone_with_remote(trained, origin, tmp_path / "a")
+    b = _clone_with_remote(trained, origin, tmp_path / "b")
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlopskit",
+        "model",
+        "register",
+        "model",
+        "--version",
+        "v3.0.0",
+        "--push",
+    ]
+    procs = [
+        subprocess.Popen(cmd, cwd=c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in (a, b)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, errors.PRECONDITION], results
+    loser = next(err for code, err in results if code != 0)
+    assert "already exists" in loser
+    assert git(origin, "tag", "-l").split() == ["model@v3.0.0"]
+    # the loser's local tag is gone, so its registry agrees with origin after a fetch
+    for c in (a, b):
+        git(c, "fetch", "-q", "--tags", "origin")
+        assert git(c, "tag", "-l").split() == ["model@v3.0.0"]
+
+
+def test_describe_tag(trained: Repo) -> None:
+    registry.register(trained.project(), "model", version="v1.0.0")
+    registry.promote(trained.project(), "model", "v1.0.0", "staging")
+    assert registry.describe_tag(trained.root, "model#staging#1") == {
+        "artifact": "model",
+        "version": "v1.0.0",
+        "stage": "staging",
+    }
+    code, _, _ = run_cli("model", "describe-tag", "model#staging!#5", cwd=trained.root)
+    assert code == errors.USAGE
