@@ -961,6 +961,32 @@ def model_get(spec: str, out_dir: Path, remote: str | None) -> None:
     _ok(f"{res.artifact}@{res.version} -> {res.path} (md5 {res.md5} verified)")
 
 
+@model.command("release")
+@click.argument("spec", metavar="NAME@VERSION")
+@click.option("--stage", default="", help="The stage it was promoted to (for the title).")
+@click.option(
+    "--dir",
+    "folder",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Files to attach; MODEL_CARD.md in it becomes the release notes.",
+)
+def model_release(spec: str, stage: str, folder: Path) -> None:
+    """Publish a GitHub release of NAME@VERSION with the files in --dir (deploy workflow)."""
+    from . import github, registry
+
+    art, version = registry.resolve(_project().root, spec)
+    card = folder / "MODEL_CARD.md"
+    body = card.read_text(encoding="utf-8") if card.is_file() else f"{art.name} {version}"
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    title = f"{art.name} {version}" + (f" ({stage})" if stage else "")
+    rel = github.publish_release(tag=f"{art.name}@{version}", title=title, body=body, files=files)
+    _ok(
+        f"{'Published' if rel.created else 'Updated'} release {rel.url}: "
+        f"{', '.join(rel.assets) or 'no new files'}"
+    )
+
+
 @model.command("describe-tag")
 @click.argument("tag")
 @click.option(

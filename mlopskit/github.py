@@ -144,6 +144,67 @@ def open_pull_request(
     return str(done.get("html_url", ""))
 
 
+@dataclass(frozen=True)
+class Release:
+    url: str
+    assets: list[str]
+    created: bool
+
+
+def publish_release(
+    *, tag: str, title: str, body: str, files: list[Path], env: Mapping[str, str] | None = None
+) -> Release:
+    """Create the GitHub release of ``tag`` (or reuse it) and upload ``files`` to it."""
+    import mimetypes
+    import urllib.parse
+
+    e = os.environ if env is None else env
+    token = e.get("GITHUB_TOKEN", "")
+    repository = e.get("GITHUB_REPOSITORY", "")
+    if not token or not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        raise UsageError("publishing a release needs GITHUB_TOKEN and GITHUB_REPOSITORY")
+    client = Client(e.get("GITHUB_API_URL", "https://api.github.com"), token)
+    base = f"/repos/{repository}/releases"
+    created = True
+    try:
+        try:
+            rel, _ = client.request(
+                "POST", base, {"tag_name": tag, "name": title, "body": body, "make_latest": "false"}
+            )
+        except HTTPFailure as exc:
+            if exc.status != 422:
+                raise
+            created = False
+            rel, _ = client.request("GET", f"{base}/tags/{urllib.parse.quote(tag, safe='')}")
+            client.request("PATCH", f"{base}/{rel['id']}", {"body": body, "name": title})
+        have = {a["name"] for a in rel.get("assets", [])}
+        upload = str(rel["upload_url"]).split("{", 1)[0]
+        uploaded = []
+        for f in files:
+            if f.name in have:
+                continue
+            data = f.read_bytes()
+            url = f"{upload}?name={urllib.parse.quote(f.name)}"
+            req = urllib.request.Request(url, data=data, method="POST")
+            req.add_header("Authorization", f"Bearer {token}")
+            req.add_header("Accept", "application/vnd.github+json")
+            req.add_header(
+                "Content-Type", mimetypes.guess_type(f.name)[0] or "application/octet-stream"
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=300) as resp:
+                    resp.read()
+            except urllib.error.HTTPError as exc:
+                raise HTTPFailure(exc.code, f"upload of {f.name} failed") from None
+            uploaded.append(f.name)
+    except HTTPFailure as exc:
+        raise RemoteError(
+            f"GitHub API: could not publish the release {tag}: {exc}",
+            "the job needs 'contents: write'",
+        ) from None
+    return Release(str(rel.get("html_url", "")), uploaded, created)
+
+
 def context(env: Mapping[str, str], pr: int | None = None) -> Context:
     token = env.get("GITHUB_TOKEN", "")
     if not token:

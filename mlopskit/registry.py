@@ -707,6 +707,12 @@ def describe_tag(root: Path, tag: str) -> dict[str, str]:
     art = state(root).get(m["artifact"])
     commit = scm.resolve(root, f"refs/tags/{tag}")
     version = m["version"] or (art.version_at(commit) if art and commit else None)
-    if not version:
+    if not version or not art or version not in art.versions:
         raise UsageError(f"tag {tag!r} points to a commit with no registered version")
-    return {"artifact": m["artifact"], "version": version, "stage": m["stage"] or ""}
+    path = str(declared(root, art.versions[version].commit).get(m["artifact"], {}).get("path", ""))
+    return {
+        "artifact": m["artifact"],
+        "version": version,
+        "stage": m["stage"] or "",
+        "file": Path(path).name,
+    }

@@ -130,6 +130,8 @@ def init(
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        if rel.endswith(".sh"):
+            target.chmod(0o755)
 
     project = Project(root=root)
     local_only = remote_url is None

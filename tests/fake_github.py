@@ -25,6 +25,8 @@ class State:
     refs: dict[str, str] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    releases: list[dict[str, Any]] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)
     next_id: int = 100
     page_size: int = 100
 
@@ -50,7 +52,14 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
+            raw = self.rfile.read(length) if length else b""
+            if self.path.startswith("/uploads/"):
+                state.requests.append((method, self.path, len(raw)))
+                name = self.path.split("name=", 1)[1]
+                state.uploads[name] = raw
+                self._send(201, {"name": name})
+                return
+            body = json.loads(raw) if raw else None
             state.requests.append((method, self.path, body))
             if self.headers.get("Authorization") != f"Bearer {state.token}":
                 self._send(401, {"message": "Bad credentials"})
@@ -88,6 +97,24 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
                         self._send(200, c)
                         return
                 self._send(404, {"message": "Not Found"})
+                return
+            if path == f"{base}/releases" and method == "POST":
+                if any(r["tag_name"] == body["tag_name"] for r in state.releases):
+                    self._send(422, {"message": "Validation Failed: already_exists"})
+                    return
+                rid = len(state.releases) + 1
+                rel = {
+                    "id": rid,
+                    "tag_name": body["tag_name"],
+                    "name": body["name"],
+                    "body": body["body"],
+                    "assets": [],
+                    "html_url": f"https://github.test/{state.repo}/releases/{rid}",
+                    "upload_url": f"http://{self.headers['Host']}/uploads/repos/{state.repo}"
+                    f"/releases/{rid}/assets{{?name,label}}",
+                }
+                state.releases.append(rel)
+                self._send(201, rel)
                 return
             if path.startswith(f"{base}/git/") and method != "GET" and state.readonly:
                 self._send(403, {"message": "Resource not accessible by integration"})

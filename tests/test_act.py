@@ -243,3 +243,47 @@ def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path) -> N
     md5 = re.search(r"path: models/model.skops\n\s+hash: md5\n\s+md5: (\w+)", lock)
     assert md5 is not None
     assert (remote_dir / "files" / "md5" / md5.group(1)[:2] / md5.group(1)[2:]).is_file()
+
+
+def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: Path) -> None:
+    """A pushed stage tag: resolve it, fetch and verify the model, card, deploy.sh, release."""
+    import hashlib
+
+    from mlopskit import registry
+
+    clone = setup_ci(trained, origin, tmp_path)
+    # the data is in the remote: register and promote from the developer's clone
+    (clone / ".dvc" / "config.local").unlink(missing_ok=True)
+    project = Project(root=clone)
+    registry.register(project, "model", version="v1.0.0")
+    promoted = registry.promote(project, "model", "v1.0.0", "prod")
+    deploy_sh = clone / "deploy" / "deploy.sh"
+    deploy_sh.write_text(deploy_sh.read_text() + 'cp "$model_file" "$DEPLOYED_TO/"\n')
+    deployed = tmp_path / "deployed"
+    deployed.mkdir()
+    state = State(repo=act.REPOSITORY, token="test-token")
+    event = {"ref": f"refs/tags/{promoted.tag}", "ref_name": promoted.tag}
+    with serve(state) as url:
+        run = act.run(
+            clone,
+            "push",
+            "deploy.yml",
+            event,
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={
+                "GITHUB_API_URL": url,
+                "GITHUB_REF_NAME": promoted.tag,
+                "GITHUB_REF": f"refs/tags/{promoted.tag}",
+                "DEPLOYED_TO": str(deployed),
+            },
+        )
+    assert run.returncode == 0, run.output[-6000:]
+    lock = registry.show(project, "model@v1.0.0")
+    model = deployed / "model.skops"
+    assert hashlib.md5(model.read_bytes()).hexdigest() == lock.model_md5
+    (release,) = state.releases
+    assert release["tag_name"] == "model@v1.0.0" and release["name"] == "model v1.0.0 (prod)"
+    assert release["body"].startswith("# Model card: model v1.0.0")
+    assert set(state.uploads) == {"MODEL_CARD.md", "model.skops"}
+    assert hashlib.md5(state.uploads["model.skops"]).hexdigest() == lock.model_md5

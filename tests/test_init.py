@@ -13,6 +13,7 @@ from .conftest import dvc, git, porcelain, run_cli
 
 EXPECTED = {
     ".gitignore",
+    "deploy/deploy.sh",
     "README.md",
     "dvc.yaml",
     "mlopskit.yaml",
@@ -144,3 +145,9 @@ def test_init_bad_remote_urls(tmp_path: Path, url: str) -> None:
     assert code == errors.USAGE, err
     assert "hunter2" not in err
     assert not (tmp_path / "p").exists()
+
+
+def test_deploy_script_is_executable_and_committed_so(tmp_path: Path) -> None:
+    assert run_cli("init", "p")[0] == 0
+    mode = git(tmp_path / "p", "ls-files", "-s", "deploy/deploy.sh").split()[0]
+    assert mode == "100755"

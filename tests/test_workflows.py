@@ -159,6 +159,22 @@ def test_ct_and_pr_specifics(rendered: dict[str, dict[str, str]]) -> None:
     assert len(secret_steps) == 1 and "repro" in secret_steps[0]["run"]
 
 
+def test_deploy_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
+    deploy = docs(rendered["s3-secrets-commit"])[".github/workflows/deploy.yml"]
+    assert deploy["on"] == {"push": {"tags": ["**#*"]}}
+    job = deploy["jobs"]["deploy"]
+    assert job["permissions"] == {"contents": "write"}
+    assert job["environment"] == "ml-training"
+    assert not any("actions/cache" in s.get("uses", "") for s in job["steps"])
+    setup = next(s for s in job["steps"] if "setup-python" in s.get("uses", ""))
+    assert "cache" not in setup["with"]  # no cache a pull request could have written
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert any("mlopskit model get" in r for r in runs)
+    assert any("bash deploy/deploy.sh" in r for r in runs)
+    assert any("mlopskit model release" in r for r in runs)
+    assert job["env"] == {"TAG": "${{ github.ref_name }}"}
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -287,7 +303,7 @@ def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
     committed = subprocess.run(
         ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.split()
-    for name in ("ci", "ct", "pr", "retrain"):
+    for name in ("ci", "ct", "pr", "retrain", "deploy"):
         assert f".github/workflows/{name}.yml" in committed
     assert "dvc[s3]==" in (root / "requirements.txt").read_text()
     code, out, err = run_cli("ci", "check", cwd=root)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Your deployment target goes here. .github/workflows/deploy.yml calls this script when a
+# stage tag (NAME#STAGE#N, `mlopskit model promote`) is pushed, after it has fetched the
+# model and verified its md5 against dvc.lock:
+#
+#   deploy/deploy.sh MODEL_FILE STAGE ARTIFACT VERSION
+#
+# Replace the echo with what your team runs: upload to a bucket, push an image, call a
+# model server's API... Credentials come from the job's environment, never from here.
+set -euo pipefail
+
+model_file="$1"
+stage="$2"
+artifact="$3"
+version="$4"
+
+echo "deploy: ${artifact} ${version} (${model_file}) to ${stage}: nothing to do yet; edit deploy/deploy.sh"
