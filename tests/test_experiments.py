@@ -1,0 +1,174 @@
+"""Experiments: parallel sweeps as real DVC experiments, comparison, promotion, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlopskit import errors, experiments
+
+from .conftest import Repo, dvc, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def dvc_exps(root: Path) -> dict[str, dict[str, float]]:
+    """name -> metrics, as `dvc exp show --json` reports them."""
+    shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
+    out: dict[str, dict[str, float]] = {}
+    for baseline in shown:
+        for exp in baseline.get("experiments") or []:
+            for rev in exp["revs"]:
+                data = rev["data"]
+                out[rev["name"]] = data["metrics"]["reports/metrics.json"]["data"]
+    return out
+
+
+def test_sweep_points_are_dvc_experiments_with_sequential_metrics(trained: Repo) -> None:
+    status_before = trained.status()
+    code, out, err = run_cli(
+        "exp",
+        "sweep",
+        "-S",
+        "train.C=0.05,2",
+        "-S",
+        "train.max_iter=150,300",
+        "-j",
+        "2",
+        "-n",
+        "g",
+        cwd=trained.root,
+    )
+    assert code == 0, err
+    assert "[4 done, 0 running, 0 failed of 4]" in err
+    shown = dvc_exps(trained.root)
+    assert set(shown) == {"g-1", "g-2", "g-3", "g-4"}
+    assert trained.status() == status_before  # the workspace was never touched
+    # The same point run the plain way, one after another, gives the same metrics.
+    res = dvc(
+        trained.root, "exp", "run", "-S", "train.C=2", "-S", "train.max_iter=300", "-n", "seq"
+    )
+    assert res.returncode == 0
+    assert dvc_exps(trained.root)["seq"] == shown["g-4"]
+    code, out, _ = run_cli("exp", "show", "--sort-by", "accuracy", "--json", cwd=trained.root)
+    rows = json.loads(out)
+    accs = [r["metrics"]["accuracy"] for r in rows]
+    assert accs == sorted(accs, reverse=True)
+
+
+def test_failing_point_does_not_stop_the_others(trained: Repo) -> None:
+    code, out, err = run_cli(
+        "exp",
+        "sweep",
+        "-S",
+        "train.model=logistic_regression,bogus,random_forest",
+        "-j",
+        "2",
+        "-n",
+        "f",
+        cwd=trained.root,
+    )
+    assert code == errors.FAILED
+    assert "1 of 3 point(s) failed: f-2" in err
+    lines = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:]}
+    assert lines == {"f-1": "done", "f-2": "failed", "f-3": "done"}
+    assert set(dvc_exps(trained.root)) == {"f-1", "f-3"}
+
+
+def test_unknown_param_and_bad_grid(trained: Repo) -> None:
+    code, _, err = run_cli("exp", "sweep", "-S", "train.CC=1,2", cwd=trained.root)
+    assert code == errors.USAGE and "did you mean 'train.C'" in err
+    code, _, err = run_cli("exp", "run", "-S", "trian.C=1", cwd=trained.root)
+    assert code == errors.USAGE
+    code, _, err = run_cli("exp", "sweep", "-S", "train.C", cwd=trained.root)
+    assert code == errors.USAGE
+    assert experiments.parse_grid(["a=[1,2],[3,4]", "b='x,y',z"]) == {
+        "a": ["[1,2]", "[3,4]"],
+        "b": ["'x,y'", "z"],
+    }
+    points = experiments.plan(
+        Repo(trained.root, trained.remote).project(),
+        ["train.C=1,2,3", "train.max_iter=1,2"],
+        random_k=3,
+        prefix="r",
+    )
+    assert len(points) == 3 and len(set(points)) == 3
+
+
+def test_exp_run_and_promote(trained: Repo) -> None:
+    code, out, err = run_cli("exp", "run", "-S", "train.C=0.2", "-n", "one", cwd=trained.root)
+    assert code == 0, err
+    assert "one" in dvc_exps(trained.root)
+    trained.git("checkout", "-q", "--", ".")
+    dvc(trained.root, "checkout", "-q")
+    # into a new branch
+    code, out, err = run_cli("exp", "promote", "one", "--branch", "try-c02", cwd=trained.root)
+    assert code == 0, err
+    assert "train.C: 0.2" in trained.git("show", "try-c02:dvc.lock")
+    # into the current branch, as one normal commit
+    head = trained.head()
+    code, out, err = run_cli("exp", "promote", "one", cwd=trained.root)
+    assert code == 0, err
+    assert trained.git("rev-parse", "HEAD~1").strip() == head
+    assert trained.log()[0] == "exp: promote one"
+    files = set(trained.git("show", "--name-only", "--format=", "HEAD").split())
+    assert {"dvc.lock", "params.yaml", "reports/metrics.json"} <= files
+    assert trained.status() == ""
+
+
+def test_ctrl_c_stops_every_point_and_leaves_nothing_behind(trained: Repo, tmp_path: Path) -> None:
+    """dvc#10655: the workspace and stash are exactly as they were after Ctrl-C."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    trained.git("stash", "list")
+    (trained.root / "params.yaml").write_text(
+        (trained.root / "params.yaml").read_text().replace("max_iter: 500", "max_iter: 400")
+    )
+    status = trained.status()
+    params_text = (trained.root / "params.yaml").read_text()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlopskit",
+            "exp",
+            "sweep",
+            "-S",
+            "train.C=0.1,0.2,0.3,0.4",
+            "-j",
+            "2",
+            "-n",
+            "cc",
+        ],
+        cwd=trained.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        clones = [p for d in tmpdir.glob("mlopskit-sweep-*") for p in d.iterdir() if p.is_dir()]
+        if len(clones) >= 2 and any((c / "dvc.lock").exists() for c in clones):
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # the points' dvc exp run processes are working now
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == errors.INTERRUPTED, err
+    assert list(tmpdir.iterdir()) == []  # every clone removed
+    assert trained.status() == status
+    assert (trained.root / "params.yaml").read_text() == params_text
+    assert trained.git("stash", "list") == ""
+    leftover = subprocess.run(
+        ["pgrep", "-f", "dvc exp run --quiet -n cc-"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    assert leftover == ""
