@@ -1018,12 +1018,42 @@ def exp() -> None:
 @click.option("-S", "--set-param", "assignments", multiple=True, metavar="KEY=VALUE")
 @click.option("-n", "--name", help="Experiment name.")
 @click.option("--allow-new", is_flag=True, help="Allow params that do not exist yet.")
-def exp_run(assignments: tuple[str, ...], name: str | None, allow_new: bool) -> None:
+@click.option(
+    "--point",
+    "point_json",
+    help="A sweep point as JSON (from 'exp plan'; the "
+    "matrix jobs of sweep.yml pass it through env:).",
+)
+@click.option(
+    "--pull", is_flag=True, help="First pull the data the workspace tracks (a fresh CI runner)."
+)
+@click.option("--push", is_flag=True, help="Then push its outputs (DVC) and its ref (git).")
+def exp_run(
+    assignments: tuple[str, ...],
+    name: str | None,
+    allow_new: bool,
+    point_json: str | None,
+    pull: bool,
+    push: bool,
+) -> None:
     """Run one experiment in the workspace (dvc exp run), params checked first."""
     from . import experiments
     from .formatting import fmt
 
-    res = experiments.run(_project(), assignments, name=name, allow_new=allow_new)
+    project = _project()
+    if point_json is not None:
+        if assignments or name:
+            raise click.UsageError("--point replaces -S and --name")
+        pt = experiments.parse_point(point_json)
+        assignments, name = pt.assignments, pt.name
+    if pull:
+        from . import data
+
+        data.pull(project, allow_missing=True)
+    res = experiments.run(project, assignments, name=name, allow_new=allow_new)
+    if push:
+        ref = experiments.push_experiment(project, res.name)
+        click.echo(f"Pushed {ref} and its outputs.")
     _ok(
         f"Experiment {res.name} ({(res.rev or '')[:7]}): "
         + ", ".join(f"{k}={fmt(v)}" for k, v in res.metrics.items())
@@ -1099,6 +1129,49 @@ def exp_sweep(
             f"{len(res.failed)} of {len(res.points)} point(s) failed: "
             + ", ".join(p.name for p in res.failed)
         )
+
+
+@exp.command("plan")
+@click.option("--grid", required=True, help="'KEY=V1,V2 KEY2=V3,V4' (what sweep.yml takes).")
+@click.option(
+    "--random",
+    "random_k",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Only K random points (0: the whole grid).",
+)
+@click.option("-n", "--name", "prefix", help="Name prefix of the points.")
+@click.option("--github-output", is_flag=True, help="Write points= and count= to $GITHUB_OUTPUT.")
+def exp_plan(grid: str, random_k: int, prefix: str | None, github_output: bool) -> None:
+    """Validate a sweep grid and print its points as JSON (the matrix of sweep.yml)."""
+    import shlex
+
+    from . import experiments
+
+    try:
+        specs = shlex.split(grid)
+    except ValueError as exc:
+        raise click.UsageError(f"--grid: {exc}") from None
+    points = experiments.plan(_project(), specs, random_k=random_k or None, prefix=prefix)
+    text = experiments.points_json(points)
+    click.echo(text)
+    if github_output:
+        target = os.environ.get("GITHUB_OUTPUT")
+        if not target:
+            raise click.UsageError("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(f"points={text}\ncount={len(points)}\n")
+
+
+@exp.command("fetch")
+@click.option("--remote", "git_remote", default="origin", show_default=True)
+def exp_fetch(git_remote: str) -> None:
+    """Fetch every experiment ref from the git remote (as `dvc exp pull` without data)."""
+    from . import experiments
+
+    new = experiments.fetch_experiments(_project(), git_remote=git_remote)
+    click.echo(f"Fetched {len(new)} experiment ref(s).")
 
 
 @exp.command("show")

@@ -125,6 +125,32 @@ def plan(
     ]
 
 
+def parse_point(text: str) -> Point:
+    """A point from a matrix job (JSON ``{"name": ..., "set": ["k=v", ...]}``), validated."""
+    import json
+
+    try:
+        data = json.loads(text)
+        name, sets = data["name"], data["set"]
+    except (ValueError, KeyError, TypeError):
+        raise UsageError('--point: expected JSON {"name": ..., "set": ["k=v", ...]}') from None
+    from gto.constants import name_re
+
+    if not isinstance(name, str) or not name_re.match(name) or "/" in name:
+        raise UsageError(f"--point: name {str(name)[:40]!r} is not valid")
+    if not isinstance(sets, list) or not all(isinstance(a, str) and "=" in a for a in sets):
+        raise UsageError("--point: 'set' must be a list of KEY=VALUE strings")
+    return Point(name, tuple(sets))
+
+
+def points_json(points: Sequence[Point]) -> str:
+    import json
+
+    return json.dumps(
+        [{"name": p.name, "set": list(p.assignments)} for p in points], separators=(",", ":")
+    )
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -172,6 +198,62 @@ def run(
         rev,
         time.monotonic() - start,
     )
+
+
+def exp_ref(root: Path, name: str) -> str | None:
+    refs = [
+        r
+        for r in scm.git(root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()
+        if r.endswith("/" + name) and "/exec/" not in r
+    ]
+    return refs[0] if refs else None
+
+
+def push_experiment(
+    project: Project, name: str, *, git_remote: str = "origin", dvc_remote: str | None = None
+) -> str:
+    """Publish an experiment as `dvc exp push` does: its outputs to the DVC remote, then its
+    ref to the git remote (with GITHUB_TOKEN as a header over https, never --force)."""
+    from . import data
+
+    ref = exp_ref(project.root, name)
+    if ref is None:
+        raise UsageError(f"no experiment named '{name}'")
+    data.push(project, remote=dvc_remote)
+    auth = scm.auth_args(project.root, git_remote)
+    res = scm.git(
+        project.root, *auth, "push", "--porcelain", "--", git_remote, f"{ref}:{ref}", check=False
+    )
+    if res.returncode != 0:
+        from .errors import RemoteError
+
+        raise RemoteError(f"git push of {ref} failed: {(res.err or res.out).strip()[-200:]}")
+    return ref
+
+
+def fetch_experiments(project: Project, *, git_remote: str = "origin") -> list[str]:
+    auth = scm.auth_args(project.root, git_remote)
+    before = set(
+        scm.git(project.root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()
+    )
+    res = scm.git(
+        project.root,
+        *auth,
+        "fetch",
+        "--quiet",
+        "--",
+        git_remote,
+        "+refs/exps/*:refs/exps/*",
+        check=False,
+    )
+    if res.returncode != 0:
+        from .errors import RemoteError
+
+        raise RemoteError(f"git fetch of experiments failed: {res.err.strip()[-200:]}")
+    after = set(
+        scm.git(project.root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()
+    )
+    return sorted(after - before)
 
 
 # --------------------------------------------------------------------------- sweeps

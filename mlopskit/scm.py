@@ -171,7 +171,7 @@ def remote_url(root: Path, name: str) -> str | None:
     return res.out.strip() if res.returncode == 0 else None
 
 
-def _auth(root: Path, remote: str) -> list[str]:
+def auth_args(root: Path, remote: str) -> list[str]:
     """Credentials for an https remote from MLOPSKIT_GIT_TOKEN or GITHUB_TOKEN, passed as an
     http header for this one command (as actions/checkout does), never written to config."""
     token = os.environ.get("MLOPSKIT_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
@@ -198,7 +198,7 @@ def push_rebasing(root: Path, remote: str, branch: str, *, retries: int = 3) -> 
             f"git remote '{remote}' is not configured; the local commit is kept",
             f"add it with 'git remote add {remote} URL' and run 'git push'",
         )
-    auth = _auth(root, remote)
+    auth = auth_args(root, remote)
     delay = 1.0
     for attempt in range(retries + 1):
         res = git(

@@ -103,4 +103,7 @@ def run(
         env=dict(os.environ),
         check=False,
     )
-    return ActRun(res.returncode, res.stdout + res.stderr)
+    output = res.stdout + res.stderr
+    # The whole log next to the artifacts, for reading when a test fails.
+    (artifacts.parent / f"act-{event_name}-{workflow}.log").write_text(output)
+    return ActRun(res.returncode, output)

@@ -287,3 +287,35 @@ def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: P
     assert release["body"].startswith("# Model card: model v1.0.0")
     assert set(state.uploads) == {"MODEL_CARD.md", "model.skops"}
     assert hashlib.md5(state.uploads["model.skops"]).hexdigest() == lock.model_md5
+
+
+def test_sweep_matrix_fans_out_and_collects(trained: Repo, origin: Path, tmp_path: Path) -> None:
+    clone = setup_ci(trained, origin, tmp_path)
+    event = {"inputs": {"grid": "train.C=0.3,3", "random": "0"}}
+    run = act.run(
+        clone,
+        "workflow_dispatch",
+        "sweep.yml",
+        event,
+        artifacts=tmp_path / "art",
+        secrets={"GITHUB_TOKEN": "test-token"},
+    )
+    assert run.returncode == 0, run.output[-8000:]
+    refs = git(origin, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    names = sorted(r.rsplit("/", 1)[1] for r in refs)
+    assert len(names) == 2 and all(n.startswith("sweep-") for n in names), refs
+    assert run.ran("## Sweep results") and run.ran("| experiment | rev | train.C |")
+    for name in names:
+        assert re.search(rf"\| {name} \| [0-9a-f]{{7}} \| (0\.3|3) \|", run.output), name
+    # a hostile grid is refused by the plan job, and nothing runs
+    bad = act.run(
+        clone,
+        "workflow_dispatch",
+        "sweep.yml",
+        {"inputs": {"grid": "train.C=1 $(touch pwned)", "random": "0"}},
+        artifacts=tmp_path / "art2",
+        secrets={"GITHUB_TOKEN": "test-token"},
+    )
+    assert bad.returncode != 0
+    assert not (clone / "pwned").exists()
+    assert not any((ws / "pwned").exists() for ws in act_workspaces())

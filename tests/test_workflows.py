@@ -175,6 +175,27 @@ def test_deploy_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
     assert job["env"] == {"TAG": "${{ github.ref_name }}"}
 
 
+def test_sweep_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
+    sweep = docs(rendered["s3-oidc-pr-gpu"])[".github/workflows/sweep.yml"]
+    assert set(sweep["on"]) == {"workflow_dispatch"}
+    assert set(sweep["on"]["workflow_dispatch"]["inputs"]) == {"grid", "random"}
+    plan = sweep["jobs"]["plan"]
+    step = plan["steps"][-1]
+    assert step["env"] == {"GRID": "${{ inputs.grid }}", "RANDOM_K": "${{ inputs.random }}"}
+    assert "inputs." not in step["run"]
+    point = sweep["jobs"]["point"]
+    assert point["strategy"]["matrix"]["point"] == "${{ fromJSON(needs.plan.outputs.points) }}"
+    assert point["strategy"]["fail-fast"] is False
+    assert point["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
+    assert point["permissions"] == {"contents": "write", "id-token": "write"}
+    last = point["steps"][-1]
+    assert last["env"]["POINT"] == "${{ toJSON(matrix.point) }}"
+    assert last["run"] == 'mlopskit exp run --point "$POINT" --pull --push'
+    collect = sweep["jobs"]["collect"]
+    assert collect["permissions"] == {"contents": "read"}
+    assert "GITHUB_STEP_SUMMARY" in collect["steps"][-1]["run"]
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -303,7 +324,7 @@ def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
     committed = subprocess.run(
         ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.split()
-    for name in ("ci", "ct", "pr", "retrain", "deploy"):
+    for name in ("ci", "ct", "pr", "retrain", "deploy", "sweep"):
         assert f".github/workflows/{name}.yml" in committed
     assert "dvc[s3]==" in (root / "requirements.txt").read_text()
     code, out, err = run_cli("ci", "check", cwd=root)
