@@ -108,6 +108,17 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    reference: str | None = None  # the data the model was trained on (DVC-tracked)
+    current: str | None = None  # production data: a DVC-tracked path or a dvc import-url
+    columns: tuple[str, ...] = ()
+    psi_threshold: float = 0.2
+    ks_pvalue: float = 0.01
+    chi2_pvalue: float = 0.01
+    schedule: str = "37 5 * * *"
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "project"
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
@@ -116,6 +127,7 @@ class Config:
     gates: tuple[Any, ...] = ()
     ci: CIConfig = field(default_factory=CIConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 def _unknown(where: str, key: str, known: list[str]) -> UsageError:
@@ -140,7 +152,7 @@ def _check_keys(section: Mapping[str, Any], where: str, known: list[str]) -> Non
 
 def parse(data: Any) -> Config:
     top = _mapping(data, "<top level>")
-    _check_keys(top, "", ["project", "metrics", "git", "gates", "ci", "registry"])
+    _check_keys(top, "", ["project", "metrics", "git", "gates", "ci", "registry", "monitor"])
 
     project = _mapping(top.get("project"), "project")
     _check_keys(project, "project.", ["name"])
@@ -173,6 +185,7 @@ def parse(data: Any) -> Config:
         parse_rule(rule)  # a malformed rule is reported when the file is read
 
     return Config(
+        monitor=_parse_monitor(top.get("monitor")),
         registry=_parse_registry(top.get("registry")),
         ci=_parse_ci(top.get("ci")),
         gates=tuple(flat.plain(g) for g in gates),
@@ -180,6 +193,53 @@ def parse(data: Any) -> Config:
         metrics=MetricsConfig(directions=directions),
         git=GitConfig(max_file_mb=float(max_mb), main_branch=main_branch),
     )
+
+
+def _cron(value: Any, where: str) -> str:
+    cron = str(value)
+    fields = cron.split()
+    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
+        raise UsageError(f"{FILENAME}: {where} {cron!r} is not a 5-field cron expression")
+    if fields[0] in ("0", "00", "*"):
+        raise UsageError(
+            f"{FILENAME}: {where} {cron!r} runs at minute {fields[0]}",
+            "GitHub delays or drops runs at the top of the hour; pick a minute like 23",
+        )
+    return cron
+
+
+def _parse_monitor(data: Any) -> MonitorConfig:
+    m = _mapping(data, "monitor")
+    _check_keys(
+        m,
+        "monitor.",
+        [
+            "reference",
+            "current",
+            "columns",
+            "psi_threshold",
+            "ks_pvalue",
+            "chi2_pvalue",
+            "schedule",
+        ],
+    )
+    out: dict[str, Any] = {}
+    for key in ("reference", "current"):
+        if m.get(key) is not None:
+            out[key] = _text(m[key], f"monitor.{key}")
+    cols = m.get("columns", [])
+    if not isinstance(cols, list):
+        raise UsageError(f"{FILENAME}: monitor.columns must be a list of column names")
+    out["columns"] = tuple(str(c) for c in cols)
+    for key in ("psi_threshold", "ks_pvalue", "chi2_pvalue"):
+        if key in m:
+            v = m[key]
+            if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+                raise UsageError(f"{FILENAME}: monitor.{key} must be a positive number")
+            out[key] = float(v)
+    if "schedule" in m:
+        out["schedule"] = _cron(m["schedule"], "monitor.schedule")
+    return MonitorConfig(**out)
 
 
 def _parse_registry(data: Any) -> RegistryConfig:

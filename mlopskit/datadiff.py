@@ -177,6 +177,8 @@ def diff(root: Path, base_sha: str, *, tables: bool = True) -> list[DataChange]:
     for rev in (base_sha, None):
         files = dvcyaml.files(root, rev)
         skip.update(files.metrics, files.plots)
+    # Outputs git tracks (cache: false) are not DVC-managed data.
+    skip.update(p for p in scm.git(root, "ls-files", "-z").out.split("\0") if p)
     out: list[DataChange] = []
     for path in sorted((set(old) | set(new)) - skip):
         a, b = old.get(path), new.get(path)

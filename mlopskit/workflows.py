@@ -57,9 +57,11 @@ def render(project: Project) -> dict[str, str]:
     env = templating.environment(base, workflow=True)
     env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on})
     env.globals["pin"] = pins.uses
-    context = {"ci": cfg.ci, "git": cfg.git, "project": cfg, "mlopskit_version": _version()}
+    context = {"ci": cfg.ci, "git": cfg.git, "project": cfg, "monitor": cfg.monitor,
+               "mlopskit_version": _version()}
     out: dict[str, str] = {}
-    for name in WORKFLOWS:
+    names = [*WORKFLOWS, *(["monitor"] if cfg.monitor.current and cfg.monitor.reference else [])]
+    for name in names:
         body = env.get_template(f"{name}.yml.j2").render(**context)
         out[f".github/workflows/{name}.yml"] = _stamp(body)
     out[".github/dependabot.yml"] = _stamp(env.get_template("dependabot.yml.j2").render(**context))
