@@ -219,6 +219,218 @@ def data_status(
     click.echo(text_table(["path", "state"], rows), nl=False)
 
 
+@data.group("schema")
+def data_schema() -> None:
+    """Schemas of tabular data (CSV, TSV, Parquet)."""
+
+
+@data_schema.command("infer")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the schema here (YAML); default: print it.",
+)
+@click.option("--sample-rows", type=click.IntRange(min=1), help="Infer from the first N rows.")
+def data_schema_infer(path: Path, out: Path | None, sample_rows: int | None) -> None:
+    """Infer a schema: types, ranges, allowed values, null fractions, uniqueness, row counts."""
+    from . import schema
+
+    s = schema.infer(path, sample_rows=sample_rows)
+    if out is None:
+        click.echo(schema.dumps(s), nl=False)
+    else:
+        schema.write(s, out)
+        _ok(f"Schema of {path} ({len(s.columns)} columns) written to {out}")
+
+
+@data.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--schema", "schema_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option("--chunksize", type=click.IntRange(min=1), default=100_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the result as JSON here (a pipeline stage's output).",
+)
+def data_validate(
+    path: Path, schema_file: Path, chunksize: int, as_json: bool, out: Path | None
+) -> None:
+    """Validate PATH against a schema, streaming it in chunks (exit 1 on violations)."""
+    from . import schema
+    from .errors import OperationFailed
+    from .formatting import text_table
+
+    res = schema.validate(path, schema.load(schema_file), chunksize=chunksize)
+    payload = {
+        "path": res.path,
+        "rows": res.rows,
+        "ok": res.ok,
+        "violations": [dataclasses.asdict(v) for v in res.violations],
+        "notes": list(res.notes),
+    }
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        _json(payload)
+    elif not res.ok:
+        rows = [
+            [
+                v.column or "(table)",
+                v.rule,
+                v.expected,
+                v.found,
+                ", ".join(map(str, v.rows)) + (" ..." if v.count > len(v.rows) else ""),
+            ]
+            for v in res.violations
+        ]
+        click.echo(
+            text_table(["column", "rule", "expected", "found", "example rows"], rows), nl=False
+        )
+    for note in res.notes:
+        click.echo(f"note: {note}", err=True)
+    if not res.ok:
+        raise OperationFailed(
+            f"{path}: {len(res.violations)} schema violation(s) in {res.rows} rows ({schema_file})"
+        )
+    if not as_json:
+        _ok(f"{path}: {res.rows} rows match {schema_file}")
+
+
+@data.command("check-updates")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--github-output", is_flag=True, help="Write updates=true|false to $GITHUB_OUTPUT.")
+def data_check_updates(as_json: bool, github_output: bool) -> None:
+    """Which imported sources (dvc import-url) changed upstream, without downloading them."""
+    from . import sources
+    from .formatting import text_table
+
+    res = sources.check_updates(_project())
+    if as_json:
+        _json(res)
+    elif not res:
+        click.echo("No imported data sources (dvc import-url) in this project.")
+    else:
+        rows = [[s.path, s.source, "changed" if s.changed else "up to date", s.detail] for s in res]
+        click.echo(text_table(["import", "source", "status", "detail"], rows), nl=False)
+    if github_output:
+        _github_output({"updates": str(any(s.changed for s in res)).lower()})
+
+
+def _github_output(values: dict[str, str]) -> None:
+    target = os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        raise click.UsageError("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.writelines(f"{k}={v}\n" for k, v in values.items())
+
+
+@cli.group()
+def monitor() -> None:
+    """Watch production data: drift against the training data."""
+
+
+@monitor.command("drift")
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The training data (default: monitor.reference in mlopskit.yaml).",
+)
+@click.option(
+    "--current",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The production data (default: monitor.current).",
+)
+@click.option("--columns", help="Comma-separated features (default: monitor.columns, or all).")
+@click.option("--threshold", "psi", type=float, help="PSI above which a feature drifts.")
+@click.option("--ks-pvalue", type=float, help="KS p-value below which a numeric feature drifts.")
+@click.option("--chi2-pvalue", type=float, help="Chi-square p-value for categorical features.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Markdown report here, with a PNG of the most drifted features.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--no-fail", is_flag=True, help="Exit 0 on drift (bad input is still exit 2).")
+@click.option("--github-output", is_flag=True, help="Write drifted=true|false to $GITHUB_OUTPUT.")
+def monitor_drift(
+    reference: Path | None,
+    current: Path | None,
+    columns: str | None,
+    psi: float | None,
+    ks_pvalue: float | None,
+    chi2_pvalue: float | None,
+    out: Path | None,
+    as_json: bool,
+    no_fail: bool,
+    github_output: bool,
+) -> None:
+    """PSI and KS (numeric) or PSI and chi-square (categorical) per feature; exit 1 on drift."""
+    from . import drift
+    from .errors import OperationFailed
+    from .formatting import fmt, text_table
+
+    cfg = None
+    if reference is None or current is None or columns is None:
+        from .project import Project
+
+        try:
+            cfg = Project.find().config.monitor
+        except MlopskitError:
+            cfg = None
+    ref = reference or (Path(cfg.reference) if cfg and cfg.reference else None)
+    cur = current or (Path(cfg.current) if cfg and cfg.current else None)
+    if ref is None or cur is None:
+        raise click.UsageError(
+            "give --reference and --current, or monitor.reference and "
+            "monitor.current in mlopskit.yaml"
+        )
+    cols = (
+        [c.strip() for c in columns.split(",") if c.strip()]
+        if columns
+        else (list(cfg.columns) if cfg and cfg.columns else None)
+    )
+    res = drift.detect(
+        ref,
+        cur,
+        columns=cols,
+        psi_threshold=psi if psi is not None else (cfg.psi_threshold if cfg else 0.2),
+        ks_pvalue=ks_pvalue if ks_pvalue is not None else (cfg.ks_pvalue if cfg else 0.01),
+        chi2_pvalue=chi2_pvalue if chi2_pvalue is not None else (cfg.chi2_pvalue if cfg else 0.01),
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(drift.report_markdown(res, image_dir=out.parent), encoding="utf-8")
+        click.echo(f"Drift report written to {out}", err=True)
+    if github_output:
+        _github_output({"drifted": str(not res.ok).lower()})
+    if as_json:
+        _json({"drifted": res.drifted, "features": res.features})
+    else:
+        rows = [
+            [
+                f.name,
+                f.kind,
+                fmt(f.psi),
+                f.test,
+                fmt(f.p_value),
+                "DRIFT" if f.drifted else "ok",
+                f.reason,
+            ]
+            for f in res.features
+        ]
+        click.echo(
+            text_table(["feature", "kind", "psi", "test", "p-value", "", "why"], rows), nl=False
+        )
+    if res.drifted and not no_fail:
+        raise OperationFailed(f"drift in {len(res.drifted)} feature(s): {', '.join(res.drifted)}")
+
+
 @cli.command()
 def recover() -> None:
     """Complete or undo what an interrupted `data add` left behind."""

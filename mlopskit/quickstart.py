@@ -11,6 +11,7 @@ from .project import Project
 
 DATASETS = ("breast_cancer", "wine")
 RAW = "data/raw/data.csv"
+SCHEMA = "data/schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,20 @@ def quickstart(
     project = Project(root=init.root)
     rows = write_dataset(project.root, dataset)
     added = data.add(project, [RAW], message=f"data: add the {dataset} data set")
+    from . import schema, scm
+
+    schema.write(schema.infer(project.root / RAW), project.root / SCHEMA)
+    schema_commit = scm.commit_paths(
+        project.root,
+        [SCHEMA],
+        "data: schema of the raw data",
+        max_file_mb=project.config.git.max_file_mb,
+    )
     result = pipeline.repro(
         project, push=True, commit=True, message="train: first model from the quickstart"
     )
     values = metrics.show(project)
-    commits = [c for c in (init.commit, added.commit, result.commit) if c]
+    commits = [c for c in (init.commit, added.commit, schema_commit, result.commit) if c]
     return QuickstartResult(
         root=project.root,
         dataset=dataset,

@@ -38,6 +38,52 @@ class Lineage:
 
 
 @dataclass(frozen=True)
+class DataQuality:
+    file: str
+    ok: bool
+    rows: int
+    base_rows: int | None
+    violations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def data_quality(root: Path, base_sha: str) -> list[DataQuality]:
+    """Results of the pipeline's `mlopskit data validate ... --out FILE` stages."""
+    import json
+    import shlex
+
+    doc = revfile.load_structured(root, None, "dvc.yaml")
+    out: list[DataQuality] = []
+    for stage in ((doc or {}).get("stages") or {}).values() if isinstance(doc, dict) else []:
+        cmd = stage.get("cmd") if isinstance(stage, dict) else None
+        if not isinstance(cmd, str) or "mlopskit data validate" not in cmd:
+            continue
+        try:
+            args = shlex.split(cmd)
+            file = args[args.index("--out") + 1]
+        except (ValueError, IndexError):
+            continue
+        head = revfile.read_bytes(root, None, file)
+        if head is None:
+            continue
+        try:
+            data = json.loads(head)
+            base_raw = revfile.read_bytes(root, base_sha, file)
+            base_rows = json.loads(base_raw)["rows"] if base_raw else None
+            out.append(
+                DataQuality(
+                    file,
+                    bool(data["ok"]),
+                    int(data["rows"]),
+                    base_rows,
+                    list(data.get("violations", [])),
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+@dataclass(frozen=True)
 class Report:
     base: str
     base_sha: str
@@ -49,6 +95,7 @@ class Report:
     data: list[datadiff.DataChange]
     lineage: Lineage
     notes: list[str] = field(default_factory=list)
+    quality: list[DataQuality] = field(default_factory=list)
 
 
 def _plot_defs(root: Path, rev: str | None) -> list[dict[str, Any]]:
@@ -195,4 +242,5 @@ def build(
         data=data_changes,
         lineage=lineage(project),
         notes=notes,
+        quality=data_quality(root, base_sha),
     )

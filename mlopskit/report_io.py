@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from . import datadiff, gate, metrics, params
 from .errors import UsageError
-from .report import Lineage, PlotImage, Report
+from .report import DataQuality, Lineage, PlotImage, Report
 from .report_render import image_key
 
 MAX_JSON = 8 * 1024 * 1024
@@ -163,6 +163,23 @@ def _outcome(d: Any) -> gate.Outcome:
     )
 
 
+def _quality(d: Any) -> DataQuality:
+    d = _dict(d)
+    if not isinstance(d.get("ok"), bool):
+        raise _Bad("data quality without an ok flag")
+    violations = [
+        {
+            k: _scalar(v)
+            for k, v in _dict(x).items()
+            if k in ("column", "rule", "expected", "found", "count", "rows")
+        }
+        for x in _list(d.get("violations", []), lambda x: x)[:50]
+    ]
+    return DataQuality(
+        _s(d["file"]), d["ok"], _int(d["rows"]) or 0, _int(d.get("base_rows")), violations
+    )
+
+
 def _png(folder: Path, key: str) -> bytes | None:
     if not _KEY.match(key):
         return None
@@ -232,6 +249,7 @@ def load_untrusted(folder: Path) -> Report:
             data=_list(d.get("data", []), _data),
             lineage=_lineage(d.get("lineage", {})),
             notes=_list(d.get("notes", []), _s)[:20],
+            quality=_list(d.get("quality", []), _quality)[:20],
         )
     except (_Bad, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UsageError(

@@ -150,6 +150,34 @@ def _lineage_md(r: Report) -> str:
     return "\n".join(f"- {line}" for line in lines) + "\n"
 
 
+def _quality_md(r: Report) -> str:
+    if not r.quality:
+        return ""
+    parts = []
+    for q in r.quality:
+        rows = f"{q.rows} rows" + (f" (base: {q.base_rows})" if q.base_rows is not None else "")
+        if q.ok:
+            parts.append(f"✅ {md_code(q.file)}: {rows}, every schema rule holds.\n")
+            continue
+        parts.append(f"❌ {md_code(q.file)}: {rows}, {len(q.violations)} violation(s)\n\n")
+        parts.append(
+            md_table(
+                ["column", "rule", "expected", "found", "example rows"],
+                [
+                    [
+                        str(v.get("column") or "(table)"),
+                        str(v.get("rule", "")),
+                        str(v.get("expected", "")),
+                        str(v.get("found", "")),
+                        ", ".join(str(x) for x in (v.get("rows") or [])[:5]),
+                    ]
+                    for v in q.violations[:50]
+                ],
+            )
+        )
+    return "\n".join(parts)
+
+
 def sections(
     r: Report, images: dict[str, str] | None, plots_fallback: str
 ) -> list[tuple[str, str]]:
@@ -158,6 +186,7 @@ def sections(
         ("Params", _params_md(r)),
         ("Plots", _plots_md(r, images, plots_fallback)),
         ("Data changes", _data_md(r)),
+        *([("Data quality", _quality_md(r))] if r.quality else []),
         ("Lineage", _lineage_md(r)),
     ]
 

@@ -27,6 +27,7 @@ class State:
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     releases: list[dict[str, Any]] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    dispatches: list[tuple[str, Any]] = field(default_factory=list)
     next_id: int = 100
     page_size: int = 100
 
@@ -97,6 +98,11 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
                         self._send(200, c)
                         return
                 self._send(404, {"message": "Not Found"})
+                return
+            m = re.fullmatch(rf"{base}/actions/workflows/([^/]+)/dispatches", path)
+            if m and method == "POST":
+                state.dispatches.append((m.group(1), body))
+                self._send(204)
                 return
             if path == f"{base}/releases" and method == "POST":
                 if any(r["tag_name"] == body["tag_name"] for r in state.releases):

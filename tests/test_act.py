@@ -319,3 +319,55 @@ def test_sweep_matrix_fans_out_and_collects(trained: Repo, origin: Path, tmp_pat
     assert bad.returncode != 0
     assert not (clone / "pwned").exists()
     assert not any((ws / "pwned").exists() for ws in act_workspaces())
+
+
+@pytest.mark.parametrize("drifted", [True, False])
+def test_monitor_dispatches_retraining_only_on_drift(
+    trained: Repo, origin: Path, tmp_path: Path, drifted: bool
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mlopskit import data
+
+    raw = pd.read_csv(trained.root / "data" / "raw" / "data.csv")
+    rng = np.random.default_rng(7)
+    current = raw.sample(n=len(raw), replace=True, random_state=7).reset_index(drop=True)
+    if drifted:
+        sd = raw["mean radius"].std()
+        current["mean radius"] = current["mean radius"] + 1.5 * sd
+        current["worst area"] = current["worst area"] * rng.uniform(1.8, 2.2, len(current))
+    prod = trained.root / "data" / "production" / "current.csv"
+    prod.parent.mkdir(parents=True)
+    current.to_csv(prod, index=False)
+    data.add(trained.project(), ["data/production/current.csv"])
+    data.push(trained.project())
+    text = (
+        (trained.root / "mlopskit.yaml")
+        .read_text()
+        .replace(
+            "  # current: data/production/current.csv", "  current: data/production/current.csv"
+        )
+    )
+    (trained.root / "mlopskit.yaml").write_text(text)
+    clone = setup_ci(trained, origin, tmp_path)
+    assert (clone / ".github" / "workflows" / "monitor.yml").is_file()
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        run = act.run(
+            clone,
+            "workflow_dispatch",
+            "monitor.yml",
+            {"inputs": {}},
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={"GITHUB_API_URL": url},
+        )
+    assert run.returncode == 0, run.output[-6000:]
+    if drifted:
+        assert state.dispatches == [("retrain.yml", {"ref": "main"})]
+        assert run.ran("mean radius")
+        report = tmp_path / "art" / "drift-report"
+        assert (report / "drift.md").is_file() and (report / "drift.png").is_file()
+    else:
+        assert state.dispatches == []

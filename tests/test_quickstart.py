@@ -24,6 +24,7 @@ def test_quickstart_cli_end_to_end(tmp_path: Path) -> None:
     log = git(root, "log", "--format=%s").splitlines()
     assert log == [
         "train: first model from the quickstart",
+        "data: schema of the raw data",
         "data: add the wine data set",
         "mlopskit init: demo",
     ]
