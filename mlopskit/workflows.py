@@ -57,8 +57,13 @@ def render(project: Project) -> dict[str, str]:
     env = templating.environment(base, workflow=True)
     env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on})
     env.globals["pin"] = pins.uses
-    context = {"ci": cfg.ci, "git": cfg.git, "project": cfg, "monitor": cfg.monitor,
-               "mlopskit_version": _version()}
+    context = {
+        "ci": cfg.ci,
+        "git": cfg.git,
+        "project": cfg,
+        "monitor": cfg.monitor,
+        "mlopskit_version": _version(),
+    }
     out: dict[str, str] = {}
     names = [*WORKFLOWS, *(["monitor"] if cfg.monitor.current and cfg.monitor.reference else [])]
     for name in names:
