@@ -425,6 +425,9 @@ def commit_state(
     """
     root = project.root
     branch = project.require_branch("committing the pipeline state")
+    if not scm.status(root):
+        # A clean tree has nothing to commit: answer before paying for DVC.
+        return CommitResult(None, [], None)
     with _dvc.open_repo(root) as repo, _dvc.translated():
         stages = _stages_in_scope(repo, targets)
     files = commit_candidates(root, stages)

@@ -203,11 +203,34 @@ def lineage(project: Project) -> Lineage:
     return Lineage(head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty)
 
 
+def _warm_up_renderer() -> None:
+    """Start vl-convert's engine (~0.45 s, once per process) while the report reads git
+    and DVC; vl-convert releases the GIL, so the two overlap."""
+    import threading
+
+    def warm() -> None:
+        try:
+            charts.png(
+                {
+                    "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                    "data": {"values": [{"x": 0}]},
+                    "mark": "point",
+                    "encoding": {"x": {"field": "x", "type": "quantitative"}},
+                }
+            )
+        except Exception:  # noqa: BLE001 - the real render reports any problem
+            pass
+
+    threading.Thread(target=warm, name="vl-convert-warm-up", daemon=True).start()
+
+
 def build(
     project: Project, *, base: str | None = None, with_plots: bool = True, with_tables: bool = True
 ) -> Report:
     """Everything the report shows, comparing ``base`` with the workspace."""
     root = project.root
+    if with_plots:
+        _warm_up_renderer()
     base_name = base or gate.default_base(project)
     base_sha = scm.resolve(root, base_name)
     if base_sha is None:

@@ -6,6 +6,7 @@ from the local DVC cache.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,24 @@ def read_bytes(
 
 
 def load_structured(root: Path, rev: str | None, path: str) -> Any:
-    """Parse a JSON/YAML/TOML file at ``rev``; None when absent. Malformed: UsageError."""
+    """Parse a JSON/YAML/TOML file at ``rev``; None when absent. Malformed: UsageError.
+
+    A commit's files never change, so parses at a full commit id are cached (the report
+    reads dvc.yaml at the base several times); the workspace is always read afresh.
+    """
+    import copy
+
+    if rev is not WORKSPACE and rev is not None and len(rev) == 40:
+        return copy.deepcopy(_load_at_commit(root, rev, path))
+    return _load(root, rev, path)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_at_commit(root: Path, rev: str, path: str) -> Any:
+    return _load(root, rev, path)
+
+
+def _load(root: Path, rev: str | None, path: str) -> Any:
     raw = read_bytes(root, rev, path)
     if raw is None:
         return None
