@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from typing import TypeVar
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _dvc, journal, lock, paths, scm
 from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
 from .project import Project
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
 
 T = TypeVar("T")
 
@@ -46,6 +51,46 @@ def _pointer_files(target: str) -> list[str]:
     return [f"{target}.dvc", gitignore]
 
 
+# dvc-objects' temporary names: f".{secrets.token_urlsafe(16)}.tmp".
+_DVC_TMP = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp")
+
+
+def _drop_dvc_tmp(exc: BaseException, within: Path | None) -> list[Path]:
+    """Remove the half-written ``.<token>.tmp`` file that an interrupted DVC copy left.
+
+    dvc-objects' ``LocalFileSystem.put_file`` copies to a temporary name and renames it,
+    but removes nothing when the copy fails or is interrupted (treeverse/dvc-objects#379).
+    So Ctrl-C during ``add`` or a push to a local remote leaves an orphan in the cache or
+    the remote. Local copies run one at a time in the main thread, so the orphan is a
+    local variable of a frame the exception passed through: only such paths, inside
+    ``within``, are removed, never another process's temporary files.
+    """
+    if within is None:
+        return []
+    top = within.resolve()
+    removed: list[Path] = []
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        stack += [e for e in (err.__cause__, err.__context__) if e is not None]
+        for frame, _ in traceback.walk_tb(err.__traceback__):
+            for value in list(frame.f_locals.values()):
+                if not isinstance(value, str) or not _DVC_TMP.fullmatch(Path(value).name):
+                    continue
+                try:
+                    p = Path(value).resolve()
+                    if p.is_relative_to(top) and p.is_file() and not p.is_symlink():
+                        p.unlink()
+                        removed.append(p)
+                except (OSError, ValueError, RuntimeError):
+                    pass
+    return removed
+
+
 def add(
     project: Project, targets: Sequence[str], *, message: str | None = None, wait: bool = False
 ) -> AddResult:
@@ -62,13 +107,16 @@ def add(
         txn = journal.begin(
             root, project.tmp_dir, op="data add", message=msg, targets=rels, files=files
         )
+        cache: Path | None = None
         try:
             with _dvc.open_repo(root) as repo:
+                cache = _cache_dir(repo)
                 with _dvc.translated():
                     repo.add([str(root / t) for t in rels])
             changed = txn.changed()
             commit = scm.commit_paths(root, changed, msg, max_file_mb=max_mb)
-        except BaseException:
+        except BaseException as exc:
+            _drop_dvc_tmp(exc, cache)
             txn.rollback()
             raise
         txn.finish()
@@ -116,6 +164,22 @@ def default_remote(project: Project) -> str | None:
         return str(name) if name else None
 
 
+def _cache_dir(repo: Repo) -> Path | None:
+    try:
+        return Path(repo.cache.local.path)
+    except Exception:
+        return None
+
+
+def _local_remote(repo: Repo, name: str | None) -> Path | None:
+    """The directory of a local-path remote, or None (cloud remote, none, unreadable)."""
+    try:
+        rem = repo.cloud.get_remote(name, "push")
+        return Path(rem.path) if rem.fs.protocol == "local" else None
+    except Exception:
+        return None
+
+
 def push(
     project: Project,
     targets: Sequence[str] = (),
@@ -144,7 +208,11 @@ def push(
                 )
             return count
 
-        count = _retry(run, what="push")
+        try:
+            count = _retry(run, what="push")
+        except BaseException as exc:
+            _drop_dvc_tmp(exc, _local_remote(repo, remote))
+            raise
         return TransferResult(count=count, remote=name)
 
 

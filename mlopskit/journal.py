@@ -32,6 +32,9 @@ class Txn:
     targets: list[str]
     # path -> base64 of the bytes it held before, or None when it did not exist
     before: dict[str, str | None] = field(default_factory=dict)
+    # path -> "mode sha" of its index entry before, or None when it was not in the index;
+    # None as a whole for a journal written before this was recorded
+    index: dict[str, str | None] | None = None
 
     def save(self) -> None:
         data = {
@@ -39,6 +42,7 @@ class Txn:
             "message": self.message,
             "targets": self.targets,
             "before": self.before,
+            "index": self.index,
         }
         yamlio.atomic_write_text(self.journal, json.dumps(data, indent=2))
 
@@ -69,7 +73,9 @@ class Txn:
                     f.write_bytes(data)
                     restored.append(rel)
         paths = list(self.before)
-        if scm.has_commits(self.root):
+        if self.index is not None:
+            _restore_index(self.root, self.index)
+        elif scm.has_commits(self.root):
             scm.git(self.root, "reset", "-q", "--", *paths, check=False)
         else:
             scm.git(
@@ -80,6 +86,45 @@ class Txn:
 
     def finish(self) -> None:
         self.journal.unlink(missing_ok=True)
+
+
+def _index_entries(root: Path, files: list[str]) -> dict[str, str | None]:
+    """path -> "mode sha" of its (stage 0) index entry, or None when it is not in the index."""
+    entries: dict[str, str | None] = dict.fromkeys(files)
+    raw = scm.git(root, "--literal-pathspecs", "ls-files", "--stage", "-z", "--", *files).out
+    for item in raw.split("\0"):
+        if "\t" not in item:
+            continue
+        info, path = item.split("\t", 1)
+        mode, sha, stage = info.split()
+        if path in entries and stage == "0":
+            entries[path] = f"{mode} {sha}"
+    return entries
+
+
+def _restore_index(root: Path, entries: dict[str, str | None]) -> None:
+    """Put each path's index entry back exactly, so what the user had staged stays staged."""
+    keep = "".join(f"{e}\t{p}\0" for p, e in entries.items() if e is not None)
+    drop = "".join(f"{p}\0" for p, e in entries.items() if e is None)
+    if keep:
+        scm.git(
+            root,
+            "update-index",
+            "-z",
+            "--index-info",
+            input=keep.encode("utf-8", "surrogateescape"),
+            check=False,
+        )
+    if drop:
+        scm.git(
+            root,
+            "update-index",
+            "--force-remove",
+            "-z",
+            "--stdin",
+            input=drop.encode("utf-8", "surrogateescape"),
+            check=False,
+        )
 
 
 def pending(tmp_dir: Path) -> Path | None:
@@ -104,7 +149,7 @@ def begin(
     for rel in files:
         f = root / rel
         before[rel] = base64.b64encode(f.read_bytes()).decode() if f.is_file() else None
-    txn = Txn(root, path_for(tmp_dir), op, message, targets, before)
+    txn = Txn(root, path_for(tmp_dir), op, message, targets, before, _index_entries(root, files))
     txn.save()
     return txn
 
@@ -122,6 +167,7 @@ def load(root: Path, tmp_dir: Path) -> Txn | None:
             str(data["message"]),
             list(data["targets"]),
             dict(data["before"]),
+            dict(data["index"]) if data.get("index") is not None else None,
         )
     except (ValueError, KeyError, TypeError):
         raise PreconditionError(
