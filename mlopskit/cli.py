@@ -1464,6 +1464,12 @@ def _crash_log(exc: BaseException) -> Path | None:
         return None
 
 
+def _quiet_shutdown() -> None:
+    """After an interrupt, progress bars that DVC and fsspec left half-open may complain
+    while the interpreter exits ('Exception ignored in ... __del__'): not ours to show."""
+    sys.unraisablehook = lambda unraisable: None
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     # GitHub Actions cancels with SIGTERM: clean up exactly as for Ctrl-C.
     raise KeyboardInterrupt
@@ -1480,7 +1486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:
-        click.echo("Aborted.", err=True)
+        # click turns Ctrl-C into Abort; the cleanup already ran on the way out.
+        _quiet_shutdown()
+        click.secho("Interrupted.", fg="red", err=True)
         return INTERRUPTED
     except click.ClickException as exc:
         exc.show()
@@ -1493,6 +1501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if show_tb:
             traceback.print_exc()
+        _quiet_shutdown()
         click.secho("Interrupted.", fg="red", err=True)
         return INTERRUPTED
     except Exception as exc:

@@ -79,3 +79,20 @@ def parse(data: Any) -> PipelineFiles:
 
 def files(root: Path, rev: str | None = None) -> PipelineFiles:
     return parse(revfile.load_structured(root, rev, "dvc.yaml"))
+
+
+def stage_inputs(data: Any) -> set[str] | None:
+    """Every path a stage reads (deps, with wdir), or None when dvc.yaml uses templating
+    (foreach, matrix, vars, ${...}) that only DVC can expand."""
+    if not isinstance(data, dict) or "vars" in data:
+        return None
+    found: set[str] = set()
+    for stage in (data.get("stages") or {}).values():
+        if not isinstance(stage, dict) or "foreach" in stage or "matrix" in stage:
+            return None
+        wdir = str(stage.get("wdir", "."))
+        for dep in _paths(stage.get("deps") or []):
+            if "${" in dep:
+                return None
+            found.add(_join(wdir, dep))
+    return found

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcyaml, journal, lock, params, scm, yamlio
+from . import _dvc, dvcyaml, journal, lock, params, revfile, scm, yamlio
 from .errors import PreconditionError, UsageError
 from .project import Project
 
@@ -274,6 +274,9 @@ def repro(
         project.require_branch("repro --commit")
     if not (root / "dvc.yaml").exists():
         raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
+    if pull and not (force or dry or targets) and fresh_clone_up_to_date(root):
+        # What DVC's --pull --allow-missing would conclude, without importing DVC.
+        return ReproResult(ran=[], pushed=0 if push else None)
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo:
         # Holding DVC's repo lock across the checks and the run keeps DVC from
         # rebuilding its index in reproduce(), and no other DVC process can get between.
@@ -365,6 +368,45 @@ def _puller(repo: Repo, remote: str | None) -> Any:
         return _reproduce_stage(stage, **{**kwargs, "pull": True})
 
     return step
+
+
+def fresh_clone_up_to_date(root: Path) -> bool:
+    """True when nothing can need reproducing on a fresh clone (a CI runner): the tree is
+    clean, no DVC-managed data is in the workspace (DVC's --allow-missing then judges by
+    dvc.lock alone), and git shows no change to the pipeline, params, pointers or any
+    stage input since the commit that last wrote dvc.lock. Anything else: ask DVC."""
+    if scm.status(root):
+        return False
+    last = scm.git(root, "log", "-1", "--format=%H", "--", "dvc.lock").out.strip()
+    if not last:
+        return False
+    doc = revfile.load_structured(root, None, "dvc.yaml")
+    inputs = dvcyaml.stage_inputs(doc)
+    if inputs is None:
+        return False
+    watched = inputs | {"dvc.yaml", "dvc.lock", *dvcyaml.files(root).params}
+    changed = [
+        p for p in scm.git(root, "diff", "--name-only", "-z", last, "HEAD").out.split("\0") if p
+    ]
+    for path in changed:
+        if (
+            path.endswith(".dvc")
+            or path in watched
+            or any(path.startswith(w.rstrip("/") + "/") for w in watched)
+        ):
+            return False
+    lock_doc = revfile.load_structured(root, None, "dvc.lock")
+    managed = {
+        str(out["path"])
+        for stage in ((lock_doc or {}).get("stages") or {}).values()
+        for out in (stage or {}).get("outs") or []
+        if isinstance(out, dict) and "path" in out
+    }
+    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
+        if pointer:
+            managed.add(pointer[: -len(".dvc")])
+    tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
+    return not any((root / p).exists() for p in managed - tracked)
 
 
 def _load_stages(root: Path, repo: Repo, targets: Sequence[str]) -> list[Any]:

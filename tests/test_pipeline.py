@@ -295,3 +295,28 @@ def test_wdir_outside_repo_refused(repo: Repo) -> None:
     code, _, err = run_cli("repro", cwd=repo.root)
     assert code == errors.USAGE, err
     assert not (repo.root.parent / "escaped").exists()
+
+
+def test_fresh_clone_fast_path_matches_dvc(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """repro --pull on an unchanged fresh clone answers without DVC, exactly when DVC's
+    --allow-missing would run nothing; any input change sends it to DVC."""
+    two_stages(repo)
+    pipeline.repro(repo.project(), commit=True)
+    data.push(repo.project())
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo.root), str(clone))
+    (clone / ".dvc" / "config.local").write_text((repo.root / ".dvc/config.local").read_text())
+    assert pipeline.fresh_clone_up_to_date(clone)
+    res = pipeline.repro(Repo(clone, repo.remote).project(), pull=True, push=True)
+    assert res.ran == [] and not (clone / "out.txt").exists()  # nothing pulled
+    (clone / "README.md").write_text("docs\n")
+    git(clone, "add", "README.md")
+    git(clone, "commit", "-qm", "docs")
+    assert pipeline.fresh_clone_up_to_date(clone)
+    (clone / "prep.py").write_text((clone / "prep.py").read_text() + "# change\n")
+    git(clone, "commit", "-qam", "code")
+    assert not pipeline.fresh_clone_up_to_date(clone)
+    res = pipeline.repro(Repo(clone, repo.remote).project(), pull=True)
+    assert res.ran == ["prepare"]  # same output, so DVC skips score
+    # data in the workspace: always DVC's call
+    assert not pipeline.fresh_clone_up_to_date(repo.root)
