@@ -257,6 +257,7 @@ def test_describe_tag(trained: Repo) -> None:
         "artifact": "model",
         "version": "v1.0.0",
         "stage": "staging",
+        "file": "model.skops",
     }
     code, _, _ = run_cli("model", "describe-tag", "model#staging!#5", cwd=trained.root)
     assert code == errors.USAGE
