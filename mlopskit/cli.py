@@ -648,9 +648,20 @@ def repro(
     "retrying (bounded) when the remote moved.",
 )
 @click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True)
+@click.option(
+    "--pull-request",
+    is_flag=True,
+    help="With --push: push to a new branch and open a pull request (GITHUB_TOKEN, "
+    "GITHUB_REPOSITORY) instead of pushing the current branch.",
+)
 @click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 def commit_cmd(
-    targets: tuple[str, ...], message: str, push: bool, retries: int, wait: bool
+    targets: tuple[str, ...],
+    message: str,
+    push: bool,
+    retries: int,
+    pull_request: bool,
+    wait: bool,
 ) -> None:
     """Commit the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
 
@@ -658,8 +669,16 @@ def commit_cmd(
     """
     from . import pipeline
 
+    if pull_request and not push:
+        raise click.UsageError("--pull-request goes with --push")
     res = pipeline.commit_state(
-        _project(), targets, message=message, push=push, retries=retries, wait=wait
+        _project(),
+        targets,
+        message=message,
+        push=push,
+        retries=retries,
+        pull_request=pull_request,
+        wait=wait,
     )
     if res.commit:
         _ok(f"Committed {res.commit[:8]}: {', '.join(res.committed)}")
@@ -1214,11 +1233,7 @@ def model_describe_tag(tag: str, github_output: bool) -> None:
     for k, v in info.items():
         click.echo(f"{k}={v}")
     if github_output:
-        target = os.environ.get("GITHUB_OUTPUT")
-        if not target:
-            raise click.UsageError("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.writelines(f"{k}={v}\n" for k, v in info.items())
+        _github_output(info)
 
 
 @cli.group()
@@ -1369,11 +1384,7 @@ def exp_plan(grid: str, random_k: int, prefix: str | None, github_output: bool) 
     text = experiments.points_json(points)
     click.echo(text)
     if github_output:
-        target = os.environ.get("GITHUB_OUTPUT")
-        if not target:
-            raise click.UsageError("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
-        with open(target, "a", encoding="utf-8") as fh:
-            fh.write(f"points={text}\ncount={len(points)}\n")
+        _github_output({"points": text, "count": str(len(points))})
 
 
 @exp.command("fetch")

@@ -280,15 +280,7 @@ def _parse_ci(data: Any) -> CIConfig:
     runner = tuple(_text(r, "ci.runner label") for r in runner)
     if not runner:
         raise UsageError(f"{FILENAME}: ci.runner needs at least one label")
-    cron = str(ci.get("retrain_cron", CIConfig.retrain_cron))
-    fields = cron.split()
-    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
-        raise UsageError(f"{FILENAME}: ci.retrain_cron {cron!r} is not a 5-field cron expression")
-    if fields[0] in ("0", "00", "*"):
-        raise UsageError(
-            f"{FILENAME}: ci.retrain_cron {cron!r} runs at minute {fields[0]}",
-            "GitHub delays or drops runs at the top of the hour; pick a minute like 23",
-        )
+    cron = _cron(ci.get("retrain_cron", CIConfig.retrain_cron), "ci.retrain_cron")
     mode = str(ci.get("ct_mode", CIConfig.ct_mode))
     if mode not in ("commit", "pull-request"):
         raise UsageError(f"{FILENAME}: ci.ct_mode must be 'commit' or 'pull-request'")

@@ -120,16 +120,21 @@ class Context:
     token: str
 
 
-def open_pull_request(
-    *, head: str, base: str, title: str, body: str, env: Mapping[str, str] | None = None
-) -> str:
-    """Open a pull request (CT's pull-request mode); returns its URL."""
+def _client(env: Mapping[str, str] | None, what: str) -> tuple[Client, str]:
+    """A client and OWNER/NAME from the variables GitHub Actions sets."""
     e = os.environ if env is None else env
     token = e.get("GITHUB_TOKEN", "")
     repository = e.get("GITHUB_REPOSITORY", "")
     if not token or not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
-        raise UsageError("opening a pull request needs GITHUB_TOKEN and GITHUB_REPOSITORY")
-    client = Client(e.get("GITHUB_API_URL", "https://api.github.com"), token)
+        raise UsageError(f"{what} needs GITHUB_TOKEN and GITHUB_REPOSITORY (OWNER/NAME)")
+    return Client(e.get("GITHUB_API_URL", "https://api.github.com"), token), repository
+
+
+def open_pull_request(
+    *, head: str, base: str, title: str, body: str, env: Mapping[str, str] | None = None
+) -> str:
+    """Open a pull request (CT's pull-request mode); returns its URL."""
+    client, repository = _client(env, "opening a pull request")
     try:
         done, _ = client.request(
             "POST",
@@ -158,12 +163,8 @@ def publish_release(
     import mimetypes
     import urllib.parse
 
-    e = os.environ if env is None else env
-    token = e.get("GITHUB_TOKEN", "")
-    repository = e.get("GITHUB_REPOSITORY", "")
-    if not token or not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
-        raise UsageError("publishing a release needs GITHUB_TOKEN and GITHUB_REPOSITORY")
-    client = Client(e.get("GITHUB_API_URL", "https://api.github.com"), token)
+    client, repository = _client(env, "publishing a release")
+    token = client.token
     base = f"/repos/{repository}/releases"
     created = True
     try:

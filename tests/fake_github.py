@@ -28,6 +28,7 @@ class State:
     releases: list[dict[str, Any]] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
     dispatches: list[tuple[str, Any]] = field(default_factory=list)
+    pulls: list[Any] = field(default_factory=list)
     next_id: int = 100
     page_size: int = 100
 
@@ -98,6 +99,13 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
                         self._send(200, c)
                         return
                 self._send(404, {"message": "Not Found"})
+                return
+            if path == f"{base}/pulls" and method == "POST":
+                state.pulls.append(body)
+                n = len(state.pulls)
+                self._send(
+                    201, {"number": n, "html_url": f"https://github.test/{state.repo}/pull/{n}"}
+                )
                 return
             m = re.fullmatch(rf"{base}/actions/workflows/([^/]+)/dispatches", path)
             if m and method == "POST":

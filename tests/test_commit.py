@@ -90,3 +90,29 @@ def test_validate(repo: Repo) -> None:
     repo.write("mlopskit.yaml", "projekt: {}\n")
     code, _, err = run_cli("validate", cwd=repo.root)
     assert code == errors.USAGE and "did you mean 'project'" in err
+
+
+def test_commit_pull_request_mode(repo: Repo, origin: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """ct_mode: pull-request: the state goes to a new branch and a pull request opens."""
+    from .fake_github import State, serve
+
+    metrics_pipeline(repo, origin)
+    pipeline.repro(repo.project())
+    state = State()
+    with serve(state) as url:
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        monkeypatch.setenv("GITHUB_TOKEN", state.token)
+        monkeypatch.setenv("GITHUB_REPOSITORY", state.repo)
+        code, out, err = run_cli(
+            "commit", "--push", "--pull-request", "-m", "ct: retrain [skip ci]", cwd=repo.root
+        )
+    assert code == 0, err
+    sha = repo.head()
+    branch = f"mlopskit/ct-{sha[:12]}"
+    assert git(origin, "rev-parse", branch).strip() == sha
+    assert git(origin, "rev-parse", "main").strip() != sha  # main untouched
+    (pr,) = state.pulls
+    assert pr["head"] == branch and pr["base"] == "main" and pr["title"] == "ct: retrain"
+    assert "Opened https://github.test/acme/churn/pull/1" in out
+    code, _, err = run_cli("commit", "--pull-request", cwd=repo.root)
+    assert code == errors.USAGE
