@@ -18,14 +18,21 @@ from .conftest import Repo
 pytestmark = pytest.mark.slow
 
 SIZE = 1024**3
-RSS_LIMIT_MB = 400
+RSS_LIMIT_MB = 200
 
 SCRIPT = """
-import json, resource, sys
+import json, sys
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) // 1024
+
 from mlopskit import cli
+import dvc.repo  # the imports, before any data: the baseline
+base = status("VmRSS")
 codes = [cli.main(["data", "add", "big.bin"]), cli.main(["data", "push"])]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-print(json.dumps({"codes": codes, "peak_mb": peak}))
+print(json.dumps({"codes": codes, "base_mb": base, "peak_mb": status("VmHWM")}))
 """
 
 
@@ -41,7 +48,8 @@ def test_huge_sparse_file_add_and_push_bounded_memory(repo: Repo) -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["codes"] == [0, 0], res.stderr
-    assert out["peak_mb"] < RSS_LIMIT_MB, out
+    # DVC hashes and copies in chunks: the 1 GiB file adds little to what the imports use.
+    assert out["peak_mb"] - out["base_mb"] < RSS_LIMIT_MB, out
     assert (repo.root / "big.bin.dvc").is_file()
     pushed = [p for p in repo.remote.rglob("*") if p.is_file()]
     assert len(pushed) == 1 and pushed[0].stat().st_size == SIZE
