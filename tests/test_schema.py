@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlopskit import schema
+from mlopskit import schema, validation
 from mlopskit.errors import UsageError
 from mlopskit.schema import Column, Schema
 
@@ -73,7 +73,7 @@ def test_infer_every_type(table: Path) -> None:
         assert c.required
         if c.type not in ("integer", "float"):
             assert c.min is None and c.max is None
-    assert schema.validate(table, s).ok
+    assert validation.validate(table, s).ok
 
 
 def test_infer_sample_rows_and_parquet(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_infer_sample_rows_and_parquet(tmp_path: Path) -> None:
     types = {c.name: c.type for c in s.columns}
     assert types["seen"] == "datetime" and types["color"] == "category"
     assert types["active"] == "boolean" and types["score"] == "float"
-    assert schema.validate(path, s).ok
+    assert validation.validate(path, s).ok
     sampled = schema.infer(path, sample_rows=3)
     assert sampled.min_rows == 1
     assert {c.name: c.type for c in sampled.columns}["id"] == "integer"
@@ -148,14 +148,14 @@ def violating_schema(min_rows: int = 1) -> Schema:
     )
 
 
-def found(result: schema.ValidationResult) -> dict[tuple[str | None, str], tuple[int, ...]]:
+def found(result: validation.ValidationResult) -> dict[tuple[str | None, str], tuple[int, ...]]:
     return {(v.column, v.rule): v.rows for v in result.violations}
 
 
 def test_each_violation_with_example_rows(tmp_path: Path) -> None:
     path = tmp_path / "v.csv"
     path.write_text(VIOLATING)
-    result = schema.validate(path, violating_schema(min_rows=10))
+    result = validation.validate(path, violating_schema(min_rows=10))
     assert not result.ok and result.rows == 6
     assert found(result) == {
         ("gone", "missing_column"): (),
@@ -186,18 +186,20 @@ def test_extra_columns_and_row_bounds(tmp_path: Path) -> None:
     path = tmp_path / "t.tsv"
     path.write_text("a\tb\n1\tx\n2\ty\n3\tz\n")
     only_a = Schema(columns=(Column("a", "integer"),), min_rows=1, max_rows=2)
-    assert found(schema.validate(path, only_a)) == {
+    assert found(validation.validate(path, only_a)) == {
         ("b", "extra_column"): (),
         (None, "max_rows"): (),
     }
     relaxed = Schema(columns=(Column("a", "integer"),), allow_extra_columns=True)
-    assert schema.validate(path, relaxed).ok
+    assert validation.validate(path, relaxed).ok
 
 
 def test_example_rows_capped_at_five(tmp_path: Path) -> None:
     path = tmp_path / "n.csv"
     path.write_text("n\n" + "\n".join(str(i) for i in range(20)) + "\n")
-    result = schema.validate(path, Schema(columns=(Column("n", "integer", max=3),)), chunksize=3)
+    result = validation.validate(
+        path, Schema(columns=(Column("n", "integer", max=3),)), chunksize=3
+    )
     (v,) = result.violations
     assert v.rule == "max" and v.count == 16 and v.rows == (5, 6, 7, 8, 9)
 
@@ -207,7 +209,7 @@ def test_chunked_run_matches_one_chunk(tmp_path: Path, chunksize: int) -> None:
     path = tmp_path / "v.csv"
     path.write_text(VIOLATING)
     s = violating_schema()
-    assert schema.validate(path, s, chunksize=chunksize) == schema.validate(path, s)
+    assert validation.validate(path, s, chunksize=chunksize) == validation.validate(path, s)
 
 
 def test_uniqueness_across_chunks_and_types(tmp_path: Path) -> None:
@@ -222,7 +224,7 @@ def test_uniqueness_across_chunks_and_types(tmp_path: Path) -> None:
         )
     )
     for chunksize in (1, 2, 10):
-        assert found(schema.validate(path, s, chunksize=chunksize)) == {
+        assert found(validation.validate(path, s, chunksize=chunksize)) == {
             ("k", "unique"): (4,),
             ("t", "unique"): (4,),
         }
@@ -242,7 +244,7 @@ def test_uniqueness_matches_pandas(tmp_path: Path, kind: str) -> None:
     assert 50 < dups.size < 500
     s = Schema(columns=(Column("v", kind, unique=True),))
     for chunksize in (333, 5000):
-        (v,) = schema.validate(path, s, chunksize=chunksize).violations
+        (v,) = validation.validate(path, s, chunksize=chunksize).violations
         assert (v.rule, v.count, v.rows) == ("unique", dups.size, tuple(dups[:5]))
 
 
@@ -250,11 +252,11 @@ def test_uniqueness_gives_up_past_the_cap(tmp_path: Path) -> None:
     path = tmp_path / "u.csv"
     path.write_text("k\n1\n2\n3\n4\n5\n1\n")
     s = Schema(columns=(Column("k", "integer", unique=True),))
-    result = schema.validate(path, s, chunksize=2, max_unique_values=3)
+    result = validation.validate(path, s, chunksize=2, max_unique_values=3)
     assert result.ok and result.notes == (
         "k: uniqueness not checked past 3 distinct values (max_unique_values)",
     )
-    assert found(schema.validate(path, s, chunksize=2)) == {("k", "unique"): (6,)}
+    assert found(validation.validate(path, s, chunksize=2)) == {("k", "unique"): (6,)}
 
 
 def test_parquet_violations(tmp_path: Path) -> None:
@@ -276,7 +278,7 @@ def test_parquet_violations(tmp_path: Path) -> None:
         )
     )
     for chunksize in (1, 100):
-        assert found(schema.validate(path, s, chunksize=chunksize)) == {
+        assert found(validation.validate(path, s, chunksize=chunksize)) == {
             ("id", "unique"): (3,),
             ("id", "max"): (2, 3),
             ("when", "nullable"): (2,),
@@ -340,7 +342,7 @@ def test_unreadable_data_files(
         path.write_bytes(content)
     s = Schema(columns=(Column("a", "string"),))
     with pytest.raises(UsageError, match=message) as err:
-        schema.validate(path, s)
+        validation.validate(path, s)
     assert str(path) in err.value.message
     with pytest.raises(UsageError):
         schema.infer(path)
@@ -351,9 +353,9 @@ def test_directory_and_bad_options(tmp_path: Path, table: Path) -> None:
     folder.mkdir()
     s = schema.infer(table)
     with pytest.raises(UsageError, match="is a directory"):
-        schema.validate(folder, s)
+        validation.validate(folder, s)
     with pytest.raises(UsageError, match="chunksize"):
-        schema.validate(table, s, chunksize=0)
+        validation.validate(table, s, chunksize=0)
     with pytest.raises(UsageError, match="sample_rows"):
         schema.infer(table, sample_rows=0)
     header_only = tmp_path / "h.csv"
@@ -373,7 +375,7 @@ MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
 import pandas as pd
-from mlopskit import schema
+from mlopskit import schema, validation
 def peak_mb():
     try:
         status = Path("/proc/self/status").read_text()
@@ -384,7 +386,7 @@ def peak_mb():
 s = schema.load(Path(sys.argv[2]))
 base = peak_mb()
 t = time.perf_counter()
-r = schema.validate(Path(sys.argv[1]), s)
+r = validation.validate(Path(sys.argv[1]), s)
 seconds = time.perf_counter() - t
 print(json.dumps({
     "rows": r.rows, "violations": [[v.column, v.rule, v.rows] for v in r.violations],

@@ -137,11 +137,11 @@ def data_validate(
     path: Path, schema_file: Path, chunksize: int, as_json: bool, out: Path | None
 ) -> None:
     """Validate PATH against a schema, streaming it in chunks (exit 1 on violations)."""
-    from .. import schema
+    from .. import schema, validation
     from ..errors import OperationFailed
     from ..formatting import text_table
 
-    res = schema.validate(path, schema.load(schema_file), chunksize=chunksize)
+    res = validation.validate(path, schema.load(schema_file), chunksize=chunksize)
     payload = {
         "path": res.path,
         "rows": res.rows,
