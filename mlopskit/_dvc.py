@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import chdir, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     MlopskitError,
@@ -240,6 +240,3 @@ def is_connection_error(exc: BaseException) -> bool:
         cur = cur.__cause__ or cur.__context__
     return False
 
-
-def status_to_dict(status: Any) -> dict[str, Any]:
-    return dict(status) if status else {}
