@@ -239,4 +239,3 @@ def is_connection_error(exc: BaseException) -> bool:
             return True
         cur = cur.__cause__ or cur.__context__
     return False
-

@@ -249,7 +249,7 @@ def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: P
     """A pushed stage tag: resolve it, fetch and verify the model, card, deploy.sh, release."""
     import hashlib
 
-    from mlopskit import registry
+    from mlopskit import lineage, registry
 
     clone = setup_ci(trained, origin, tmp_path)
     # the data is in the remote: register and promote from the developer's clone
@@ -279,7 +279,7 @@ def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: P
             },
         )
     assert run.returncode == 0, run.output[-6000:]
-    lock = registry.show(project, "model@v1.0.0")
+    lock = lineage.show(project, "model@v1.0.0")
     model = deployed / "model.skops"
     assert hashlib.md5(model.read_bytes()).hexdigest() == lock.model_md5
     (release,) = state.releases

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlopskit import errors, registry, revfile
+from mlopskit import errors, lineage, registry, revfile
 
 from .conftest import Repo, git, run_cli
 
@@ -87,14 +87,14 @@ def test_show_hashes_equal_dvc_lock_at_that_commit(trained: Repo) -> None:
     )
     assert run_cli("repro", "--commit", "--push", cwd=trained.root)[0] == 0
     registry.register(trained.project(), "model", bump_part="minor")
-    lin = registry.show(trained.project(), "model@v1.0.0")
+    lin = lineage.show(trained.project(), "model@v1.0.0")
     assert lin.commit == first
     lock = revfile.lock_md5s(trained.root, first)
     assert lin.model_md5 == lock["models/model.skops"]
     assert lin.data["data/raw/data.csv"] == lock["data/raw/data.csv"]
     assert lin.params["train.C"] == 1.0
     assert lin.metrics["reports/metrics.json"]["accuracy"] > 0.5
-    latest = registry.show(trained.project(), "model")
+    latest = lineage.show(trained.project(), "model")
     assert latest.version == "v1.1.0" and latest.params["train.C"] == 0.2
     code, out, _ = run_cli("model", "show", "model@v1.0.0", "--json", cwd=trained.root)
     assert json.loads(out)["model_md5"] == lock["models/model.skops"]
@@ -253,7 +253,7 @@ def test_concurrent_registrations_exactly_one_wins(
 def test_describe_tag(trained: Repo) -> None:
     registry.register(trained.project(), "model", version="v1.0.0")
     registry.promote(trained.project(), "model", "v1.0.0", "staging")
-    assert registry.describe_tag(trained.root, "model#staging#1") == {
+    assert lineage.describe_tag(trained.root, "model#staging#1") == {
         "artifact": "model",
         "version": "v1.0.0",
         "stage": "staging",

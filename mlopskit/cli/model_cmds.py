@@ -103,10 +103,10 @@ def model_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def model_show(spec: str, as_json: bool) -> None:
     """Lineage: commit, who registered it when, data and model md5s, params, metrics."""
-    from .. import registry
+    from .. import lineage
     from ..formatting import fmt
 
-    lin = registry.show(_project(), spec)
+    lin = lineage.show(_project(), spec)
     if as_json:
         _json(lin)
         return
@@ -131,9 +131,9 @@ def model_show(spec: str, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
 def model_card(spec: str, out: Path | None) -> None:
     """A Markdown model card from the lineage and the description in dvc.yaml."""
-    from .. import registry
+    from .. import lineage
 
-    text = registry.card(_project(), spec)
+    text = lineage.card(_project(), spec)
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -155,9 +155,9 @@ def model_card(spec: str, out: Path | None) -> None:
 @click.option("-r", "--remote", help="DVC remote to fetch from (default remote).")
 def model_get(spec: str, out_dir: Path, remote: str | None) -> None:
     """Fetch the model file of that version into OUT (the workspace is untouched), md5-checked."""
-    from .. import registry
+    from .. import lineage
 
-    res = registry.get(_project(), spec, out_dir, remote=remote)
+    res = lineage.get(_project(), spec, out_dir, remote=remote)
     _ok(f"{res.artifact}@{res.version} -> {res.path} (md5 {res.md5} verified)")
 
 
@@ -196,9 +196,9 @@ def model_release(spec: str, stage: str, folder: Path) -> None:
 )
 def model_describe_tag(tag: str, github_output: bool) -> None:
     """Which artifact, version and stage a registry tag names (for deploy workflows)."""
-    from .. import registry
+    from .. import lineage
 
-    info = registry.describe_tag(_project().root, tag)
+    info = lineage.describe_tag(_project().root, tag)
     for k, v in info.items():
         click.echo(f"{k}={v}")
     if github_output:

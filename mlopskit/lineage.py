@@ -1,0 +1,196 @@
+"""What a registered model is made of, and getting it: lineage, model card, fetching.
+
+Everything here starts from a registry tag (``NAME@vX.Y.Z``, ``NAME#STAGE``) and reads
+that commit's dvc.lock, params and metrics straight from git objects; ``get`` fetches
+the model file from the DVC cache or remote and verifies its md5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import revfile, scm
+from .errors import PreconditionError, UsageError
+from .project import Project
+from .registry import _artifact_md5, declared, resolve, state
+
+
+@dataclass(frozen=True)
+class Lineage:
+    artifact: str
+    version: str
+    stages: list[str]
+    commit: str
+    registered_by: str
+    registered_at: str
+    path: str
+    description: str
+    type: str
+    labels: list[str]
+    model_md5: str | None
+    data: dict[str, str]  # every data dependency / output path -> md5 from dvc.lock
+    params: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    commit_subject: str
+
+
+def show(project: Project, spec: str) -> Lineage:
+    from . import metrics, params
+
+    root = project.root
+    art, version = resolve(root, spec)
+    reg = art.versions[version]
+    decl = declared(root, reg.commit).get(art.name, {})
+    path = str(decl.get("path", ""))
+    md5s = revfile.lock_md5s(root, reg.commit)
+    data = {p: m for p, m in md5s.items() if not _is_git_tracked(root, reg.commit, p)}
+    subject = scm.git(root, "log", "-1", "--format=%s", reg.commit).out.strip()
+    return Lineage(
+        artifact=art.name,
+        version=version,
+        stages=sorted(s for s, v in art.stages.items() if v == version),
+        commit=reg.commit,
+        registered_by=f"{reg.tagger} <{reg.email}>",
+        registered_at=reg.date,
+        path=path,
+        description=str(decl.get("desc", "")),
+        type=str(decl.get("type", "")),
+        labels=[str(x) for x in decl.get("labels", []) or []],
+        model_md5=_artifact_md5(root, reg.commit, path),
+        data=data,
+        params=params.read(root, reg.commit),
+        metrics=metrics.read(root, reg.commit, required=False),
+        commit_subject=subject,
+    )
+
+
+def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
+    return scm.git(root, "cat-file", "-e", f"{rev}:{path}", check=False).returncode == 0
+
+
+def card(project: Project, spec: str) -> str:
+    """A Markdown model card from the lineage and dvc.yaml's description."""
+    from .formatting import fmt, md_code, md_escape, md_table
+
+    lin = show(project, spec)
+    parts = [
+        f"# Model card: {md_escape(lin.artifact)} {md_escape(lin.version)}\n",
+        f"{md_escape(lin.description) or '_No description in dvc.yaml._'}\n",
+        md_table(
+            ["", ""],
+            [
+                ["type", lin.type or "—"],
+                ["labels", ", ".join(lin.labels) or "—"],
+                ["stages", ", ".join(lin.stages) or "—"],
+                ["file", lin.path],
+                ["md5", lin.model_md5 or "—"],
+                ["commit", lin.commit],
+                ["commit message", lin.commit_subject],
+                ["registered by", lin.registered_by],
+                ["registered at", lin.registered_at],
+            ],
+        ),
+        "## Metrics\n",
+        md_table(
+            ["file", "metric", "value"],
+            [[f, k, fmt(v)] for f, vals in lin.metrics.items() for k, v in vals.items()],
+        )
+        if lin.metrics
+        else "_No metrics at this commit._\n",
+        "## Params\n",
+        md_table(["param", "value"], [[k, fmt(v)] for k, v in lin.params.items()])
+        if lin.params
+        else "_No params._\n",
+        "## Data lineage (from dvc.lock)\n",
+        md_table(["path", "md5"], [[p, m] for p, m in lin.data.items()])
+        if lin.data
+        else "_No DVC-tracked data._\n",
+        f"\nReproduce: `git checkout {lin.commit[:12]} && dvc pull && dvc repro` "
+        f"(or `mlopskit model get {md_code(lin.artifact + '@' + lin.version)}`).\n",
+    ]
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    artifact: str
+    version: str
+    path: Path
+    md5: str
+
+
+def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None) -> Fetched:
+    """Fetch the model file of that version from the cache or DVC remote into ``out_dir``
+    (the workspace is not touched) and verify its md5: exit 5 on a mismatch."""
+    import hashlib
+    import os
+    import tempfile
+
+    from . import _dvc
+
+    root = project.root
+    art, version = resolve(root, spec)
+    commit = art.versions[version].commit
+    path = str(declared(root, commit).get(art.name, {}).get("path", ""))
+    md5 = _artifact_md5(root, commit, path)
+    if not md5:
+        raise UsageError(f"{path}: no md5 in dvc.lock at {commit[:8]}")
+    if md5.endswith(".dir"):
+        raise UsageError(f"{path} is a directory; fetch it with 'dvc get . {path} --rev {commit}'")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / Path(path).name
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=".mlopskit-", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        cached = revfile.cache_path(root, md5)
+        if cached.is_file():
+            tmp.write_bytes(cached.read_bytes())
+        else:
+            with _dvc.open_repo(root) as repo, _dvc.translated():
+                odb = repo.cloud.get_remote_odb(remote, "model get")
+                if not odb.exists(md5):
+                    raise PreconditionError(
+                        f"{path} ({md5}) is in neither the cache nor the remote"
+                    )
+                odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+        digest = hashlib.md5()
+        with tmp.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != md5:
+            from .errors import IntegrityError
+
+            raise IntegrityError(
+                f"{path}: md5 {digest.hexdigest()} does not match {md5} recorded in dvc.lock "
+                f"at {commit[:8]}; nothing was written",
+                "the remote object is corrupt: push a good copy (mlopskit data push)",
+            )
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Fetched(art.name, version, target, md5)
+
+
+def describe_tag(root: Path, tag: str) -> dict[str, str]:
+    """artifact, version and stage named by a GTO tag (for deploy workflows): a stage tag
+    resolves to the version registered at the commit it points to."""
+    from gto.constants import tag_re
+
+    m = tag_re.match(tag)
+    if not m or not (m["stage"] or m["version"]) or m["cancel"]:
+        raise UsageError(f"{tag!r} is not a GTO registration or stage assignment tag")
+    art = state(root).get(m["artifact"])
+    commit = scm.resolve(root, f"refs/tags/{tag}")
+    version = m["version"] or (art.version_at(commit) if art and commit else None)
+    if not version or not art or version not in art.versions:
+        raise UsageError(f"tag {tag!r} points to a commit with no registered version")
+    path = str(declared(root, art.versions[version].commit).get(m["artifact"], {}).get("path", ""))
+    return {
+        "artifact": m["artifact"],
+        "version": version,
+        "stage": m["stage"] or "",
+        "file": Path(path).name,
+    }
