@@ -39,4 +39,4 @@ def test_wheel_contains_templates(tmp_path: Path) -> None:
     }
     assert template_files and template_files <= names
     assert "mlopskit/py.typed" in names
-    assert "mlopskit/cli.py" in names
+    assert "mlopskit/cli/__init__.py" in names
