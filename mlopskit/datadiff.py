@@ -102,7 +102,7 @@ def tracked_at(root: Path, rev: str | None) -> dict[str, Tracked]:
             f = root / name
             if not f.is_file():
                 continue
-            data = yamlio.loads(f.read_text(encoding="utf-8", errors="replace"), display=name)
+            data = yamlio.fast_loads(f.read_text(encoding="utf-8", errors="replace"), display=name)
             items = _outs_of_lock(data) if name == "dvc.lock" else _outs_of_pointer(data, name)
             found.update({t.path: t for t in items})
         return found
@@ -113,7 +113,9 @@ def tracked_at(root: Path, rev: str | None) -> dict[str, Tracked]:
             blob = reader.read(rev, name)
             if blob is None:
                 continue
-            data = yamlio.loads(blob[1].decode("utf-8", "replace"), display=f"{name}@{rev[:8]}")
+            data = yamlio.fast_loads(
+                blob[1].decode("utf-8", "replace"), display=f"{name}@{rev[:8]}"
+            )
             items = _outs_of_lock(data) if name == "dvc.lock" else _outs_of_pointer(data, name)
             found.update({t.path: t for t in items})
     return found

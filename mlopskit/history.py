@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dvcyaml, flat, revfile, scm
+from . import dvcyaml, flat, revfile, scm, yamlio
 from .errors import UsageError
 from .gitbatch import BlobReader
 from .project import Project
@@ -58,13 +58,10 @@ def _parse(path: str, raw: bytes) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError:
             return None
-    # Read-only and hot (one parse per blob of a long history): libyaml's safe loader is
-    # ~20x faster than the round-trip parser the editing commands need.
-    import yaml
-
+    # Read-only and hot (one parse per blob of a long history): libyaml.
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError:
+        return yamlio.fast_loads(text, display=path)
+    except UsageError:
         return None
 
 

@@ -264,10 +264,6 @@ def repro(
     wait: bool = False,
 ) -> ReproResult:
     """Check params, run DVC's repro, then push data (before) and commit (after)."""
-    from dvc.repo import lock_repo
-
-    from . import data
-
     root = project.root
     journal.require_none(project.tmp_dir)
     if commit and not dry:
@@ -275,8 +271,13 @@ def repro(
     if not (root / "dvc.yaml").exists():
         raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
     if pull and not (force or dry or targets) and fresh_clone_up_to_date(root):
-        # What DVC's --pull --allow-missing would conclude, without importing DVC.
-        return ReproResult(ran=[], pushed=0 if push else None)
+        # What DVC's --pull --allow-missing would conclude, without importing DVC; with no
+        # DVC-managed output in the workspace there is nothing to push either.
+        return ReproResult(ran=[])
+    from dvc.repo import lock_repo
+
+    from . import data
+
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo:
         # Holding DVC's repo lock across the checks and the run keeps DVC from
         # rebuilding its index in reproduce(), and no other DVC process can get between.

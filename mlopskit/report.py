@@ -146,7 +146,9 @@ def _plot_defs(root: Path, rev: str | None) -> list[dict[str, Any]]:
     return defs
 
 
-def _render_plot(root: Path, d: dict[str, Any], rev: str | None, label: str) -> bytes | None:
+def _render_plot(
+    root: Path, d: dict[str, Any], rev: str | None, label: str, worker: charts.PngWorker
+) -> bytes | None:
     file = str(d["file"])
     raw = revfile.read_bytes(root, rev, file)
     if raw is None:
@@ -164,16 +166,28 @@ def _render_plot(root: Path, d: dict[str, Any], rev: str | None, label: str) -> 
         y=d.get("y"),
         title=d.get("title"),
     )
-    return charts.png(spec) if spec else None
+    return worker.png(spec) if spec else None
 
 
-def plots(root: Path, base_sha: str, base_label: str) -> list[PlotImage]:
+def plots(
+    root: Path, base_sha: str, base_label: str, worker: charts.PngWorker | None = None
+) -> list[PlotImage]:
+    own = worker is None
+    worker = worker or charts.PngWorker()
+    try:
+        return _plots(root, base_sha, base_label, worker)
+    finally:
+        if own:
+            worker.close()
+
+
+def _plots(root: Path, base_sha: str, base_label: str, worker: charts.PngWorker) -> list[PlotImage]:
     out = []
     for d in _plot_defs(root, None):
         note = ""
         try:
-            base_png = _render_plot(root, d, base_sha, base_label)
-            head_png = _render_plot(root, d, None, HEAD_LABEL)
+            base_png = _render_plot(root, d, base_sha, base_label, worker)
+            head_png = _render_plot(root, d, None, HEAD_LABEL, worker)
         except Exception as exc:  # noqa: BLE001 - one bad plot must not sink the report
             base_png = head_png = None
             note = f"could not render: {type(exc).__name__}: {str(exc)[:160]}"
@@ -203,34 +217,27 @@ def lineage(project: Project) -> Lineage:
     return Lineage(head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty)
 
 
-def _warm_up_renderer() -> None:
-    """Start vl-convert's engine (~0.45 s, once per process) while the report reads git
-    and DVC; vl-convert releases the GIL, so the two overlap."""
-    import threading
-
-    def warm() -> None:
-        try:
-            charts.png(
-                {
-                    "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-                    "data": {"values": [{"x": 0}]},
-                    "mark": "point",
-                    "encoding": {"x": {"field": "x", "type": "quantitative"}},
-                }
-            )
-        except Exception:  # noqa: BLE001 - the real render reports any problem
-            pass
-
-    threading.Thread(target=warm, name="vl-convert-warm-up", daemon=True).start()
-
-
 def build(
     project: Project, *, base: str | None = None, with_plots: bool = True, with_tables: bool = True
 ) -> Report:
     """Everything the report shows, comparing ``base`` with the workspace."""
     root = project.root
-    if with_plots:
-        _warm_up_renderer()
+    # Started first: the renderer warms up on the other core while git and DVC are read.
+    worker = charts.PngWorker() if with_plots else None
+    try:
+        return _build(project, root, base, worker, with_tables)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _build(
+    project: Project,
+    root: Path,
+    base: str | None,
+    worker: charts.PngWorker | None,
+    with_tables: bool,
+) -> Report:
     base_name = base or gate.default_base(project)
     base_sha = scm.resolve(root, base_name)
     if base_sha is None:
@@ -252,8 +259,11 @@ def build(
         notes.append(f"No metrics at the base {base_name}: every metric shows as added.")
     changes = metrics.compare(base_metrics, head_metrics, project.config.metrics)
     param_changes = params.diff(project, base=base_sha)
-    images = plots(root, base_sha, base_name) if with_plots else []
     data_changes = datadiff.diff(root, base_sha, tables=with_tables)
+    lin = lineage(project)
+    quality = data_quality(root, base_sha)
+    # Plots last: by now the renderer process has warmed up in parallel.
+    images = plots(root, base_sha, base_name, worker) if worker is not None else []
     return Report(
         base=base_name,
         base_sha=base_sha,
@@ -263,7 +273,7 @@ def build(
         params=param_changes,
         plots=images,
         data=data_changes,
-        lineage=lineage(project),
+        lineage=lin,
         notes=notes,
-        quality=data_quality(root, base_sha),
+        quality=quality,
     )

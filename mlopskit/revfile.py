@@ -32,7 +32,9 @@ def lock_md5s(root: Path, rev: str | None) -> dict[str, str]:
     raw = read_bytes(root, rev, "dvc.lock", through_cache=False)
     if raw is None:
         return {}
-    data = yamlio.loads(raw.decode("utf-8", "replace"), display=f"dvc.lock@{rev or 'workspace'}")
+    data = yamlio.fast_loads(
+        raw.decode("utf-8", "replace"), display=f"dvc.lock@{rev or 'workspace'}"
+    )
     found: dict[str, str] = {}
     stages = (data or {}).get("stages", {}) if isinstance(data, dict) else {}
     for stage in stages.values():
@@ -100,4 +102,4 @@ def _load(root: Path, rev: str | None, path: str) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise UsageError(f"{where}: invalid JSON: {exc}") from None
-    return yamlio.loads(text, display=where)
+    return yamlio.fast_loads(text, display=where)

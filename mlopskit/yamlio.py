@@ -66,6 +66,53 @@ def loads(text: str, *, display: str) -> Any:
         raise UsageError(f"{display}: invalid YAML: {exc}") from None
 
 
+_FAST: Any = None
+
+
+def _fast_loader() -> Any:
+    """libyaml's safe loader, made strict (duplicate keys are an error) and YAML 1.2 about
+    booleans (only true/false, as DVC's ruamel reads them; YAML 1.1 also takes yes/no/on/off)."""
+    global _FAST
+    if _FAST is None:
+        import re
+
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class Strict(base):  # type: ignore[misc, valid-type]
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+                if len(keys) != len({repr(k) for k in keys}):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "duplicate key", node.start_mark
+                    )
+                return super().construct_mapping(node, deep=deep)
+
+        resolvers = {
+            k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+            for k, v in base.yaml_implicit_resolvers.items()
+        }
+        Strict.yaml_implicit_resolvers = resolvers
+        Strict.add_implicit_resolver(
+            "tag:yaml.org,2002:bool",
+            re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+            list("tTfF"),
+        )
+        _FAST = (Strict, yaml.YAMLError)
+    return _FAST
+
+
+def fast_loads(text: str, *, display: str) -> Any:
+    """Read-only parsing for hot paths (reports, history): libyaml, ~20x faster than the
+    round-trip parser. Anything it rejects is parsed again by ``loads`` for the message."""
+    loader, error = _fast_loader()
+    try:
+        return __import__("yaml").load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except error:
+        return loads(text, display=display)
+
+
 def dumps(data: Any) -> str:
     buf = io.StringIO()
     _yaml().dump(data, buf)
