@@ -47,3 +47,21 @@ def check_updates(project: Project) -> list[SourceStatus]:
             detail = ", ".join(f"{v}" for v in status.values()) if changed else ""
             out.append(SourceStatus(stage.relpath, source, changed, detail))
     return sorted(out, key=lambda s: s.path)
+
+
+def update(project: Project, targets: list[str] | None = None) -> list[str]:
+    """Re-import the sources that changed upstream (``dvc update``; imports are frozen, so
+    ``repro`` alone never refreshes them). Returns the .dvc files that changed; committing
+    them is the caller's step (``mlopskit commit`` in CT)."""
+    from . import paths
+
+    wanted = {paths.inside(project.root, t, cwd=project.cwd) for t in targets or []}
+    changed = [
+        s.path
+        for s in check_updates(project)
+        if s.changed and (not wanted or s.path in wanted or s.path.removesuffix(".dvc") in wanted)
+    ]
+    if changed:
+        with _dvc.open_repo(project.root) as repo, _dvc.translated():
+            repo.update([str(project.root / p) for p in changed])
+    return changed

@@ -135,3 +135,25 @@ def test_report_has_a_data_quality_section(trained: Repo) -> None:
     assert "### Data quality" in md
     assert "❌ `reports/validation.json`: 569 rows (base: 569), 1 violation(s)" in md
     assert "| mean radius | min | &gt;= 5 |" in md
+
+
+def test_update_reimports_changed_sources(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Imports are frozen: `repro` never refreshes them, `data update` does (retrain.yml)."""
+    from .conftest import dvc
+
+    source = tmp_path / "upstream.csv"
+    source.write_text("a,b\n1,2\n")
+    dvc(repo.root, "import-url", str(source), "prod.csv")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "import")
+    code, out, _ = run_cli("data", "update", cwd=repo.root)
+    assert code == 0 and "up to date" in out
+    assert repo.status() == ""
+    source.write_text("a,b\n1,2\n3,4\n")
+    code, out, err = run_cli("data", "update", cwd=repo.root)
+    assert code == 0, err
+    assert "prod.csv.dvc" in out
+    assert (repo.root / "prod.csv").read_text() == "a,b\n1,2\n3,4\n"
+    assert repo.status() == " M prod.csv.dvc\n"
+    code, out, _ = run_cli("data", "check-updates", "--json", cwd=repo.root)
+    assert json.loads(out)[0]["changed"] is False

@@ -178,6 +178,19 @@ def data_validate(
         _ok(f"{path}: {res.rows} rows match {schema_file}")
 
 
+@data.command("update")
+@click.argument("targets", nargs=-1)
+def data_update(targets: tuple[str, ...]) -> None:
+    """Re-import `dvc import-url` sources that changed upstream (dvc update)."""
+    from .. import sources
+
+    changed = sources.update(_project(), list(targets) or None)
+    if changed:
+        _ok(f"Updated {', '.join(changed)}: commit the pointers ('mlopskit commit') to keep them")
+    else:
+        click.echo("Every imported source is up to date.")
+
+
 @data.command("check-updates")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--github-output", is_flag=True, help="Write updates=true|false to $GITHUB_OUTPUT.")
