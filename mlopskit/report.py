@@ -218,12 +218,25 @@ def lineage(project: Project) -> Lineage:
 
 
 def build(
-    project: Project, *, base: str | None = None, with_plots: bool = True, with_tables: bool = True
+    project: Project,
+    *,
+    base: str | None = None,
+    with_plots: bool = True,
+    with_tables: bool = True,
+    worker: charts.PngWorker | None = None,
 ) -> Report:
-    """Everything the report shows, comparing ``base`` with the workspace."""
+    """Everything the report shows, comparing ``base`` with the workspace.
+
+    ``worker`` lets a caller start the renderer even earlier (the CLI does, before it
+    finds the project); it is closed here either way.
+    """
     root = project.root
     # Started first: the renderer warms up on the other core while git and DVC are read.
-    worker = charts.PngWorker() if with_plots else None
+    if with_plots and worker is None:
+        worker = charts.PngWorker()
+    elif not with_plots and worker is not None:
+        worker.close()
+        worker = None
     try:
         return _build(project, root, base, worker, with_tables)
     finally:

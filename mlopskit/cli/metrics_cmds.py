@@ -270,8 +270,17 @@ def report_cmd(
         for note in posted.notes:
             click.echo(note, err=True)
         return
-    project = _project()
-    r = rep.build(project, base=base, with_plots=not no_plots)
+    from ..charts import PngWorker
+
+    # The PNG renderer starts before anything else: its warm-up is the critical path.
+    worker = None if no_plots else PngWorker()
+    try:
+        project = _project()
+    except BaseException:
+        if worker is not None:
+            worker.close()
+        raise
+    r = rep.build(project, base=base, with_plots=not no_plots, worker=worker)
     images: dict[str, str] | None = None
     if out is not None and fmt_ != "html":
         images = _write_images(r, out)
