@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlopskit import errors, pipeline
+from mlopskit import errors, pipeline, stages
 
 from .conftest import Repo, git, run_cli
 
@@ -17,7 +17,7 @@ def metrics_pipeline(repo: Repo, origin: Path) -> None:
         "p = yaml.safe_load(open('params.yaml'))['train']\n"
         "json.dump({'acc': p['lr']}, open('m.json', 'w'))\n",
     )
-    pipeline.stage_add(
+    stages.stage_add(
         repo.project(),
         "m",
         cmd="python mk.py",
@@ -81,7 +81,7 @@ def test_commit_nothing_is_exit_0(repo: Repo) -> None:
 
 def test_validate(repo: Repo) -> None:
     repo.write("s.py", "")
-    pipeline.stage_add(repo.project(), "s", cmd="python s.py", deps=["s.py"], params_=["train.lr"])
+    stages.stage_add(repo.project(), "s", cmd="python s.py", deps=["s.py"], params_=["train.lr"])
     code, out, err = run_cli("validate", cwd=repo.root)
     assert code == 0 and "1 stage(s)" in out, err
     repo.write("params.yaml", "train:\n  epochs: 3\n")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mlopskit import data, errors, pipeline, yamlio
+from mlopskit import data, errors, pipeline, stages, yamlio
 
 from .conftest import Repo, dvc, git, run_cli
 
@@ -32,7 +32,7 @@ def two_stages(repo: Repo) -> None:
     )
     repo.git("add", "-A")
     repo.git("commit", "-qm", "code")
-    pipeline.stage_add(
+    stages.stage_add(
         repo.project(),
         "prepare",
         cmd=["python", "prep.py"],
@@ -40,7 +40,7 @@ def two_stages(repo: Repo) -> None:
         outs=["out.txt"],
         params_=["train.epochs"],
     )
-    pipeline.stage_add(
+    stages.stage_add(
         repo.project(),
         "score",
         cmd="python score.py",
@@ -64,10 +64,10 @@ def test_stage_add_writes_plain_dvc_yaml(repo: Repo) -> None:
 def test_stage_list_in_dag_order_with_status(repo: Repo) -> None:
     two_stages(repo)
     # Add score first in the file: the listing must still put prepare first.
-    st = pipeline.stage_list(repo.project())
+    st = stages.stage_list(repo.project())
     assert [(s.name, s.changed) for s in st] == [("prepare", True), ("score", True)]
     pipeline.repro(repo.project())
-    st = pipeline.stage_list(repo.project())
+    st = stages.stage_list(repo.project())
     assert [s.changed for s in st] == [False, False]
     code, out, _ = run_cli("stage", "list", cwd=repo.root)
     assert code == 0 and out.splitlines()[2].startswith("prepare") and "up to date" in out
@@ -119,7 +119,7 @@ def test_repro_runs_then_skips_unchanged(repo: Repo) -> None:
 def test_missing_param_fails_before_anything_runs(repo: Repo) -> None:
     """C4.26 / dvc#3707: checked first, not after training."""
     repo.write("slow.py", "open('ran', 'w').write('yes')\n")
-    pipeline.stage_add(
+    stages.stage_add(
         repo.project(),
         "slow",
         cmd="python slow.py",
@@ -151,7 +151,7 @@ def test_malformed_dvc_yaml(repo: Repo, text: str, where: str) -> None:
 
 
 def test_failing_stage_is_exit_1(repo: Repo) -> None:
-    pipeline.stage_add(repo.project(), "boom", cmd=f'{PY} -c "raise SystemExit(3)"')
+    stages.stage_add(repo.project(), "boom", cmd=f'{PY} -c "raise SystemExit(3)"')
     code, _, err = run_cli("repro", cwd=repo.root)
     assert code == errors.FAILED
     assert "boom" in err
@@ -265,7 +265,7 @@ def test_large_file_refused_from_git(repo: Repo) -> None:
     repo.write("mlopskit.yaml", "git:\n  max_file_mb: 0.001\n")
     repo.git("add", "mlopskit.yaml")
     repo.git("commit", "-qm", "tiny limit")
-    pipeline.stage_add(
+    stages.stage_add(
         repo.project(),
         "big",
         cmd=f"{PY} -c \"open('m.json','w').write('1'*5000)\"",

@@ -147,7 +147,8 @@ def test_ct_and_pr_specifics(rendered: dict[str, dict[str, str]]) -> None:
     retrain = files[".github/workflows/retrain.yml"]
     retrain_runs = [st.get("run", "") for st in retrain["jobs"]["retrain"]["steps"]]
     assert retrain_runs.index("mlopskit data update") < next(
-        i for i, r in enumerate(retrain_runs) if "mlopskit repro" in r)
+        i for i, r in enumerate(retrain_runs) if "mlopskit repro" in r
+    )
     assert "mlopskit data update" not in runs  # ct.yml: pushes carry their own data
     cron = retrain["on"]["schedule"][0]["cron"]
     assert cron.split()[0] != "0"

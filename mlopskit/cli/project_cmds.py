@@ -85,9 +85,9 @@ def recover() -> None:
 @cli.command("validate")
 def validate_cmd() -> None:
     """Check dvc.yaml, params files and mlopskit.yaml without running anything."""
-    from .. import pipeline
+    from .. import stages
 
-    res = pipeline.validate(_project())
+    res = stages.validate(_project())
     _ok(f"Valid: {res.stages} stage(s); every param they name exists.")
 
 
@@ -239,11 +239,11 @@ def stage_add(
     Give the command with --cmd, or after `--` as separate arguments, which are
     quoted safely: `mlopskit stage add train -- python train.py --lr 0.1`.
     """
-    from .. import pipeline
+    from .. import stages
 
     if bool(cmd) == bool(argv):
         raise click.UsageError("give the command either with --cmd or after --, not both")
-    res = pipeline.stage_add(
+    res = stages.stage_add(
         _project(),
         name,
         cmd=cmd if cmd else list(argv),
@@ -261,10 +261,10 @@ def stage_add(
 @click.option("--json", "as_json", is_flag=True)
 def stage_list(as_json: bool) -> None:
     """Stages in the order they run, and whether they are up to date."""
-    from .. import pipeline
+    from .. import stages
     from ..formatting import text_table
 
-    res = pipeline.stage_list(_project())
+    res = stages.stage_list(_project())
     if as_json:
         _json(res)
         return
