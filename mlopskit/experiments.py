@@ -1,28 +1,15 @@
-"""Experiments: one run, parallel sweeps, comparison, promotion, all as DVC experiments.
-
-A sweep runs each point in its own temporary ``git clone --shared`` of HEAD (plus the
-workspace's uncommitted changes), whose DVC cache is the project's own: points do
-not fight over the workspace or DVC's repo lock, and nothing is copied twice. Each
-point is an ordinary ``dvc exp run``; its experiment ref is then fetched into the
-project, so ``dvc exp show`` lists it. The user's workspace and stash are never
-touched; on Ctrl-C every point's process group is stopped and the clones removed.
+"""Experiments as ordinary DVC experiments: planning a grid, one run, publishing and
+fetching experiment refs, comparison and promotion. Running a grid in parallel is
+``sweep.py``.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +17,6 @@ from typing import Any
 from . import _dvc, flat, params, scm
 from .errors import OperationFailed, PreconditionError, UsageError
 from .project import Project
-
-# --------------------------------------------------------------------------- planning
 
 
 def _split_values(text: str) -> list[str]:
@@ -151,9 +136,6 @@ def points_json(points: Sequence[Point]) -> str:
     )
 
 
-# --------------------------------------------------------------------------- one run
-
-
 @dataclass(frozen=True)
 class ExpResult:
     name: str
@@ -254,229 +236,6 @@ def fetch_experiments(project: Project, *, git_remote: str = "origin") -> list[s
         scm.git(project.root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()
     )
     return sorted(after - before)
-
-
-# --------------------------------------------------------------------------- sweeps
-
-
-@dataclass
-class Progress:
-    total: int
-    done: int = 0
-    failed: int = 0
-    running: int = 0
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    points: list[ExpResult]
-    baseline: str
-
-    @property
-    def failed(self) -> list[ExpResult]:
-        return [p for p in self.points if p.status != "done"]
-
-
-class _Workers:
-    """The running point processes, so Ctrl-C can stop every one of them."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.stopping = False
-
-    def start(self, args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-        with self.lock:
-            if self.stopping:
-                raise KeyboardInterrupt
-            fh = log.open("ab")
-            proc = subprocess.Popen(
-                args,
-                cwd=cwd,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            fh.close()
-            self.procs[proc.pid] = proc
-            return proc
-
-    def finish(self, proc: subprocess.Popen[bytes]) -> None:
-        with self.lock:
-            self.procs.pop(proc.pid, None)
-
-    def stop_all(self) -> None:
-        with self.lock:
-            self.stopping = True
-            procs = list(self.procs.values())
-        for p in procs:
-            _signal_group(p, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(p, signal.SIGKILL)
-                p.wait()
-
-
-def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(p.pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _prepare_clone(root: Path, base: str, clone: Path, diff: bytes) -> None:
-    scm.git(root, "clone", "--quiet", "--shared", "--no-checkout", str(root), str(clone))
-    scm.git(clone, "checkout", "--quiet", "--detach", base)
-    if diff:
-        scm.git(clone, "apply", "--whitespace=nowarn", "--binary", "-", input=diff)
-    local = root / ".dvc" / "config.local"
-    text = local.read_text() if local.is_file() else ""
-    # Share the project's DVC cache: nothing is copied twice, outputs restore from it.
-    cache = root / ".dvc" / "cache"
-    (clone / ".dvc" / "config.local").write_text(text + f"\n[cache]\n    dir = {cache}\n")
-
-
-def _point(
-    root: Path,
-    base: str,
-    diff: bytes,
-    tmp: Path,
-    point: Point,
-    workers: _Workers,
-    fetch_lock: threading.Lock,
-) -> ExpResult:
-    start = time.monotonic()
-    clone = tmp / point.name
-    log = tmp / f"{point.name}.log"
-    py = sys.executable
-    try:
-        _prepare_clone(root, base, clone, diff)
-        steps = [
-            [py, "-m", "dvc", "checkout", "--quiet"],
-            [
-                py,
-                "-m",
-                "dvc",
-                "exp",
-                "run",
-                "--quiet",
-                "-n",
-                point.name,
-                *itertools.chain.from_iterable(("-S", a) for a in point.assignments),
-            ],
-        ]
-        for i, args in enumerate(steps):
-            proc = workers.start(args, clone, log)
-            try:
-                code = proc.wait()
-            finally:
-                workers.finish(proc)
-            if code != 0 and i > 0:
-                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-                return ExpResult(
-                    point.name,
-                    "stopped" if workers.stopping else "failed",
-                    point.values,
-                    seconds=time.monotonic() - start,
-                    error=" ".join(tail)[-400:],
-                )
-        ref = scm.git(
-            clone, "for-each-ref", "--format=%(refname)", f"refs/exps/*/*/{point.name}"
-        ).out.split()
-        if not ref:
-            ref = [
-                r
-                for r in scm.git(
-                    clone, "for-each-ref", "--format=%(refname)", "refs/exps"
-                ).out.split()
-                if r.endswith("/" + point.name)
-            ]
-        with fetch_lock:
-            for r in ref:
-                scm.git(root, "fetch", "--quiet", str(clone), f"+{r}:{r}")
-        rev = scm.git(clone, "rev-parse", ref[0]).out.strip() if ref else None
-        return ExpResult(
-            point.name, "done", point.values, _read_metrics(clone), rev, time.monotonic() - start
-        )
-    except KeyboardInterrupt:
-        return ExpResult(point.name, "stopped", point.values, seconds=time.monotonic() - start)
-    except Exception as exc:  # noqa: BLE001 - one failing point must not stop the others
-        return ExpResult(
-            point.name,
-            "failed",
-            point.values,
-            seconds=time.monotonic() - start,
-            error=f"{type(exc).__name__}: {exc}"[:400],
-        )
-    finally:
-        shutil.rmtree(clone, ignore_errors=True)
-
-
-def sweep(
-    project: Project,
-    points: Sequence[Point],
-    *,
-    jobs: int = 2,
-    on_progress: Callable[[Progress, ExpResult | None], None] | None = None,
-) -> SweepResult:
-    """Run ``points`` ``jobs`` at a time; every finished point is a DVC experiment."""
-    root = project.root
-    base = scm.head(root)
-    if base is None:
-        raise PreconditionError("the repository has no commit yet", "commit the project first")
-    if jobs < 1:
-        raise UsageError("-j takes a positive number")
-    names = [p.name for p in points]
-    existing = set(
-        scm.git(root, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps").out.split()
-    )
-    clash = sorted(set(names) & existing)
-    if clash:
-        raise PreconditionError(
-            f"experiment(s) {', '.join(clash)} already exist", "choose another --name prefix"
-        )
-    diff = scm.git(root, "diff", "--binary", "HEAD").stdout
-    tmp = Path(tempfile.mkdtemp(prefix="mlopskit-sweep-"))
-    workers = _Workers()
-    fetch_lock = threading.Lock()
-    progress = Progress(total=len(points))
-    results: dict[str, ExpResult] = {}
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="sweep")
-    try:
-        pending: dict[Future[ExpResult], Point] = {}
-        queue = list(points)
-        while queue or pending:
-            while queue and len(pending) < jobs:
-                pt = queue.pop(0)
-                pending[pool.submit(_point, root, base, diff, tmp, pt, workers, fetch_lock)] = pt
-            progress.running = len(pending)
-            if on_progress:
-                on_progress(progress, None)
-            done, _ = wait(list(pending), timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in done:
-                pt = pending.pop(fut)
-                res = fut.result()
-                results[pt.name] = res
-                progress.done += res.status == "done"
-                progress.failed += res.status != "done"
-                progress.running = len(pending)
-                if on_progress:
-                    on_progress(progress, res)
-    except KeyboardInterrupt:
-        workers.stop_all()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return SweepResult([results[p.name] for p in points if p.name in results], base)
-
-
-# --------------------------------------------------------------------------- show & promote
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ def exp_sweep(
     as_json: bool,
 ) -> None:
     """Run a grid of experiments JOBS at a time, each in its own workspace."""
-    from .. import experiments
+    from .. import experiments, sweep
     from ..errors import OperationFailed
 
     project = _project()
@@ -122,7 +122,7 @@ def exp_sweep(
                 err=True,
             )
 
-    res = experiments.sweep(project, points, jobs=jobs, on_progress=progress)
+    res = sweep.sweep(project, points, jobs=jobs, on_progress=progress)
     _sweep_table(res.points, as_json)
     if res.failed:
         raise OperationFailed(
