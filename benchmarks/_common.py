@@ -205,6 +205,17 @@ class Side:
     def cpu(self) -> list[float]:
         return [s.cpu for s in self.samples]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "wall": self.times,
+            "cpu": self.cpu,
+            "median": statistics.median(self.times),
+            "min": min(self.times),
+            "max": max(self.times),
+            "cpu_median": statistics.median(self.cpu),
+        }
+
 
 def commands(
     label: str,
@@ -251,16 +262,7 @@ class Comparison:
         return self.ratio <= self.target
 
     def as_dict(self) -> dict[str, Any]:
-        def side(s: Side) -> dict[str, Any]:
-            return {
-                "label": s.label,
-                "wall": s.times,
-                "cpu": s.cpu,
-                "median": statistics.median(s.times),
-                "min": min(s.times),
-                "max": max(s.times),
-                "cpu_median": statistics.median(s.cpu),
-            }
+        side = Side.as_dict
 
         return {
             "name": self.name,

@@ -342,18 +342,6 @@ def ratio_lines(comp: c.Comparison, what: str, verdict: str) -> None:
         print(f"   {comp.note}")
 
 
-def side_dict(s: c.Side) -> dict[str, Any]:
-    return {
-        "label": s.label,
-        "wall": s.times,
-        "cpu": s.cpu,
-        "median": statistics.median(s.times),
-        "min": min(s.times),
-        "max": max(s.times),
-        "cpu_median": statistics.median(s.cpu),
-    }
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -442,7 +430,7 @@ def main() -> int:
                 "machine": dict(info),
                 "comparisons": [comp.as_dict()],
                 "queue": {
-                    "side": side_dict(queue),
+                    "side": queue.as_dict(),
                     "note": cpu_note,
                     "ratio_queue_sequential_median": qd["ratio_median"],
                     "ratio_queue_sequential_min": qd["ratio_min"],

@@ -56,6 +56,18 @@ def push_event(message: str) -> dict[str, object]:
     return {"ref": "refs/heads/main", "head_commit": {"message": message}}
 
 
+def run_ct(clone: Path, message: str, tmp_path: Path) -> act.ActRun:
+    """ct.yml on a push to main, as GitHub would start it."""
+    return act.run(
+        clone,
+        "push",
+        "ct.yml",
+        push_event(message),
+        artifacts=tmp_path / "art",
+        secrets={"GITHUB_TOKEN": "test-token"},
+    )
+
+
 def act_workspaces() -> list[Path]:
     import os
 
@@ -73,14 +85,7 @@ def test_params_change_on_main_retrains_stores_and_commits(
     pushed = git(origin, "rev-parse", "main").strip()
     before = remote_objects(trained.remote)
 
-    run = act.run(
-        clone,
-        "push",
-        "ct.yml",
-        push_event("try C=0.3"),
-        artifacts=tmp_path / "art",
-        secrets={"GITHUB_TOKEN": "test-token"},
-    )
+    run = run_ct(clone, "try C=0.3", tmp_path)
     assert run.returncode == 0, run.output[-6000:]
     assert run.ran("Running stage 'train'") and run.ran("Running stage 'evaluate'")
 
@@ -118,14 +123,7 @@ def test_docs_only_commit_retrains_nothing_and_moves_no_data(
     # On GitHub the paths filter keeps ct.yml from starting at all for this commit
     # (checked in test_workflows); act ignores paths filters, so the job runs here and
     # must find nothing to do.
-    run = act.run(
-        clone,
-        "push",
-        "ct.yml",
-        push_event("docs only"),
-        artifacts=tmp_path / "art",
-        secrets={"GITHUB_TOKEN": "test-token"},
-    )
+    run = run_ct(clone, "docs only", tmp_path)
     assert run.returncode == 0, run.output[-6000:]
     assert not run.ran("Running stage")
     assert run.ran("Pipeline is up to date.") and run.ran("No changes to commit.")
