@@ -139,7 +139,7 @@ def read_tags(root: Path) -> list[RawTag]:
                 time=int(date.split()[0]) if annotated and date else 0,
                 tagger=tagger,
                 email=email.strip().removeprefix("<").removesuffix(">"),
-                message=message.rstrip("\n"),
+                message=message.strip(),
                 annotated=annotated,
             )
         )

@@ -5,6 +5,7 @@ per artifact), ``NAME#STAGE!#N`` unassigns it, ``NAME@vX.Y.Z!`` deregisters a ve
 ``NAME@deprecated`` deprecates the artifact. Names are checked against GTO's rule and
 ``git check-ref-format``; git is always called with ``--`` before names; tags are
 created atomically (git refuses an existing tag) and pushed without ``--force``.
+The state (which version is in which stage) is GTO's, read by mlopskit/_gto.py.
 """
 
 from __future__ import annotations

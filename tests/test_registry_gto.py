@@ -16,6 +16,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -289,4 +290,38 @@ def test_random_histories_equal_gto(tmp_path: Path, seed: int) -> None:
     # a commit newer than some tags: GTO counts commit times when deciding deprecation
     h.commit(h.clock + rnd.randint(0, 40))
     _random_history(h, rnd)
+    assert_equal_to_gto(h.root)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_mlopskits_own_commands_equal_gto(tmp_path: Path, seed: int) -> None:
+    """promote / unpromote / deprecate as fast as mlopskit runs them (many events share a
+    second), on versions registered with GTO's tags, then compared with gto."""
+    from mlopskit import errors as err
+    from mlopskit.project import Project
+
+    rnd = random.Random(seed)
+    h = new_history(tmp_path)
+    (h.root / "mlopskit.yaml").write_text("project:\n  name: t\n")
+    for i, commit in enumerate(h.commits[:4]):
+        h.tag(f"m@v1.{i}.0", commit)
+    project = Project(root=h.root)
+    for _ in range(12):
+        op = rnd.choice(["promote", "promote", "unpromote", "deprecate"])
+        stage = rnd.choice(["dev", "prod", "qa"])
+        try:
+            if op == "promote":
+                registry.promote(project, "m", f"v1.{rnd.randint(0, 3)}.0", stage)
+            elif op == "unpromote":
+                registry.unpromote(project, "m", stage)
+            else:
+                registry.deprecate(project, "m")
+                if not git(h.root, "tag", "-l", "m@v2.0.0").strip():
+                    # a newer event revives it, in GTO (mlopskit's tags carry the real time)
+                    h.tag("m@v2.0.0", h.commits[4], when=int(time.time()) + 1)
+        except (err.UsageError, err.PreconditionError):
+            continue  # refused (already there, nothing to unpromote...): nothing written
+    stage_tags = [t for t in git(h.root, "tag", "-l").split() if "#" in t]
+    assert len(stage_tags) >= 4, stage_tags
     assert_equal_to_gto(h.root)
