@@ -119,12 +119,11 @@ def test_repro_runs_then_skips_unchanged(repo: Repo) -> None:
 def test_missing_param_fails_before_anything_runs(repo: Repo) -> None:
     """C4.26 / dvc#3707: checked first, not after training."""
     repo.write("slow.py", "open('ran', 'w').write('yes')\n")
-    stages.stage_add(
-        repo.project(),
-        "slow",
-        cmd="python slow.py",
-        deps=["slow.py"],
-        params_=["train.missing_key"],
+    # Written by hand (or by `dvc stage add`, which does not check): `stage add` refuses it.
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  slow:\n    cmd: python slow.py\n    deps:\n      - slow.py\n"
+        "    params:\n      - train.missing_key\n",
     )
     code, _, err = run_cli("repro", cwd=repo.root)
     assert code == errors.USAGE
