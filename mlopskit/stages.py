@@ -121,7 +121,10 @@ def stage_add(
             entry = _commented(serialize.to_pipeline_file(stage)[name])
             table = _stages_table(doc)
             if name in table:
+                # Replaced in place; what followed it (the next stage's comment) stays.
+                tail = yamlio.take_tail(table[name])
                 apply_diff(entry, table[name])
+                yamlio.put_tail(table[name], tail)
             else:
                 names = list(table)
                 pending = "" if names else yamlio.take_key_tail(doc, "stages")
