@@ -111,6 +111,8 @@ def init(
                 if merged != current:
                     to_write[rel] = merged
                 continue
+            if rel == "dvc.yaml" and template == "none":
+                continue  # adopting a DVC project: its own pipeline stays
             if current == text:
                 continue
             if not force:

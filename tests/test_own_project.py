@@ -207,3 +207,20 @@ def test_regression_project_from_empty_to_gated_and_reported(tmp_path: Path, ori
     git(tmp_path, "clone", "-q", str(origin), str(clone))
     dvc(clone, "pull")
     assert "up to date" in dvc(clone, "status").stdout
+
+
+def test_template_none_adopts_an_existing_dvc_pipeline(tmp_path: Path) -> None:
+    root = tmp_path / "mine"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    dvc(root, "init", "-q")
+    mine = "# my pipeline\nstages:\n  train:\n    cmd: echo hi\n"
+    (root / "dvc.yaml").write_text(mine)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "mine")
+    cli(tmp_path, "init", str(root), "--template", "none")
+    assert (root / "dvc.yaml").read_text() == mine
+    assert "dvc.yaml" not in git(root, "show", "--name-only", "--format=", "HEAD").split()
+    assert "mlopskit.yaml" in git(root, "show", "--name-only", "--format=", "HEAD").split()
+    # The classification template would replace it: refused without --force.
+    assert "dvc.yaml" in cli(tmp_path, "init", str(root), code=errors.PRECONDITION)
