@@ -90,6 +90,9 @@ def metrics_show(as_json: bool) -> None:
     if as_json:
         _json(res)
         return
+    if not res:
+        click.echo("No metrics: no stage in dvc.yaml declares a metrics file (stage add -M FILE).")
+        return
     rows = [[path, k, fmt(v)] for path, values in res.items() for k, v in values.items()]
     click.echo(text_table(["file", "metric", "value"], rows), nl=False)
 
@@ -223,6 +226,62 @@ def check_cmd(
         )
     if not as_json:
         _ok(f"Quality gate passed ({len(res.outcomes)} rule(s)).")
+
+
+@cli.group()
+def gate() -> None:
+    """The quality gate's rules (gates: in mlopskit.yaml), which `check` evaluates."""
+
+
+@gate.command("add")
+@click.argument("rules", nargs=-1, required=True, metavar="RULE...")
+@click.option("--force", is_flag=True, help="Add a rule whose metric no metrics file holds.")
+@click.option("--commit", is_flag=True, help="Commit mlopskit.yaml.")
+def gate_add(rules: tuple[str, ...], force: bool, commit: bool) -> None:
+    """Add RULEs, e.g. 'rmse <= 3.0', 'r2 >= 0.8' or 'rmse: max_increase 5%'."""
+    from .. import gate as g
+
+    res = g.add_rules(_project(), list(rules), force=force, commit=commit)
+    for note in res.notes:
+        click.echo(f"warning: {note}", err=True)
+    if res.changed:
+        _ok("Added to gates in mlopskit.yaml: " + "; ".join(res.changed))
+    else:
+        click.echo("No changes: mlopskit.yaml already has these rules.")
+    if res.commit:
+        click.echo(f"Committed {res.commit[:8]}")
+
+
+@gate.command("remove")
+@click.argument("rules", nargs=-1, required=True, metavar="RULE...")
+@click.option("--commit", is_flag=True, help="Commit mlopskit.yaml.")
+def gate_remove(rules: tuple[str, ...], commit: bool) -> None:
+    """Remove RULEs from gates in mlopskit.yaml."""
+    from .. import gate as g
+
+    res = g.remove_rules(_project(), list(rules), commit=commit)
+    _ok("Removed from gates in mlopskit.yaml: " + "; ".join(res.changed))
+    if res.commit:
+        click.echo(f"Committed {res.commit[:8]}")
+
+
+@gate.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def gate_list(as_json: bool) -> None:
+    """The rules in mlopskit.yaml, with each metric's known direction."""
+    from .. import gate as g
+    from ..formatting import text_table
+
+    project = _project()
+    rules = [g.parse_rule(r) for r in project.config.gates]
+    if as_json:
+        _json([r.text for r in rules])
+        return
+    if not rules:
+        click.echo("No gate rules: add one with `mlopskit gate add RULE`.")
+        return
+    rows = [[r.text, project.config.metrics.direction(r.metric) or "?"] for r in rules]
+    click.echo(text_table(["rule", "better"], rows), nl=False)
 
 
 @cli.command("report")

@@ -16,16 +16,29 @@ from ._base import _json, _ok, _project, cli
 )
 @click.option("--name", help="Project name (default: the directory name).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(directory: Path | None, remote_url: str | None, name: str | None, force: bool) -> None:
+@click.option(
+    "--template",
+    type=click.Choice(["classification", "none"]),
+    default="classification",
+    show_default=True,
+    help="classification: the example pipeline (validate, prepare, train, evaluate), "
+    "params, gates and a model artifact. none: a project of your own, with no stage, "
+    "param, gate or artifact (add them with `stage add`, `params set`, `gate add`).",
+)
+def init(
+    directory: Path | None, remote_url: str | None, name: str | None, force: bool, template: str
+) -> None:
     """Create (or adopt) DIRECTORY as a git + DVC project and commit it."""
     from .. import scaffold
 
-    res = scaffold.init(directory, remote_url=remote_url, name=name, force=force)
+    res = scaffold.init(directory, remote_url=remote_url, name=name, force=force, template=template)
     _ok(f"Initialized {res.root} ({len(res.written)} files written)")
     where = "in .dvc/config.local (not committed)" if res.remote_local_only else "in .dvc/config"
     click.echo(f"Default DVC remote '{res.remote_name}': {res.remote_url} {where}")
     if res.commit:
         click.echo(f"Committed {res.commit[:8]}")
+    if template == "none":
+        click.echo("No pipeline yet. Next: `mlopskit stage add NAME -d ... -o ... -- CMD`.")
 
 
 @cli.command()
@@ -268,5 +281,32 @@ def stage_list(as_json: bool) -> None:
     if as_json:
         _json(res)
         return
+    if not res:
+        click.echo("No stages in dvc.yaml: add one with 'mlopskit stage add NAME ... -- CMD'.")
+        return
     rows = [[s.name, "changed" if s.changed else "up to date", s.cmd] for s in res]
     click.echo(text_table(["stage", "status", "cmd"], rows), nl=False)
+
+
+@stage.command("remove")
+@click.argument("name")
+def stage_remove(name: str) -> None:
+    """Remove stage NAME from dvc.yaml and dvc.lock (as `dvc remove` does).
+
+    Its outputs stay on disk and leave .gitignore; dvc.yaml keeps its comments.
+    """
+    from .. import stages
+
+    res = stages.stage_remove(_project(), name)
+    where = "dvc.yaml and dvc.lock" if res.lock_entry else "dvc.yaml"
+    _ok(f"Removed stage '{res.name}' from {where}.")
+    if res.kept_outputs:
+        click.echo(
+            "Its outputs stay on disk: "
+            + ", ".join(res.kept_outputs)
+            + " (delete them, or version them with `mlopskit data add`)."
+        )
+    if res.unignored:
+        click.echo("No longer in .gitignore: " + ", ".join(res.unignored))
+    for entry in res.still_named:
+        click.echo(f"warning: dvc.yaml still names it under {entry}", err=True)
