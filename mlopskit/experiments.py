@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _dvc, flat, params, scm
+from . import _dvc, flat, params, revfile, scm
 from .errors import OperationFailed, PreconditionError, UsageError
 from .project import Project
 
@@ -167,6 +167,7 @@ def run(
     keys = [a.split("=", 1)[0] for a in assignments if "=" in a]
     if len(keys) != len(assignments):
         raise UsageError("-S takes KEY=VALUE")
+    revfile.check_workspace(project.root)
     check_keys(project, keys, allow_new=allow_new)
     start = time.monotonic()
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
