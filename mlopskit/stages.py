@@ -47,6 +47,7 @@ def stage_add(
     metrics: Sequence[str] = (),
     plots: Sequence[str] = (),
     force: bool = False,
+    wait: bool = False,
 ) -> StageInfo:
     """Write a stage to dvc.yaml. A command given as a list is quoted with shlex."""
     from dvc.utils.cli_parse import parse_params
@@ -60,7 +61,7 @@ def stage_add(
         from . import paths
 
         paths.inside(root, p, cwd=project.cwd, must_exist=False)
-    with lock.held(project.tmp_dir), _dvc.open_repo(root) as repo, _dvc.translated():
+    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo, _dvc.translated():
         if (root / "dvc.yaml").exists():
             yamlio.load(root / "dvc.yaml", display="dvc.yaml")
         stage = repo.stage.add(

@@ -35,12 +35,13 @@ def params_show(as_json: bool) -> None:
 @params.command("set")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.option("--allow-new", is_flag=True, help="Allow keys that do not exist yet.")
-def params_set(assignments: tuple[str, ...], allow_new: bool) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def params_set(assignments: tuple[str, ...], allow_new: bool, wait: bool) -> None:
     """Set params (typed like `dvc exp run -S`), keeping comments and order."""
     from .. import params as p
     from ..formatting import fmt
 
-    res = p.set_params(_project(), assignments, allow_new=allow_new)
+    res = p.set_params(_project(), assignments, allow_new=allow_new, wait=wait)
     if not res.changed:
         click.echo("No changes: the params already have these values.")
     for key, (old, new) in res.changed.items():

@@ -66,11 +66,12 @@ def quickstart(
 
 
 @cli.command()
-def recover() -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def recover(wait: bool) -> None:
     """Complete or undo what an interrupted `data add` left behind."""
     from .. import data as d
 
-    res = d.recover(_project())
+    res = d.recover(_project(), wait=wait)
     if res.action == "none":
         click.echo("Nothing to recover.")
     elif res.action == "completed":
@@ -222,6 +223,7 @@ def stage() -> None:
 @click.option("-M", "--metrics", multiple=True, help="A metrics file (committed to git).")
 @click.option("--plots", multiple=True, help="A plots data file (committed to git).")
 @click.option("-f", "--force", is_flag=True, help="Replace a stage of the same name.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def stage_add(
     name: str,
@@ -232,6 +234,7 @@ def stage_add(
     metrics: tuple[str, ...],
     plots: tuple[str, ...],
     force: bool,
+    wait: bool,
     argv: tuple[str, ...],
 ) -> None:
     """Add stage NAME to dvc.yaml.
@@ -253,6 +256,7 @@ def stage_add(
         metrics=metrics,
         plots=plots,
         force=force,
+        wait=wait,
     )
     _ok(f"Added stage '{res.name}' to dvc.yaml: {res.cmd}")
 
