@@ -115,6 +115,9 @@ def _validation_error(exc: BaseException) -> UsageError:
             line, _col, _step = determine_linecol(data, first.path)
     except (UsageError, AttributeError, KeyError, IndexError, TypeError, ValueError):
         pass
+    rev = getattr(exc, "rev", None)
+    if rev:
+        path = f"{path}@{rev[:8]}"
     where = f"{path}:{line}" if line else path
     more = f"and {len(errors) - 1} more error(s)" if len(errors) > 1 else None
     return UsageError(f"{where}: {message}", more)
