@@ -297,10 +297,10 @@ class RecoverResult:
     commit: str | None = None
 
 
-def recover(project: Project) -> RecoverResult:
+def recover(project: Project, *, wait: bool = False) -> RecoverResult:
     """Finish or undo what an interrupted ``data add`` left behind."""
     root = project.root
-    with lock.held(project.tmp_dir):
+    with lock.held(project.tmp_dir, wait=wait):
         txn = journal.load(root, project.tmp_dir)
         if txn is None:
             return RecoverResult(op=None, action="none", files=[])

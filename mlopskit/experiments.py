@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _dvc, flat, params, scm
+from . import _dvc, flat, lock, params, revfile, scm
 from .errors import OperationFailed, PreconditionError, UsageError
 from .project import Project
 
@@ -162,14 +162,21 @@ def run(
     *,
     name: str | None = None,
     allow_new: bool = False,
+    wait: bool = False,
 ) -> ExpResult:
-    """One experiment in the workspace, as `dvc exp run -S ... -n NAME` does."""
+    """One experiment in the workspace, as `dvc exp run -S ... -n NAME` does (holding the
+    project lock: it rewrites params, dvc.lock and outputs as repro does)."""
     keys = [a.split("=", 1)[0] for a in assignments if "=" in a]
     if len(keys) != len(assignments):
         raise UsageError("-S takes KEY=VALUE")
+    revfile.check_workspace(project.root)
     check_keys(project, keys, allow_new=allow_new)
     start = time.monotonic()
-    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+    with (
+        lock.held(project.tmp_dir, wait=wait),
+        _dvc.open_repo(project.root) as repo,
+        _dvc.translated(),
+    ):
         revs = repo.experiments.run(params=list(assignments), name=name)
     rev = next(iter(revs), None) if revs else None
     return ExpResult(
@@ -192,7 +199,12 @@ def exp_ref(root: Path, name: str) -> str | None:
 
 
 def push_experiment(
-    project: Project, name: str, *, git_remote: str = "origin", dvc_remote: str | None = None
+    project: Project,
+    name: str,
+    *,
+    git_remote: str = "origin",
+    dvc_remote: str | None = None,
+    wait: bool = False,
 ) -> str:
     """Publish an experiment as `dvc exp push` does: its outputs to the DVC remote, then its
     ref to the git remote (with GITHUB_TOKEN as a header over https, never --force)."""
@@ -201,7 +213,7 @@ def push_experiment(
     ref = exp_ref(project.root, name)
     if ref is None:
         raise UsageError(f"no experiment named '{name}'")
-    data.push(project, remote=dvc_remote)
+    data.push(project, remote=dvc_remote, wait=wait)
     auth = scm.auth_args(project.root, git_remote)
     res = scm.git(
         project.root, *auth, "push", "--porcelain", "--", git_remote, f"{ref}:{ref}", check=False
@@ -308,9 +320,17 @@ class Promoted:
     committed: list[str]
 
 
-def promote(project: Project, name: str, *, branch: str | None = None) -> Promoted:
+def promote(
+    project: Project, name: str, *, branch: str | None = None, wait: bool = False
+) -> Promoted:
     """Bring experiment NAME's params, lock and outputs into the workspace (and one commit),
-    or into a new BRANCH whose tip is the experiment's commit, ready for a pull request."""
+    or into a new BRANCH whose tip is the experiment's commit, ready for a pull request.
+    The project lock is held throughout: the workspace is never left half-applied."""
+    with lock.held(project.tmp_dir, wait=wait):
+        return _promote(project, name, branch=branch)
+
+
+def _promote(project: Project, name: str, *, branch: str | None) -> Promoted:
     from . import pipeline
 
     root = project.root

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import flat, metrics, revfile, scm
+from . import flat, lock, metrics, revfile, scm
 from .errors import UsageError
 from .project import Project
 
@@ -285,16 +285,17 @@ def _notes(rule: Rule, project: Project) -> list[str]:
 
 
 def add_rules(
-    project: Project, rules: list[str], *, force: bool = False, commit: bool = False
+    project: Project,
+    rules: list[str],
+    *,
+    force: bool = False,
+    commit: bool = False,
+    wait: bool = False,
 ) -> GateEdit:
     """Add rules to ``gates:`` in mlopskit.yaml (keeping its comments). A rule naming a
     metric the workspace's metrics files do not hold is refused (did-you-mean) unless
     ``force``; with no metrics produced yet, any metric is accepted."""
     import difflib
-
-    from ruamel.yaml.comments import CommentedSeq
-
-    from . import config, yamlio
 
     parsed = [parse_rule(r) for r in rules]
     if not parsed:
@@ -309,6 +310,15 @@ def add_rules(
                     f"gate rule '{r.text}': no metric '{r.metric}' in the metrics files",
                     f"{hint}pass --force to add it anyway",
                 )
+    with lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
+        return _add(project, parsed, commit=commit)
+
+
+def _add(project: Project, parsed: list[Rule], *, commit: bool) -> GateEdit:
+    from ruamel.yaml.comments import CommentedSeq
+
+    from . import config, yamlio
+
     path, text, doc = _load_config_doc(project)
     gates = doc.get("gates")
     if gates is None:
@@ -333,8 +343,15 @@ def add_rules(
     return GateEdit(added, [str(g) for g in flat.plain(gates)], notes, sha)
 
 
-def remove_rules(project: Project, rules: list[str], *, commit: bool = False) -> GateEdit:
+def remove_rules(
+    project: Project, rules: list[str], *, commit: bool = False, wait: bool = False
+) -> GateEdit:
     """Remove rules from ``gates:`` in mlopskit.yaml; an unknown rule is exit 2."""
+    with lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
+        return _remove(project, rules, commit=commit)
+
+
+def _remove(project: Project, rules: list[str], *, commit: bool) -> GateEdit:
     import difflib
 
     from . import config, yamlio

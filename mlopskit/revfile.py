@@ -103,3 +103,15 @@ def _load(root: Path, rev: str | None, path: str) -> Any:
         except ValueError as exc:
             raise UsageError(f"{where}: invalid JSON: {exc}") from None
     return yamlio.fast_loads(text, display=where)
+
+
+def check_workspace(root: Path) -> None:
+    """Parse the pipeline's files in the workspace strictly (dvc.yaml, dvc.lock and the
+    YAML params files), so that a malformed one is ``FILE:LINE`` before DVC acts: some of
+    its commands (``exp run``) change git state before they read them."""
+    from . import dvcyaml
+
+    names = ["dvc.yaml", "dvc.lock", *dvcyaml.files(root).params]
+    for name in dict.fromkeys(names):
+        if name.endswith((".yaml", ".yml", ".lock")):
+            yamlio.check(root / name, display=name)

@@ -82,6 +82,7 @@ def stage_add(
     metrics: Sequence[str] = (),
     plots: Sequence[str] = (),
     force: bool = False,
+    wait: bool = False,
 ) -> StageInfo:
     """Write a stage to dvc.yaml. A command given as a list is quoted with shlex.
 
@@ -105,7 +106,7 @@ def stage_add(
     groups = parse_params(params_)
     check_stage_params(root, name, groups)
     path = root / "dvc.yaml"
-    with lock.held(project.tmp_dir), _dvc.open_repo(root) as repo, _dvc.translated():
+    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo, _dvc.translated():
         text, doc = _load_doc(path)
         with lock_repo(repo):
             stage = repo.stage.create(
@@ -227,7 +228,7 @@ def _top_level_names(doc: Mapping[str, Any], outs: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def stage_remove(project: Project, name: str) -> RemoveResult:
+def stage_remove(project: Project, name: str, *, wait: bool = False) -> RemoveResult:
     """Take stage NAME out of dvc.yaml and dvc.lock, as ``dvc remove`` does without
     ``--outs``: its outputs stay on disk and their .gitignore entries go. dvc.yaml keeps
     its comments and layout, and stays (``stages: {}``) when its last stage goes."""
@@ -237,7 +238,7 @@ def stage_remove(project: Project, name: str) -> RemoveResult:
     path = root / "dvc.yaml"
     if not path.exists():
         raise UsageError(f"dvc.yaml: not found, so there is no stage '{name}'")
-    with lock.held(project.tmp_dir), _dvc.open_repo(root) as repo, _dvc.translated():
+    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo, _dvc.translated():
         text, doc = _load_doc(path)
         names = _stage_names(doc)
         if name not in names:

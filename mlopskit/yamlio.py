@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def load(path: Path, *, display: str | None = None, missing_ok: bool = False) ->
     return loads(text, display=name)
 
 
+_DUPLICATE = re.compile(r'found duplicate key "(.*?)" with value')
+
+
 def loads(text: str, *, display: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -60,7 +64,13 @@ def loads(text: str, *, display: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{display}:{mark.line + 1}" if mark is not None else display
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
+        dup = _DUPLICATE.match(problem)
+        if dup:
+            # ruamel quotes both values in full (a whole stages: mapping): the key is enough.
+            raise UsageError(
+                f"{where}: duplicate key '{dup[1]}'", "keep one of the two entries"
+            ) from None
         raise UsageError(f"{where}: {problem}") from None
     except YAMLError as exc:
         raise UsageError(f"{display}: invalid YAML: {exc}") from None
@@ -74,8 +84,6 @@ def _fast_loader() -> Any:
     booleans (only true/false, as DVC's ruamel reads them; YAML 1.1 also takes yes/no/on/off)."""
     global _FAST
     if _FAST is None:
-        import re
-
         import yaml
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -111,6 +119,21 @@ def fast_loads(text: str, *, display: str) -> Any:
         return __import__("yaml").load(text, Loader=loader)  # noqa: S506 - a safe loader
     except error:
         return loads(text, display=display)
+
+
+def check(path: Path, *, display: str | None = None) -> None:
+    """Fail with ``file:line`` if ``path`` exists and is not well-formed, strict YAML
+    (duplicate keys, merge markers); the fast parser, so it costs little on every command."""
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return
+    name = display or path.name
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: not a UTF-8 text file") from None
+    fast_loads(text, display=name)
 
 
 def dumps(data: Any, *, like: str | None = None) -> str:

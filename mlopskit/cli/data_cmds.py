@@ -42,11 +42,12 @@ def _transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @data.command("push")
 @_transfer_options
-def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None, wait: bool) -> None:
     """Upload DVC-tracked data (default: all the workspace uses) to the remote."""
     from .. import data as d
 
-    res = d.push(_project(), targets, remote=remote, jobs=jobs)
+    res = d.push(_project(), targets, remote=remote, jobs=jobs, wait=wait)
     _ok(
         f"{res.count} file(s) pushed to '{res.remote}'"
         if res.count
@@ -57,13 +58,16 @@ def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None) ->
 @data.command("pull")
 @_transfer_options
 @click.option("--allow-missing", is_flag=True, help="Skip files that are not in the remote.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 def data_pull(
-    targets: tuple[str, ...], remote: str | None, jobs: int | None, allow_missing: bool
+    targets: tuple[str, ...], remote: str | None, jobs: int | None, allow_missing: bool, wait: bool
 ) -> None:
     """Download DVC-tracked data from the remote and check it out."""
     from .. import data as d
 
-    res = d.pull(_project(), targets, remote=remote, jobs=jobs, allow_missing=allow_missing)
+    res = d.pull(
+        _project(), targets, remote=remote, jobs=jobs, allow_missing=allow_missing, wait=wait
+    )
     _ok(
         f"{res.count} file(s) fetched from '{res.remote}'"
         if res.count

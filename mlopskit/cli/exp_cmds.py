@@ -28,6 +28,7 @@ def exp() -> None:
     "--pull", is_flag=True, help="First pull the data the workspace tracks (a fresh CI runner)."
 )
 @click.option("--push", is_flag=True, help="Then push its outputs (DVC) and its ref (git).")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 def exp_run(
     assignments: tuple[str, ...],
     name: str | None,
@@ -35,6 +36,7 @@ def exp_run(
     point_json: str | None,
     pull: bool,
     push: bool,
+    wait: bool,
 ) -> None:
     """Run one experiment in the workspace (dvc exp run), params checked first."""
     from .. import experiments
@@ -49,10 +51,10 @@ def exp_run(
     if pull:
         from .. import data
 
-        data.pull(project, allow_missing=True)
-    res = experiments.run(project, assignments, name=name, allow_new=allow_new)
+        data.pull(project, allow_missing=True, wait=wait)
+    res = experiments.run(project, assignments, name=name, allow_new=allow_new, wait=wait)
     if push:
-        ref = experiments.push_experiment(project, res.name)
+        ref = experiments.push_experiment(project, res.name, wait=wait)
         click.echo(f"Pushed {ref} and its outputs.")
     _ok(
         f"Experiment {res.name} ({(res.rev or '')[:7]}): "
@@ -219,11 +221,12 @@ def exp_show(
     "--branch",
     help="Create this branch at the experiment instead of committing it to the current branch.",
 )
-def exp_promote(name: str, branch: str | None) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def exp_promote(name: str, branch: str | None, wait: bool) -> None:
     """Bring experiment NAME into the workspace as one commit, or into a new branch."""
     from .. import experiments
 
-    res = experiments.promote(_project(), name, branch=branch)
+    res = experiments.promote(_project(), name, branch=branch, wait=wait)
     if res.branch:
         _ok(
             f"Branch {res.branch} at {(res.commit or '')[:8]} holds experiment {name}: "

@@ -35,12 +35,13 @@ def params_show(as_json: bool) -> None:
 @params.command("set")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.option("--allow-new", is_flag=True, help="Allow keys that do not exist yet.")
-def params_set(assignments: tuple[str, ...], allow_new: bool) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def params_set(assignments: tuple[str, ...], allow_new: bool, wait: bool) -> None:
     """Set params (typed like `dvc exp run -S`), keeping comments and order."""
     from .. import params as p
     from ..formatting import fmt
 
-    res = p.set_params(_project(), assignments, allow_new=allow_new)
+    res = p.set_params(_project(), assignments, allow_new=allow_new, wait=wait)
     if not res.changed:
         click.echo("No changes: the params already have these values.")
     for key, (old, new) in res.changed.items():
@@ -237,11 +238,12 @@ def gate() -> None:
 @click.argument("rules", nargs=-1, required=True, metavar="RULE...")
 @click.option("--force", is_flag=True, help="Add a rule whose metric no metrics file holds.")
 @click.option("--commit", is_flag=True, help="Commit mlopskit.yaml.")
-def gate_add(rules: tuple[str, ...], force: bool, commit: bool) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def gate_add(rules: tuple[str, ...], force: bool, commit: bool, wait: bool) -> None:
     """Add RULEs, e.g. 'rmse <= 3.0', 'r2 >= 0.8' or 'rmse: max_increase 5%'."""
     from .. import gate as g
 
-    res = g.add_rules(_project(), list(rules), force=force, commit=commit)
+    res = g.add_rules(_project(), list(rules), force=force, commit=commit, wait=wait)
     for note in res.notes:
         click.echo(f"warning: {note}", err=True)
     if res.changed:
@@ -255,11 +257,12 @@ def gate_add(rules: tuple[str, ...], force: bool, commit: bool) -> None:
 @gate.command("remove")
 @click.argument("rules", nargs=-1, required=True, metavar="RULE...")
 @click.option("--commit", is_flag=True, help="Commit mlopskit.yaml.")
-def gate_remove(rules: tuple[str, ...], commit: bool) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def gate_remove(rules: tuple[str, ...], commit: bool, wait: bool) -> None:
     """Remove RULEs from gates in mlopskit.yaml."""
     from .. import gate as g
 
-    res = g.remove_rules(_project(), list(rules), commit=commit)
+    res = g.remove_rules(_project(), list(rules), commit=commit, wait=wait)
     _ok("Removed from gates in mlopskit.yaml: " + "; ".join(res.changed))
     if res.commit:
         click.echo(f"Committed {res.commit[:8]}")

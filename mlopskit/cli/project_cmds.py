@@ -79,11 +79,12 @@ def quickstart(
 
 
 @cli.command()
-def recover() -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def recover(wait: bool) -> None:
     """Complete or undo what an interrupted `data add` left behind."""
     from .. import data as d
 
-    res = d.recover(_project())
+    res = d.recover(_project(), wait=wait)
     if res.action == "none":
         click.echo("Nothing to recover.")
     elif res.action == "completed":
@@ -235,6 +236,7 @@ def stage() -> None:
 @click.option("-M", "--metrics", multiple=True, help="A metrics file (committed to git).")
 @click.option("--plots", multiple=True, help="A plots data file (committed to git).")
 @click.option("-f", "--force", is_flag=True, help="Replace a stage of the same name.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def stage_add(
     name: str,
@@ -245,6 +247,7 @@ def stage_add(
     metrics: tuple[str, ...],
     plots: tuple[str, ...],
     force: bool,
+    wait: bool,
     argv: tuple[str, ...],
 ) -> None:
     """Add stage NAME to dvc.yaml.
@@ -266,6 +269,7 @@ def stage_add(
         metrics=metrics,
         plots=plots,
         force=force,
+        wait=wait,
     )
     _ok(f"Added stage '{res.name}' to dvc.yaml: {res.cmd}")
 
@@ -290,14 +294,15 @@ def stage_list(as_json: bool) -> None:
 
 @stage.command("remove")
 @click.argument("name")
-def stage_remove(name: str) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def stage_remove(name: str, wait: bool) -> None:
     """Remove stage NAME from dvc.yaml and dvc.lock (as `dvc remove` does).
 
     Its outputs stay on disk and leave .gitignore; dvc.yaml keeps its comments.
     """
     from .. import stages
 
-    res = stages.stage_remove(_project(), name)
+    res = stages.stage_remove(_project(), name, wait=wait)
     where = "dvc.yaml and dvc.lock" if res.lock_entry else "dvc.yaml"
     _ok(f"Removed stage '{res.name}' from {where}.")
     if res.kept_outputs:
