@@ -85,10 +85,9 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
     from dvc.utils.strictyaml import YAMLSyntaxError, YAMLValidationError
 
     if isinstance(exc, NoRemoteError):
-        return UsageError(
-            "no DVC remote is configured",
-            "add one with 'mlopskit remote add NAME URL --default'",
-        )
+        from .remote import no_remote_error
+
+        return no_remote_error()
     if isinstance(exc, NotDvcRepoError):
         return UsageError(_first_line(exc), "run 'mlopskit init'")
     if isinstance(exc, YAMLSyntaxError | YAMLValidationError):

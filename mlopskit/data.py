@@ -229,6 +229,11 @@ def pull(
     rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
+        if not name and missing_data(project.root, _cache_dir(repo), rels):
+            # DVC would warn, then fail the checkout with "Is your cache up to date?".
+            from .remote import no_remote_error
+
+            raise no_remote_error()
 
         def run() -> int:
             result = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
@@ -237,6 +242,57 @@ def pull(
 
         count = _retry(run, what="pull")
         return TransferResult(count=count, remote=name)
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def missing_data(root: Path, cache: Path | None, targets: Sequence[str] = ()) -> list[str]:
+    """DVC-managed paths (pointers' and dvc.lock's cached outputs) that are neither in the
+    workspace nor in the local cache: only a remote can bring them (a fresh clone)."""
+    from . import revfile, yamlio
+
+    found: dict[str, str] = {}
+    lock_doc = revfile.load_structured(root, None, "dvc.lock")
+    stages = (lock_doc or {}).get("stages") if isinstance(lock_doc, dict) else None
+    for stage in (stages or {}).values():
+        for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
+            if isinstance(out, dict) and "path" in out:
+                found[str(out["path"])] = str(out.get("md5") or "")
+    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
+        if not pointer:
+            continue
+        try:
+            doc = yamlio.fast_loads((root / pointer).read_text("utf-8"), display=pointer)
+        except (OSError, MlopskitError):
+            continue
+        base = PurePosixPath(pointer).parent
+        for out in (doc or {}).get("outs") or [] if isinstance(doc, dict) else []:
+            if isinstance(out, dict) and "path" in out:
+                path = (base / str(out["path"])).as_posix()
+                found[path.removeprefix("./")] = str(out.get("md5") or "")
+    tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
+    wanted = [t.rstrip("/") for t in targets]
+
+    def in_cache(md5: str) -> bool:
+        if cache is None or len(md5) < 34:
+            return False
+        return (cache / "files" / "md5" / md5[:2] / md5[2:]).exists()
+
+    return sorted(
+        path
+        for path, md5 in found.items()
+        if path not in tracked
+        and not (root / path).exists()
+        and not in_cache(md5)
+        and (
+            not wanted
+            or any(
+                path == w or path.startswith(w + "/") or w.startswith(path + "/") for w in wanted
+            )
+        )
+    )
 
 
 _LABELS = {
@@ -279,6 +335,11 @@ def status(
         if isinstance(value, dict):
             for kind, items in value.items():
                 for p in items:
+                    if group == "uncommitted" and kind == "deleted":
+                        # Tracked but absent: never pulled (a fresh clone) or removed by
+                        # hand. `dvc commit` cannot record that; a pull brings it back.
+                        note(p, f"not in the workspace (pull it: mlopskit data pull {p})")
+                        continue
                     need = "git commit" if group == "committed" else "dvc commit"
                     note(p, f"{kind} (needs {need})")
     for key, label in _LABELS.items():
@@ -286,6 +347,13 @@ def status(
         if isinstance(value, list):
             for p in value:
                 note(p, label)
+    uncommitted = raw.get("uncommitted")
+    absent = set(uncommitted.get("deleted") or []) if isinstance(uncommitted, dict) else set()
+    not_cached = raw.get("not_in_cache")
+    if not name and absent & set(not_cached if isinstance(not_cached, list) else []):
+        from .remote import no_remote_error
+
+        raise no_remote_error()
     return DataStatus(remote=name, entries=dict(sorted(entries.items())))
 
 

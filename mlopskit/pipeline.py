@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import _dvc, dvcyaml, journal, lock, revfile, scm
 from .errors import PreconditionError, UsageError
 from .project import Project
+from .remote import committed_default, no_remote_error
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -120,9 +121,15 @@ def repro(
         project.require_branch("repro --commit")
     if not (root / "dvc.yaml").exists():
         raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
-    if pull and not (force or dry or targets) and fresh_clone_up_to_date(root):
+    if (
+        pull
+        and not (force or dry or targets)
+        and (remote or committed_default(root))
+        and fresh_clone_up_to_date(root)
+    ):
         # What DVC's --pull --allow-missing would conclude, without importing DVC; with no
-        # DVC-managed output in the workspace there is nothing to push either.
+        # DVC-managed output in the workspace there is nothing to push either. Without a
+        # remote in the project's config, DVC decides below (global config, no remote).
         return ReproResult(ran=[])
     from dvc.repo import lock_repo
 
@@ -144,6 +151,15 @@ def repro(
                         + (" ..." if len(dirty) > 8 else ""),
                         "commit them first so the model traces to a commit, or pass --allow-dirty",
                     )
+            if (
+                pull
+                and not dry
+                and not (remote or repo.config["core"].get("remote"))
+                and data.missing_data(root, data._cache_dir(repo))
+            ):
+                # "Pipeline is up to date." would be false: the data is not here, and
+                # nothing can bring it.
+                raise no_remote_error()
             name = None
             if push and not dry:
                 repo.cloud.get_remote(remote, "push")  # no remote: exit 2 before training

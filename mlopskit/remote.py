@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import _dvc
@@ -122,3 +123,39 @@ def list_remotes(project: Project) -> list[RemoteInfo]:
                 RemoteInfo(name, _dvc.redact(str(section.get("url", ""))), name == default, options)
             )
         return out
+
+
+# One wording wherever a command needs a DVC remote and the project has none: a clone of
+# a project whose default remote lives in .dvc/config.local (never committed) gets here.
+NO_REMOTE = (
+    "no DVC remote is configured in this clone: a default remote kept in "
+    ".dvc/config.local stays on the machine that made the project"
+)
+NO_REMOTE_HINT = "add one with 'mlopskit remote add NAME URL --default'"
+
+
+def no_remote_error() -> UsageError:
+    return UsageError(NO_REMOTE, NO_REMOTE_HINT)
+
+
+def committed_default(root: Path) -> str | None:
+    """The default remote that ``.dvc/config`` or ``.dvc/config.local`` sets, read without
+    importing DVC (its INI layout: ``[core]`` then ``remote = NAME``). None when neither
+    sets one, or the file is unreadable: then ask DVC, which also reads the global and
+    system configs."""
+    name: str | None = None
+    for file in ("config", "config.local"):
+        try:
+            text = (root / ".dvc" / file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        section = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]'\" ").strip()
+            elif section == "core" and "=" in line:
+                key, value = (s.strip() for s in line.split("=", 1))
+                if key == "remote" and value:
+                    name = value.strip("'\"")
+    return name

@@ -86,7 +86,16 @@ def metrics_show(as_json: bool) -> None:
     from .. import metrics as m
     from ..formatting import fmt, text_table
 
-    res = m.show(_project())
+    shown = m.show_workspace(_project())
+    res = shown.values
+    for path, source in shown.not_pulled.items():
+        pull = f"pull it: mlopskit data pull {path}"
+        if path in res:
+            click.echo(f"note: {path}: not in the workspace, read from {source} ({pull})", err=True)
+        else:
+            click.echo(
+                f"warning: {path}: declared but not in the workspace/cache ({pull})", err=True
+            )
     if as_json:
         _json(res)
         return

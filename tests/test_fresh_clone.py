@@ -1,0 +1,133 @@
+"""A fresh clone tells the truth (issue 10, item 6).
+
+The quickstart keeps its default DVC remote in ``.dvc/config.local``, which git never
+carries: a clone has no remote. Every command that needs one says so in the same line,
+with the fix, and exits 2; none pretends the data is there or up to date.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlopskit import errors, remote
+
+from .conftest import Repo, dvc, git, run_cli, run_subprocess
+
+NO_REMOTE = f"error: {remote.NO_REMOTE} ({remote.NO_REMOTE_HINT})"
+DATA = ["data/processed/test.csv", "data/processed/train.csv", "data/raw/data.csv"]
+
+
+def _publish(trained: Repo, origin: Path, tmp_path: Path, name: str = "clone") -> Path:
+    trained.git("remote", "add", "origin", str(origin))
+    trained.git("push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", str(origin), name)
+    clone = tmp_path / name
+    assert not (clone / ".dvc" / "config.local").exists()
+    assert "remote" not in (clone / ".dvc" / "config").read_text()
+    return clone
+
+
+def _cache_metrics(trained: Repo) -> None:
+    """Make reports/metrics.json a DVC-cached output (cache: true), pushed to the remote."""
+    yaml = trained.root / "dvc.yaml"
+    text = yaml.read_text()
+    cached = text.replace(
+        "- reports/metrics.json:\n          cache: false", "- reports/metrics.json"
+    )
+    assert cached != text
+    yaml.write_text(cached)
+    trained.git("rm", "-q", "--cached", "reports/metrics.json")
+    dvc(trained.root, "commit", "-f", "-q")
+    dvc(trained.root, "push", "-q")
+    trained.git("add", "-A")
+    trained.git("commit", "-qm", "cache the metrics")
+    assert "/metrics.json" in (trained.root / "reports" / ".gitignore").read_text()
+
+
+@pytest.mark.slow
+def test_commands_needing_the_remote_say_there_is_none(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    clone = _publish(trained, origin, tmp_path)
+    # The contrast: what DVC itself says in the same clone.
+    pulled = dvc(clone, "pull", check=False)
+    assert pulled.returncode == 1
+    assert "Is your cache up to date?" in pulled.stderr
+    assert "No remote provided and no default remote set" in pulled.stderr
+    st = dvc(clone, "data", "status", check=False)
+    assert st.returncode == 0 and "deleted: data/raw/data.csv" in st.stdout
+    for args in (["data", "pull"], ["data", "status"], ["repro", "--pull"]):
+        res = run_subprocess(*args, cwd=clone)
+        assert res.returncode == errors.USAGE, (args, res.stdout, res.stderr)
+        assert res.stderr.splitlines() == [NO_REMOTE], args
+        assert "up to date" not in res.stdout, args
+        assert "Checkout failed" not in res.stderr + res.stdout
+        assert "needs dvc commit" not in res.stdout
+    # One target, too; nothing was changed by any of it.
+    code, _, err = run_cli("data", "pull", "data/raw/data.csv", cwd=clone)
+    assert code == errors.USAGE and NO_REMOTE in err
+    assert git(clone, "status", "--porcelain") == ""
+    # metrics.json is in git (cache: false): shown as in any checkout, as DVC does.
+    code, out, err = run_cli("metrics", "show", cwd=clone)
+    assert code == 0 and "accuracy" in out, err
+
+    # With the remote added as the hint says, the same commands work.
+    code, out, err = run_cli("remote", "add", "store", str(trained.remote), "--default", cwd=clone)
+    assert code == 0, err
+    code, out, err = run_cli("data", "status", cwd=clone)
+    assert code == 0, err
+    for path in DATA:
+        assert f"not in the workspace (pull it: mlopskit data pull {path})" in out
+    assert "deleted" not in out
+    code, out, err = run_cli("data", "pull", cwd=clone)
+    assert code == 0, err
+    assert all((clone / p).is_file() for p in [*DATA, "models/model.skops"])
+    assert (clone / "data/raw/data.csv").read_bytes() == (
+        trained.root / "data/raw/data.csv"
+    ).read_bytes()
+    code, out, err = run_cli("repro", "--pull", cwd=clone)
+    assert code == 0 and "Pipeline is up to date." in out, err
+
+
+@pytest.mark.slow
+def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: Path) -> None:
+    _cache_metrics(trained)
+    clone = _publish(trained, origin, tmp_path)
+    assert not (clone / "reports" / "metrics.json").exists()
+    # DVC: exit 0, no values, "failed to load".
+    shown = dvc(clone, "metrics", "show", check=False)
+    assert shown.returncode == 0 and "failed to load some metrics" in shown.stderr
+    res = run_subprocess("metrics", "show", cwd=clone)
+    assert res.returncode == errors.USAGE
+    assert res.stderr.splitlines() == [NO_REMOTE]
+    assert "not found" not in res.stderr and "repro" not in res.stderr
+
+    # With a remote, DVC streams the file from it; so do we (and say it was not pulled).
+    code, _, err = run_cli("remote", "add", "store", str(trained.remote), "--default", cwd=clone)
+    assert code == 0, err
+    shown = dvc(clone, "metrics", "show", "--json")
+    code, out, err = run_cli("metrics", "show", "--json", cwd=clone)
+    assert code == 0, err
+    ours = json.loads(out)["reports/metrics.json"]
+    theirs = json.loads(shown.stdout)[""]["data"]["reports/metrics.json"]["data"]
+    assert ours == theirs and "accuracy" in ours
+    assert "not in the workspace, read from remote 'store'" in err
+    assert "mlopskit data pull reports/metrics.json" in err
+    assert not (clone / "reports" / "metrics.json").exists()  # shown, not pulled
+
+    # A remote that lacks it: declared, not there, exit 0 (as `dvc metrics show`).
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    code, _, err = run_cli("remote", "add", "empty", str(empty), "--default", "--force", cwd=clone)
+    assert code == 0, err
+    assert dvc(clone, "metrics", "show", check=False).returncode == 0
+    code, out, err = run_cli("metrics", "show", cwd=clone)
+    assert code == 0, err
+    assert (
+        "reports/metrics.json: declared but not in the workspace/cache "
+        "(pull it: mlopskit data pull reports/metrics.json)" in err
+    )
+    assert "accuracy" not in out
