@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,33 @@ def test_unexpected_exception_is_exit_3_with_report_hint(
 def test_python_dash_m_and_interrupt_code(repo: Repo) -> None:
     res = run_subprocess("params", "show", "--json", cwd=repo.root)
     assert res.returncode == 0 and '"train.lr": 0.1' in res.stdout
+
+
+def test_data_help_lists_every_data_subcommand_untruncated() -> None:
+    """Each `data` subcommand is listed with a whole sentence: click cuts a long first
+    sentence to '...' (the old listing read 'Track PATHS with DVC and commit their...')."""
+    from mlopskit.cli import cli
+
+    group = cli.commands["data"]
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"add", "push", "pull", "status", "schema", "validate", "update"} <= set(names)
+    res = run_subprocess("data", "--help", cwd=Path.cwd(), env={**os.environ, "COLUMNS": "80"})
+    assert res.returncode == 0, res.stderr
+    listing = res.stdout.split("Commands:\n", 1)[1].splitlines()
+    listed = {line.split()[0]: line for line in listing if line.startswith("  ") and line.strip()}
+    assert sorted(listed) == names
+    for name, line in listed.items():
+        assert not line.rstrip().endswith("..."), line
+        assert not group.commands[name].hidden, name  # type: ignore[attr-defined]
+
+
+def test_validate_counts_dvc_yaml_stages(trained: Repo) -> None:
+    """The quickstart has 4 stages; DVC's index also holds data/raw/data.csv.dvc as a
+    stage, which made `validate` say 5."""
+    from .conftest import dvc
+
+    stages = dvc(trained.root, "stage", "list", "--name-only").stdout.split()
+    assert stages == ["validate", "prepare", "train", "evaluate"]
+    code, out, err = run_cli("validate", cwd=trained.root)
+    assert code == 0, err
+    assert "Valid: 4 stage(s) in dvc.yaml and 1 .dvc file(s); every param they name exists." in out

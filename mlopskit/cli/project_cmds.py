@@ -88,7 +88,8 @@ def validate_cmd() -> None:
     from .. import stages
 
     res = stages.validate(_project())
-    _ok(f"Valid: {res.stages} stage(s); every param they name exists.")
+    pointers = f" and {res.pointers} .dvc file(s)" if res.pointers else ""
+    _ok(f"Valid: {res.stages} stage(s) in dvc.yaml{pointers}; every param they name exists.")
 
 
 @cli.command("commit")
