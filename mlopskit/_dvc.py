@@ -153,6 +153,30 @@ def quiet_info() -> Iterator[None]:
 
 
 @contextmanager
+def quiet() -> Iterator[None]:
+    """No DVC chatter on the terminal while a command tells its own story (quickstart):
+    info logs ("didn't change, skipping", "Running stage", "Updating lock file"),
+    progress bars and spinners ("Checking graph"). Warnings and errors still show;
+    what the stages' own commands print is theirs and shows too."""
+    setup_logging()
+    from dvc.ui import ui
+
+    log, bars = logging.getLogger("dvc"), logging.getLogger("dvc.progress")
+    levels = (log.level, bars.level)
+    log.setLevel(max(log.level, logging.WARNING))
+    bars.setLevel(logging.CRITICAL)  # DVC's Tqdm hides itself above its level (ERROR)
+    console = ui.error_console
+    was_quiet, was_enabled = console.quiet, ui._enabled
+    console.quiet, ui._enabled = True, False
+    try:
+        yield
+    finally:
+        console.quiet, ui._enabled = was_quiet, was_enabled
+        log.setLevel(levels[0])
+        bars.setLevel(levels[1])
+
+
+@contextmanager
 def open_repo(root: Path) -> Iterator[Repo]:
     """A DVC repo handle. DVC resolves targets against the working directory, so the
     call runs from the project root (as the ``dvc`` CLI does after finding it)."""

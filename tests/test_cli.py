@@ -101,3 +101,42 @@ def test_validate_counts_dvc_yaml_stages(trained: Repo) -> None:
     code, out, err = run_cli("validate", cwd=trained.root)
     assert code == 0, err
     assert "Valid: 4 stage(s) in dvc.yaml and 1 .dvc file(s); every param they name exists." in out
+
+
+@pytest.mark.slow
+def test_quickstart_output_has_no_dvc_noise(tmp_path: Path) -> None:
+    """On a terminal (a pty: DVC shows spinners and bars only there), quickstart prints
+    the stages' own lines and its summary, not DVC's logging."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlopskit", "quickstart", "demo"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "Trained a model on the breast_cancer data set" in text
+    assert "prepare: 426 train rows" in text  # the stages' own output stays
+    for noise in (
+        "didn't change, skipping",
+        "Running stage",
+        "lock file 'dvc.lock'",
+        "Checking graph",
+        "\x1b[?25l",  # a spinner hiding the cursor
+    ):
+        assert noise not in text, noise
