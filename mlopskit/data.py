@@ -229,11 +229,7 @@ def pull(
     rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
-        if not name and missing_data(project.root, _cache_dir(repo), rels):
-            # DVC would warn, then fail the checkout with "Is your cache up to date?".
-            from .remote import no_remote_error
-
-            raise no_remote_error()
+        check_can_pull(repo, project.root, name, rels)
 
         def run() -> int:
             result = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
@@ -242,6 +238,28 @@ def pull(
 
         count = _retry(run, what="pull")
         return TransferResult(count=count, remote=name)
+
+
+def check_can_pull(repo: Repo, root: Path, name: str | None, targets: Sequence[str] = ()) -> None:
+    """When data is missing that only a remote can bring, there must be a remote, and a
+    local one must exist: else DVC warns, then fails the checkout with "Is your cache up
+    to date?" (pull) or calls the pipeline "up to date" without the data (repro --pull)."""
+    if name and _local_remote(repo, name) is None:
+        return  # a cloud remote: only a transfer can tell whether it answers
+    missing = missing_data(root, _cache_dir(repo), targets)
+    if not missing:
+        return
+    if not name:
+        from .remote import no_remote_error
+
+        raise no_remote_error()
+    path = _local_remote(repo, name)
+    if path is not None and not path.is_dir():
+        raise RemoteError(
+            f"DVC remote '{name}' is a folder that does not exist here ({path}): "
+            f"{len(missing)} path(s) cannot be pulled, e.g. {missing[0]}",
+            f"point it at the data: mlopskit remote add {name} URL --default --force",
+        )
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -311,6 +329,8 @@ def status(
     with _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
         check_remote = cloud and bool(name)
+        if check_remote:
+            check_can_pull(repo, project.root, name, rels)  # a local remote that is not here
 
         def run() -> dict[str, object]:
             return dict(
@@ -349,6 +369,16 @@ def status(
                 note(p, label)
     uncommitted = raw.get("uncommitted")
     absent = set(uncommitted.get("deleted") or []) if isinstance(uncommitted, dict) else set()
+    for p in absent & set(entries):
+        if "not in remote" in entries[p]:
+            # Pulling cannot bring it: say so instead of "pull it".
+            entries[p] = [
+                f"not in the workspace nor in remote '{name}' (push it from where it was made)"
+                if s.startswith("not in the workspace")
+                else s
+                for s in entries[p]
+                if s != "not in remote"
+            ]
     not_cached = raw.get("not_in_cache")
     if not name and absent & set(not_cached if isinstance(not_cached, list) else []):
         from .remote import no_remote_error

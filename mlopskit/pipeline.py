@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import _dvc, dvcyaml, journal, lock, revfile, scm
 from .errors import PreconditionError, UsageError
 from .project import Project
-from .remote import committed_default, no_remote_error
+from .remote import plainly_reachable
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -124,12 +124,12 @@ def repro(
     if (
         pull
         and not (force or dry or targets)
-        and (remote or committed_default(root))
+        and plainly_reachable(root, remote)
         and fresh_clone_up_to_date(root)
     ):
         # What DVC's --pull --allow-missing would conclude, without importing DVC; with no
         # DVC-managed output in the workspace there is nothing to push either. Without a
-        # remote in the project's config, DVC decides below (global config, no remote).
+        # remote in the project's config that plainly exists, DVC decides below.
         return ReproResult(ran=[])
     from dvc.repo import lock_repo
 
@@ -151,15 +151,10 @@ def repro(
                         + (" ..." if len(dirty) > 8 else ""),
                         "commit them first so the model traces to a commit, or pass --allow-dirty",
                     )
-            if (
-                pull
-                and not dry
-                and not (remote or repo.config["core"].get("remote"))
-                and data.missing_data(root, data._cache_dir(repo))
-            ):
-                # "Pipeline is up to date." would be false: the data is not here, and
-                # nothing can bring it.
-                raise no_remote_error()
+            if pull and not dry:
+                # "Pipeline is up to date." would be false when the data is not here and
+                # no remote can bring it.
+                data.check_can_pull(repo, root, remote or repo.config["core"].get("remote"))
             name = None
             if push and not dry:
                 repo.cloud.get_remote(remote, "push")  # no remote: exit 2 before training

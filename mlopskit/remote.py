@@ -138,12 +138,12 @@ def no_remote_error() -> UsageError:
     return UsageError(NO_REMOTE, NO_REMOTE_HINT)
 
 
-def committed_default(root: Path) -> str | None:
-    """The default remote that ``.dvc/config`` or ``.dvc/config.local`` sets, read without
-    importing DVC (its INI layout: ``[core]`` then ``remote = NAME``). None when neither
-    sets one, or the file is unreadable: then ask DVC, which also reads the global and
-    system configs."""
-    name: str | None = None
+def _committed(root: Path) -> tuple[str | None, dict[str, str]]:
+    """The default remote and each remote's URL as ``.dvc/config`` and then
+    ``.dvc/config.local`` set them, read without importing DVC (its INI layout:
+    ``[core]`` ``remote = NAME``, ``['remote "NAME"']`` ``url = URL``)."""
+    default: str | None = None
+    urls: dict[str, str] = {}
     for file in ("config", "config.local"):
         try:
             text = (root / ".dvc" / file).read_text(encoding="utf-8")
@@ -154,8 +154,25 @@ def committed_default(root: Path) -> str | None:
             line = raw.strip()
             if line.startswith("["):
                 section = line.strip("[]'\" ").strip()
-            elif section == "core" and "=" in line:
-                key, value = (s.strip() for s in line.split("=", 1))
-                if key == "remote" and value:
-                    name = value.strip("'\"")
-    return name
+                continue
+            if "=" not in line:
+                continue
+            key, value = (s.strip() for s in line.split("=", 1))
+            value = value.strip("'\"")
+            if section == "core" and key == "remote" and value:
+                default = value
+            elif section.startswith("remote ") and key == "url":
+                urls[section.split(None, 1)[1].strip("'\" ")] = value
+    return default, urls
+
+
+def plainly_reachable(root: Path, name: str | None) -> bool:
+    """True when the project's own config names remote ``name`` (default: the default
+    remote) and it is a cloud URL or a folder that exists; False means: ask DVC."""
+    default, urls = _committed(root)
+    url = urls.get(name or default or "")
+    if not url:
+        return False
+    if "://" in url:
+        return not url.startswith(("file://", "local://"))
+    return (root / ".dvc" / Path(url).expanduser()).is_dir()

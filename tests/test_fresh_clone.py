@@ -8,6 +8,7 @@ with the fix, and exits 2; none pretends the data is there or up to date.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,33 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
         "(pull it: mlopskit data pull reports/metrics.json)" in err
     )
     assert "accuracy" not in out
+
+
+@pytest.mark.slow
+def test_a_remote_folder_that_is_not_on_this_machine(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """A committed local remote (a path of another machine): exit 4 naming it, where DVC
+    says 'Everything is up to date.' / 'Checkout failed' and repro 'up to date'."""
+    clone = _publish(trained, origin, tmp_path)
+    gone = tmp_path / "elsewhere" / "store"
+    code, _, err = run_cli("remote", "add", "shared", str(gone), "--default", cwd=clone)
+    assert code == 0, err
+    git(clone, "commit", "-qam", "shared remote")  # a clean tree: repro's fast path applies
+    assert dvc(clone, "pull", check=False).returncode == 1
+    expected = f"error: DVC remote 'shared' is a folder that does not exist here ({gone}): "
+    for args in (["repro", "--pull"], ["data", "pull"], ["data", "status"]):
+        code, out, err = run_cli(*args, cwd=clone)
+        assert code == errors.REMOTE, (args, out, err)
+        assert err.startswith(expected) and "cannot be pulled" in err, err
+        assert "up to date" not in out
+    assert not gone.exists()
+    # A remote that exists but lacks the data: "pull it" would be false.
+    gone.mkdir(parents=True)
+    code, out, err = run_cli("data", "status", cwd=clone)
+    assert code == 0, err
+    states = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.splitlines()[2:])
+    assert states["data/raw/data.csv"] == (
+        "not in the workspace nor in remote 'shared' (push it from where it was made), not in cache"
+    )
+    assert "pull it" not in out
