@@ -236,7 +236,20 @@ def pull(
             stats = result.get("stats", {}) if isinstance(result, dict) else {}
             return int(stats.get("fetched", 0))
 
-        count = _retry(run, what="pull")
+        try:
+            count = _retry(run, what="pull")
+        except OperationFailed as err:
+            failed = getattr(err.__cause__, "target_infos", None)  # DVC's CheckoutError
+            if not failed:
+                raise
+            where = sorted(Path(str(p)).as_posix() for p in failed)
+            raise OperationFailed(
+                f"{len(where)} path(s) are in neither the cache nor remote '{name}': "
+                + ", ".join(where[:8])
+                + (" ..." if len(where) > 8 else ""),
+                "push them from the machine that made them ('mlopskit data push'), "
+                "or skip them with --allow-missing",
+            ) from err.__cause__
         return TransferResult(count=count, remote=name)
 
 

@@ -162,3 +162,7 @@ def test_a_remote_folder_that_is_not_on_this_machine(
         "not in the workspace nor in remote 'shared' (push it from where it was made), not in cache"
     )
     assert "pull it" not in out
+    code, out, err = run_cli("data", "pull", cwd=clone)
+    assert code == errors.FAILED
+    assert "4 path(s) are in neither the cache nor remote 'shared': data/processed/test.csv" in err
+    assert "Checkout failed" not in err and "Is your cache up to date?" not in err
