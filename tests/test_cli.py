@@ -108,6 +108,7 @@ def test_quickstart_output_has_no_dvc_noise(tmp_path: Path) -> None:
     """On a terminal (a pty: DVC shows spinners and bars only there), quickstart prints
     the stages' own lines and its summary, not DVC's logging."""
     import pty
+    import select
 
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
@@ -120,6 +121,9 @@ def test_quickstart_output_has_no_dvc_noise(tmp_path: Path) -> None:
     os.close(follower)
     chunks = []
     while True:
+        if not select.select([leader], [], [], 300)[0]:
+            proc.kill()
+            pytest.fail("quickstart printed nothing for 300 s")
         try:
             chunk = os.read(leader, 65536)
         except OSError:  # EIO: the child closed the terminal
