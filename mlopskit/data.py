@@ -307,9 +307,9 @@ def missing_data(root: Path, cache: Path | None, targets: Sequence[str] = ()) ->
     wanted = [t.rstrip("/") for t in targets]
 
     def in_cache(md5: str) -> bool:
-        if cache is None or len(md5) < 34:
+        if cache is None or len(md5) < 32:
             return False
-        return (cache / "files" / "md5" / md5[:2] / md5[2:]).exists()
+        return (cache / md5[:2] / md5[2:]).exists()  # the cache's path ends in files/md5
 
     return sorted(
         path

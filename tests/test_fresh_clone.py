@@ -166,3 +166,31 @@ def test_a_remote_folder_that_is_not_on_this_machine(
     assert code == errors.FAILED
     assert "4 path(s) are in neither the cache nor remote 'shared': data/processed/test.csv" in err
     assert "Checkout failed" not in err and "Is your cache up to date?" not in err
+
+
+def test_no_remote_but_the_cache_has_it(trained: Repo) -> None:
+    """Without a remote, data deleted by hand is still in the cache: pull restores it;
+    only data in neither place gets the no-remote error."""
+    (trained.root / ".dvc" / "config.local").unlink()
+    raw = trained.root / "data" / "raw" / "data.csv"
+    before = raw.read_bytes()
+    raw.unlink()
+    code, out, err = run_cli("data", "status", cwd=trained.root)
+    assert code == 0, err
+    assert "not in the workspace (pull it: mlopskit data pull data/raw/data.csv)" in out
+    code, out, err = run_cli("data", "pull", "data/raw/data.csv", cwd=trained.root)
+    assert code == 0, err
+    assert raw.read_bytes() == before
+    # The model: out of the workspace and out of the cache. Only a remote has it now.
+    import yaml
+
+    lock = yaml.safe_load((trained.root / "dvc.lock").read_text())
+    (md5,) = [
+        o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops"
+    ]
+    (trained.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+    (trained.root / "models" / "model.skops").unlink()
+    code, _, err = run_cli("data", "pull", cwd=trained.root)
+    assert code == errors.USAGE and NO_REMOTE in err
+    code, _, err = run_cli("data", "status", cwd=trained.root)
+    assert code == errors.USAGE and NO_REMOTE in err
