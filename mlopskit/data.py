@@ -317,12 +317,7 @@ def missing_data(root: Path, cache: Path | None, targets: Sequence[str] = ()) ->
         if path not in tracked
         and not (root / path).exists()
         and not in_cache(md5)
-        and (
-            not wanted
-            or any(
-                path == w or path.startswith(w + "/") or w.startswith(path + "/") for w in wanted
-            )
-        )
+        and (not wanted or any(_overlap(path, w) for w in wanted))
     )
 
 
