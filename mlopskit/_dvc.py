@@ -158,10 +158,9 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
     from dvc.utils.strictyaml import YAMLSyntaxError, YAMLValidationError
 
     if isinstance(exc, NoRemoteError):
-        return UsageError(
-            "no DVC remote is configured",
-            "add one with 'mlopskit remote add NAME URL --default'",
-        )
+        from .remote import no_remote_error
+
+        return no_remote_error()
     if isinstance(exc, NotDvcRepoError):
         return UsageError(_first_line(exc), "run 'mlopskit init'")
     yaml_err = _file_error(exc)
@@ -227,6 +226,30 @@ def quiet_info() -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No DVC chatter on the terminal while a command tells its own story (quickstart):
+    info logs ("didn't change, skipping", "Running stage", "Updating lock file"),
+    progress bars and spinners ("Checking graph"). Warnings and errors still show;
+    what the stages' own commands print is theirs and shows too."""
+    setup_logging()
+    from dvc.ui import ui
+
+    log, bars = logging.getLogger("dvc"), logging.getLogger("dvc.progress")
+    levels = (log.level, bars.level)
+    log.setLevel(max(log.level, logging.WARNING))
+    bars.setLevel(logging.CRITICAL)  # DVC's Tqdm hides itself above its level (ERROR)
+    console = ui.error_console
+    was_quiet, was_enabled = console.quiet, ui._enabled
+    console.quiet, ui._enabled = True, False
+    try:
+        yield
+    finally:
+        console.quiet, ui._enabled = was_quiet, was_enabled
+        log.setLevel(levels[0])
+        bars.setLevel(levels[1])
 
 
 @contextmanager

@@ -258,6 +258,7 @@ class ExpRow:
     created: str
     params: dict[str, Any]
     metrics: dict[str, Any]
+    kind: str = "experiment"  # or "baseline": the commit the experiments ran on
 
 
 def _flatten_files(data: Any) -> dict[str, Any]:
@@ -269,22 +270,65 @@ def _flatten_files(data: Any) -> dict[str, Any]:
     return out
 
 
+# How far back `exp show` looks for the commit experiments ran on: `exp promote` (and
+# any commit after running experiments) moves HEAD past it, and DVC's own `exp show`
+# then lists none until given `--rev` or `-n`.
+BASELINE_DEPTH = 20
+
+
+def experiment_baseline(root: Path) -> str | None:
+    """The nearest first-parent ancestor of HEAD (HEAD included) that has experiments:
+    their refs are ``refs/exps/<sha[:2]>/<sha[2:]>/<name>``. None when none has."""
+    refs = scm.git(root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()
+    shas = {
+        parts[2] + parts[3]
+        for parts in (r.split("/") for r in refs)
+        if len(parts) >= 5 and parts[2] != "exec" and len(parts[2] + parts[3]) == 40
+    }
+    if not shas:
+        return None
+    chain = scm.git(
+        root, "rev-list", "--first-parent", f"--max-count={BASELINE_DEPTH}", "HEAD", check=False
+    ).out.split()
+    return next((sha for sha in chain if sha in shas), None)
+
+
 def show(
     project: Project, *, sort_by: str | None = None, all_baselines: bool = False
 ) -> list[ExpRow]:
-    """The experiments of HEAD's baseline (or all), best first by ``sort_by``."""
+    """The experiments of HEAD's baseline (or of every branch), each baseline's row first,
+    as `dvc exp show` lists them; experiments best first by ``sort_by``. After `exp
+    promote` (or any later commit) HEAD has none: the nearest ancestor that has them is
+    shown too, under HEAD's row."""
+    revs: list[str] | None = None
+    if not all_baselines:
+        # HEAD's row, then (when HEAD moved past it) the commit the experiments ran on.
+        tip, base = scm.head(project.root), experiment_baseline(project.root)
+        revs = list(dict.fromkeys(r for r in (tip or "HEAD", base) if r))
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
-        states = repo.experiments.show(all_branches=all_baselines)
-    rows: list[ExpRow] = []
+        states = repo.experiments.show(revs=revs, all_branches=all_baselines)
+    groups: list[tuple[ExpRow | None, list[ExpRow]]] = []
     for baseline in states:
         if baseline.rev == "workspace":
             continue
+        head: ExpRow | None = None
+        if baseline.data is not None:
+            head = ExpRow(
+                name=str(baseline.name or baseline.rev[:7]),
+                rev=baseline.rev,
+                baseline=str(baseline.rev),
+                created=str(baseline.data.timestamp or ""),
+                params=_flatten_files(baseline.data.params),
+                metrics=_flatten_files(baseline.data.metrics),
+                kind="baseline",
+            )
+        exps: list[ExpRow] = []
         for exp in baseline.experiments or []:
             for state in exp.revs:
                 d = state.data
                 if d is None:
                     continue
-                rows.append(
+                exps.append(
                     ExpRow(
                         name=str(state.name or exp.name or state.rev[:7]),
                         rev=state.rev,
@@ -294,12 +338,14 @@ def show(
                         metrics=_flatten_files(d.metrics),
                     )
                 )
+        groups.append((head, exps))
     if sort_by:
         direction = project.config.metrics.direction(sort_by) or "higher"
-        if rows and not any(sort_by in r.metrics for r in rows):
+        every = [r for _, exps in groups for r in exps]
+        if every and not any(sort_by in r.metrics for r in every):
             raise UsageError(
                 f"--sort-by: no experiment has a metric '{sort_by}'",
-                f"metrics: {', '.join(sorted({k for r in rows for k in r.metrics}))}",
+                f"metrics: {', '.join(sorted({k for r in every for k in r.metrics}))}",
             )
 
         def key(r: ExpRow) -> tuple[int, float]:
@@ -308,8 +354,9 @@ def show(
                 return (1, 0.0)
             return (0, -v if direction == "higher" else v)
 
-        rows.sort(key=key)
-    return rows
+        for _, exps in groups:
+            exps.sort(key=key)
+    return [r for head, exps in groups for r in ([head] if head else []) + exps]
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,12 @@ def _split(assignment: str) -> tuple[str, str, str]:
         file, key = lhs.split(":", 1)
     if not key or any(not part for part in key.split(".")):
         raise UsageError(f"'{assignment}': empty key")
+    if value == "":
+        # `train.C=` is a slip (an unset shell variable), not a wish for an empty string.
+        raise UsageError(
+            f"'{assignment}': no value for '{lhs}'",
+            f"give one, e.g. {lhs}=0.5; for an empty string: {lhs}=\"''\"",
+        )
     return file, key, value
 
 

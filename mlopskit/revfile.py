@@ -86,7 +86,11 @@ def _load(root: Path, rev: str | None, path: str) -> Any:
     raw = read_bytes(root, rev, path)
     if raw is None:
         return None
-    where = path if rev is WORKSPACE else f"{path}@{rev[:8] if rev else ''}"
+    return parse(raw, path, path if rev is WORKSPACE else f"{path}@{rev[:8] if rev else ''}")
+
+
+def parse(raw: bytes, path: str, where: str) -> Any:
+    """Parse a file's bytes by its extension (JSON, TOML, else YAML); ``where`` names it."""
     text = raw.decode("utf-8", "replace")
     if path.endswith(".toml"):
         import tomllib

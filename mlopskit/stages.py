@@ -432,7 +432,8 @@ def _load_stages(root: Path, repo: Repo, targets: Sequence[str]) -> list[Any]:
 
 @dataclass(frozen=True)
 class Validation:
-    stages: int
+    stages: int  # stages of dvc.yaml files (DVC also counts each .dvc pointer as one)
+    pointers: int = 0  # .dvc files
 
 
 def validate(project: Project) -> Validation:
@@ -446,4 +447,5 @@ def validate(project: Project) -> Validation:
         stages = _load_stages(root, repo, ())
         check_paths(root, stages)
         check_params(root, stages)
-    return Validation(stages=len(stages))
+    named = sum(1 for s in stages if getattr(s, "name", None))
+    return Validation(stages=named, pointers=len(stages) - named)

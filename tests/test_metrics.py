@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -163,3 +164,20 @@ def test_regression_metrics_diff_without_configuration(repo: Repo) -> None:
         False,
         True,
     )
+
+
+def test_diff_labels_every_column(repo: Repo) -> None:
+    """The last column (better / worse / status) had an empty header."""
+    with_metrics(repo, {"accuracy": 0.8})
+    repo.write("metrics.json", json.dumps({"accuracy": 0.9}))
+    for fmt_args in ([], ["--md"]):
+        code, out, err = run_cli("metrics", "diff", *fmt_args, cwd=repo.root)
+        assert code == 0, err
+        header = out.splitlines()[0]
+        cells = (
+            [c.strip() for c in header.strip("|").split("|")]
+            if fmt_args
+            else re.split(r"\s{2,}", header.strip())
+        )
+        assert cells == ["file", "metric", "HEAD", "workspace", "change", "change %", "verdict"]
+        assert all(cells)

@@ -181,12 +181,13 @@ def exp_fetch(git_remote: str) -> None:
 def exp_show(
     sort_by: str | None, all_baselines: bool, as_json: bool, as_csv: bool, as_md: bool
 ) -> None:
-    """Experiments of HEAD, best first by --sort-by."""
+    """Experiments of HEAD (or of the commit they ran on, after `exp promote`), under
+    their baseline's row, best first by --sort-by."""
     import csv
     import io
 
     from .. import experiments
-    from ..formatting import fmt, md_table, text_table
+    from ..formatting import fmt, fmt_param, md_table, text_table
 
     rows = experiments.show(_project(), sort_by=sort_by, all_baselines=all_baselines)
     if as_json:
@@ -195,15 +196,25 @@ def exp_show(
     pkeys = list(dict.fromkeys(k for r in rows for k in r.params))
     varying = [k for k in pkeys if len({repr(r.params.get(k)) for r in rows}) > 1] or pkeys[:3]
     mkeys = list(dict.fromkeys(k for r in rows for k in r.metrics))
-    headers = ["experiment", "rev", *varying, *mkeys]
+
+    def label(i: int) -> str:
+        """As `dvc exp show` draws them: each baseline, its experiments under it."""
+        r = rows[i]
+        if r.kind == "baseline" or as_csv:
+            return r.name
+        last = i + 1 == len(rows) or rows[i + 1].kind == "baseline"
+        return ("└── " if last else "├── ") + r.name
+
+    headers = ["experiment", *(["kind"] if as_csv else []), "rev", *varying, *mkeys]
     table = [
         [
-            r.name,
+            label(i),
+            *([r.kind] if as_csv else []),
             r.rev[:7],
-            *(fmt(r.params.get(k)) for k in varying),
+            *(fmt_param(r.params.get(k)) for k in varying),
             *(fmt(r.metrics.get(k)) for k in mkeys),
         ]
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     if as_csv:
         buf = io.StringIO()

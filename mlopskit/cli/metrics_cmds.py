@@ -23,13 +23,14 @@ def params() -> None:
 def params_show(as_json: bool) -> None:
     """All params, flattened (train.C)."""
     from .. import params as p
-    from ..formatting import fmt, text_table
+    from ..formatting import fmt_param, text_table
 
     res = p.show(_project())
     if as_json:
         _json(res)
         return
-    click.echo(text_table(["param", "value"], [[k, fmt(v)] for k, v in res.items()]), nl=False)
+    rows = [[k, fmt_param(v)] for k, v in res.items()]
+    click.echo(text_table(["param", "value"], rows), nl=False)
 
 
 @params.command("set")
@@ -39,13 +40,13 @@ def params_show(as_json: bool) -> None:
 def params_set(assignments: tuple[str, ...], allow_new: bool, wait: bool) -> None:
     """Set params (typed like `dvc exp run -S`), keeping comments and order."""
     from .. import params as p
-    from ..formatting import fmt
+    from ..formatting import fmt_param
 
     res = p.set_params(_project(), assignments, allow_new=allow_new, wait=wait)
     if not res.changed:
         click.echo("No changes: the params already have these values.")
     for key, (old, new) in res.changed.items():
-        click.echo(f"{key}: {fmt(old)} -> {fmt(new)}")
+        click.echo(f"{key}: {fmt_param(old)} -> {fmt_param(new)}")
 
 
 def _diff_format(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,13 +62,13 @@ def _diff_format(f: Callable[..., Any]) -> Callable[..., Any]:
 def params_diff(base: str, as_json: bool, as_md: bool) -> None:
     """Params changed between --base and the workspace."""
     from .. import params as p
-    from ..formatting import fmt, md_table, text_table
+    from ..formatting import fmt_param, md_table, text_table
 
     res = p.diff(_project(), base=base)
     if as_json:
         _json(res)
         return
-    rows = [[c.key, fmt(c.old), fmt(c.new), c.status] for c in res]
+    rows = [[c.key, fmt_param(c.old), fmt_param(c.new), c.status] for c in res]
     headers = ["param", base, "workspace", "status"]
     if not rows and not as_md:
         click.echo(f"No param changes since {base}.")
@@ -87,7 +88,16 @@ def metrics_show(as_json: bool) -> None:
     from .. import metrics as m
     from ..formatting import fmt, text_table
 
-    res = m.show(_project())
+    shown = m.show_workspace(_project())
+    res = shown.values
+    for path, source in shown.not_pulled.items():
+        pull = f"pull it: mlopskit data pull {path}"
+        if path in res:
+            click.echo(f"note: {path}: not in the workspace, read from {source} ({pull})", err=True)
+        else:
+            click.echo(
+                f"warning: {path}: declared but not in the workspace/cache ({pull})", err=True
+            )
     if as_json:
         _json(res)
         return
@@ -115,7 +125,7 @@ def metrics_diff(base: str, as_json: bool, as_md: bool, changed_only: bool) -> N
         abs_s, rel_s = fmt_change(c.change, c.rel)
         mark = {True: "better", False: "worse", None: ""}[c.better]
         rows.append([c.path, c.key, fmt(c.old), fmt(c.new), abs_s, rel_s, mark or c.status])
-    headers = ["file", "metric", base, "workspace", "change", "change %", ""]
+    headers = ["file", "metric", base, "workspace", "change", "change %", "verdict"]
     click.echo((md_table if as_md else text_table)(headers, rows), nl=False)
 
 
@@ -146,7 +156,7 @@ def metrics_history(
     import io
 
     from .. import history as h
-    from ..formatting import fmt, text_table
+    from ..formatting import fmt, fmt_param, text_table
 
     rows = h.history(_project(), rev=rev, limit=limit)
     metric_cols, param_cols = h.columns(rows)
@@ -177,7 +187,7 @@ def metrics_history(
                 r.commit[:8],
                 r.date[:10],
                 *(fmt(r.metrics.get(c)) for c in metric_cols),
-                *(fmt(r.params.get(c)) for c in varying),
+                *(fmt_param(r.params.get(c)) for c in varying),
                 r.subject[:50],
             ]
             for r in rows

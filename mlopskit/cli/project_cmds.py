@@ -56,12 +56,14 @@ def quickstart(
     directory: Path | None, dataset: str, remote_url: str | None, name: str | None
 ) -> None:
     """Init a project, version a data set, train, commit and push: a model in one command."""
+    from .. import _dvc
     from .. import quickstart as qs
     from ..formatting import fmt
 
-    res = qs.quickstart(
-        directory or Path("mlopskit-demo"), dataset=dataset, remote_url=remote_url, name=name
-    )
+    with _dvc.quiet():  # the stages' own lines tell the story; DVC's logging is noise here
+        res = qs.quickstart(
+            directory or Path("mlopskit-demo"), dataset=dataset, remote_url=remote_url, name=name
+        )
     click.echo("")
     _ok(f"Trained a model on the {res.dataset} data set ({res.rows} rows).")
     for path, values in res.metrics.items():
@@ -102,7 +104,8 @@ def validate_cmd() -> None:
     from .. import stages
 
     res = stages.validate(_project())
-    _ok(f"Valid: {res.stages} stage(s); every param they name exists.")
+    pointers = f" and {res.pointers} .dvc file(s)" if res.pointers else ""
+    _ok(f"Valid: {res.stages} stage(s) in dvc.yaml{pointers}; every param they name exists.")
 
 
 @cli.command("commit")
