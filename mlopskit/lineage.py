@@ -67,7 +67,7 @@ def show(project: Project, spec: str) -> Lineage:
 
 
 def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
-    return scm.git(root, "cat-file", "-e", f"{rev}:{path}", check=False).returncode == 0
+    return scm.git(root, "cat-file", "-e", f"{rev}:./{path}", check=False).returncode == 0
 
 
 def card(project: Project, spec: str) -> str:
