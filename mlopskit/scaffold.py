@@ -156,6 +156,14 @@ def init(
             subdir = True
         else:
             enclosing, top = top, None  # root gets a repository of its own
+            theirs = scm.tracked(root, ["."]) if root.is_dir() else set()
+            if theirs:
+                raise PreconditionError(
+                    f"{root} holds files of the git repository {enclosing} "
+                    f"({', '.join(sorted(theirs)[:3])}{' ...' if len(theirs) > 3 else ''}); "
+                    "making it a repository of its own would hide them from that one",
+                    "pass --subdir to make the project a sub-folder of that repository",
+                )
     elif subdir and top is None:
         raise UsageError(
             f"--subdir: {root} is not inside a git repository",
@@ -201,9 +209,13 @@ def init(
         )
     if top is not None and scm.current_branch(top) is None and scm.has_commits(top):
         raise PreconditionError(f"{top}: HEAD is detached", "checkout a branch first")
-    # What git already saw changed is the user's, not ours: only what init changes is
+    # What git already saw changed is the user's, not ours: only what init writes is
     # committed (with --subdir the enclosing repository may hold anything).
-    before = {e.path for e in scm.status(top)} if top is not None else set()
+    if top is not None:
+        before = {e.path for e in scm.status(top)}
+    else:  # a new repository: what the user already had in root is theirs too
+        github = root / ".github"
+        before = {f.relative_to(root).as_posix() for f in github.rglob("*") if f.is_file()}
     root.mkdir(parents=True, exist_ok=True)
     if top is None:
         scm.init(root)
@@ -242,7 +254,9 @@ def init(
         where = Path(rel) if Path(rel).is_absolute() else root / rel
         planned.add(Path(os.path.relpath(where, project.git_root)).as_posix())
     changed = [e.path for e in scm.status(project.git_root)]
-    to_commit = [p for p in changed if p in planned or p not in before]
+    # Plus any workflow file generate wrote that git sees as new (wherever it writes them).
+    gh = (".github/", project.git_path(".github/"))
+    to_commit = [p for p in changed if p in planned or (p.startswith(gh) and p not in before)]
     commit = scm.commit_paths(
         project.git_root,
         to_commit,

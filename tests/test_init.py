@@ -255,3 +255,29 @@ def test_deploy_script_is_executable_and_committed_so(tmp_path: Path) -> None:
     assert run_cli("init", "p")[0] == 0
     mode = git(tmp_path / "p", "ls-files", "-s", "deploy/deploy.sh").split()[0]
     assert mode == "100755"
+
+
+def test_folder_holding_files_of_the_enclosing_repository_needs_subdir(tmp_path: Path) -> None:
+    """Making such a folder its own repository would hide its files from the outer one."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "train.py").write_text("print('mine')\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "outer")
+    code, _, err = run_cli("init", "ml")
+    assert code == errors.PRECONDITION, err
+    assert "train.py" in err
+    assert "--subdir" in err
+    assert sorted(p.name for p in (tmp_path / "ml").iterdir()) == ["train.py"]
+    code, _, err = run_cli("init", "ml", "--subdir")
+    assert code == 0, err
+    assert "ml/dvc.yaml" in git(tmp_path, "show", "--name-only", "--format=", "HEAD").split()
+
+
+def test_new_repository_commits_only_what_init_wrote(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "app.py").write_text("print('mine')\n")
+    code, _, err = run_cli("init", "p")
+    assert code == 0, err
+    assert "app.py" not in git(tmp_path / "p", "ls-files").split()
+    assert porcelain(tmp_path / "p") == "?? app.py\n"
