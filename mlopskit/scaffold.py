@@ -247,12 +247,13 @@ def init(
 
     from . import workflows
 
-    generated = workflows.generate(project, force=force).written
+    gen = workflows.generate(project, force=force)
+    generated = gen.written
+    gen_base: Path = getattr(gen, "base", root)  # where .github/ is: the git root in a monorepo
     ours = [*to_write, ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
     planned = {project.git_path(rel) for rel in ours}
-    for rel in generated:  # relative to the project root, or absolute when outside it
-        where = Path(rel) if Path(rel).is_absolute() else root / rel
-        planned.add(Path(os.path.relpath(where, project.git_root)).as_posix())
+    for rel in generated:
+        planned.add(Path(os.path.relpath(gen_base / rel, project.git_root)).as_posix())
     changed = [e.path for e in scm.status(project.git_root)]
     # Plus any workflow file generate wrote that git sees as new (wherever it writes them).
     gh = (".github/", project.git_path(".github/"))
