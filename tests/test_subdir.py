@@ -248,3 +248,19 @@ def test_quickstart_inside_an_existing_repository_makes_its_own(tmp_path: Path) 
     assert ".github/workflows/ct.yml" in git(demo, "ls-files").split()
     m = json.loads((demo / "reports" / "metrics.json").read_text())
     assert 0.5 < m["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_sweep_in_subdir_runs_each_point_in_the_project_folder(mono: Mono) -> None:
+    before = porcelain(mono.top)
+    code, _, err = run_cli(
+        "exp", "sweep", "-S", "train.C=0.05,2", "-j", "2", "-n", "s", cwd=mono.ml
+    )
+    assert code == 0, err
+    assert "[2 done, 0 running, 0 failed of 2]" in err
+    refs = git(mono.top, "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps").split()
+    assert sorted(refs) == ["s-1", "s-2"]
+    shown = json.loads(dvc(mono.ml, "exp", "show", "--json").stdout)
+    names = {e.get("name") for rev in shown for e in rev.get("experiments") or []}
+    assert {"s-1", "s-2"} <= names
+    assert porcelain(mono.top) == before
