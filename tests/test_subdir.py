@@ -203,6 +203,10 @@ def test_model_register_in_subdir(mono: Mono) -> None:
     code, _, err = run_cli("model", "register", "model", "--bump", "minor", cwd=mono.ml)
     assert code == 0, err
     assert git(mono.top, "tag", "--list", "model@*").split() == ["model@v1.0.0", "model@v1.1.0"]
+    out_dir = mono.top.parent / "fetched"
+    code, out, err = run_cli("model", "get", "model@v1.0.0", "-o", str(out_dir), cwd=mono.ml)
+    assert code == 0, err
+    assert (out_dir / "model.skops").is_file() and "verified" in out
 
 
 def test_two_projects_in_one_repository(mono: Mono) -> None:
