@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pytest_mock import MockerFixture
 
 from mlopskit import errors
 
@@ -144,6 +145,33 @@ def test_data_add_in_subdir_commits_pointer_and_gitignore(mono: Mono) -> None:
     assert code == 0, err
     assert mono.committed() == ["ml/data/.gitignore", "ml/data/extra.csv.dvc"]
     assert porcelain(mono.top) == ""
+
+
+def test_interrupted_data_add_in_subdir_restores_the_index(
+    mono: Mono, mocker: MockerFixture
+) -> None:
+    """The rollback puts index entries back at the project's paths, not the git root's."""
+    from mlopskit import scm
+
+    gi = mono.ml / ".gitignore"
+    gi.write_text(gi.read_text() + "*.bak\n")
+    git(mono.top, "add", "ml/.gitignore")  # the user's staged edit: stays staged
+    (mono.ml / "extra.csv").write_text("a,b\n1,2\n")
+    head, staged = git(mono.top, "rev-parse", "HEAD"), git(mono.top, "ls-files", "--stage")
+    real_git = scm.git
+
+    def interrupted(root: Path, *args: str, **kwargs: object) -> object:
+        if args and args[0] == "commit":  # after `git add` staged the pointer
+            raise KeyboardInterrupt
+        return real_git(root, *args, **kwargs)  # type: ignore[arg-type]
+
+    mocker.patch("mlopskit.scm.git", side_effect=interrupted)
+    code, _, err = run_cli("data", "add", "extra.csv", cwd=mono.ml)
+    assert code == errors.INTERRUPTED, err
+    assert git(mono.top, "rev-parse", "HEAD") == head
+    assert git(mono.top, "ls-files", "--stage") == staged
+    assert set(porcelain(mono.top).splitlines()) == {"M  ml/.gitignore", "?? ml/extra.csv"}
+    assert not (mono.ml / "extra.csv.dvc").exists()
 
 
 @pytest.mark.slow
