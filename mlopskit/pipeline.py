@@ -339,19 +339,19 @@ def commit_state(
     root = project.root
     branch = project.require_branch("committing the pipeline state")
     remote_name = None
-    if push:
+    if push and pull_request:
+        remote_name = scm.push_remote(root, branch) or "origin"
+    elif push:
         # No remote to push to is an error before anything is committed, never a skip.
-        remote_name = scm.push_remote(root, branch) if pull_request else None
-        remote_name = remote_name or ("origin" if pull_request else None)
-        remote_name = remote_name or _git_push_target(project, branch)
+        remote_name = _git_push_target(project, branch)
     sha = None
     todo: list[str] = []
     msg = message
-    if project.status():
+    if status := project.status():  # a clean tree: no need to pay for DVC
         with _dvc.open_repo(root) as repo, _dvc.translated():
             stages = _stages_in_scope(repo, targets)
         files = commit_candidates(project, stages)
-        changed = {e.path for e in project.status()}
+        changed = {e.path for e in status}
         todo = [f for f in files if f in changed]
         if note_dirty and (dirty := _dirty_code(project, stages, set(files))):
             msg += (
