@@ -104,7 +104,9 @@ def _index_entries(root: Path, files: list[str]) -> dict[str, str | None]:
 
 def _restore_index(root: Path, entries: dict[str, str | None]) -> None:
     """Put each path's index entry back exactly, so what the user had staged stays staged."""
-    keep = "".join(f"{e}\t{p}\0" for p, e in entries.items() if e is not None)
+    # --index-info takes paths from the top of the work tree (a project may be a sub-folder).
+    prefix = (scm.layout(root) or (root, ""))[1]
+    keep = "".join(f"{e}\t{prefix}{p}\0" for p, e in entries.items() if e is not None)
     drop = "".join(f"{p}\0" for p, e in entries.items() if e is None)
     if keep:
         scm.git(

@@ -314,13 +314,15 @@ def _stale_stages(root: Path, rev: str) -> list[str]:
         wt = Path(tmp) / "wt"
         scm.git(root, "worktree", "add", "--quiet", "--detach", str(wt), rev)
         try:
+            # The project may be a sub-folder of its repository (init --subdir).
+            here = wt / (scm.layout(root) or (root, ""))[1]
             cache = root / ".dvc" / "cache"
             if cache.is_dir():
-                (wt / ".dvc" / "cache").symlink_to(cache)
+                (here / ".dvc" / "cache").symlink_to(cache)
             local = root / ".dvc" / "config.local"
             if local.is_file():
-                (wt / ".dvc" / "config.local").write_text(local.read_text())
-            return check(wt)
+                (here / ".dvc" / "config.local").write_text(local.read_text())
+            return check(here)
         finally:
             scm.git(root, "worktree", "remove", "--force", str(wt), check=False)
 
