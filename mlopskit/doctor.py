@@ -435,7 +435,13 @@ def _workflows(project: Project) -> Check:
         tools = ", ".join(res.ran) + (
             f" ({', '.join(res.missing)} not installed)" if res.missing else ""
         )
-        return Check("workflows", OK, f"up to date; 'ci check' ({tools}) finds nothing")
+        note = (
+            "; note: GitHub turns off retrain.yml's schedule in a public repository after 60 "
+            "days without activity (workflow_dispatch still starts it)"
+            if (project.root / ".github" / "workflows" / "retrain.yml").is_file()
+            else ""
+        )
+        return Check("workflows", OK, f"up to date; 'ci check' ({tools}) finds nothing{note}")
 
     return _safely("workflows", run)
 

@@ -71,6 +71,8 @@ def test_healthy_project_exits_0(trained: Repo) -> None:
     assert all(c["fix"] is None for c in checks.values())
     assert "'shared'" in checks["ci remote"]["message"]
     assert "every DVC-tracked output is in remote 'shared'" in checks["data pushed"]["message"]
+    assert "finds nothing" in checks["workflows"]["message"]
+    assert "after 60 days without activity" in checks["workflows"]["message"]
     # The text form: one line per check and the verdict.
     code, out, _ = run_cli("doctor", cwd=trained.root)
     assert code == 0
