@@ -468,26 +468,52 @@ def installed() -> tuple[str | None, dict[str, Any] | None]:
 
 
 def workflow_requirement(project: Project) -> tuple[str | None, str]:
-    """The mlopskit requirement the generated workflows install, and where it is from."""
-    configured = getattr(project.config.ci, "install", None)
+    """The mlopskit requirement the generated workflows install, and where it is read.
+
+    ``ci.install`` when set; else the ``mlopskit`` line of requirements.txt (which the
+    jobs install); else the explicit install step of the generated ci.yml.
+    """
+    configured = str(getattr(project.config.ci, "install", "") or "").strip()
     if configured:
-        items = [configured] if isinstance(configured, str) else list(configured)
-        for item in items:
-            m = _REQ_NAME.match(str(item))
-            if m and _norm(m.group(1)) == "mlopskit":
-                return str(item).strip(), "ci.install in mlopskit.yaml"
-        return None, "ci.install in mlopskit.yaml"
+        return configured, "ci.install in mlopskit.yaml"
     req = project.root / "requirements.txt"
-    if not req.is_file():
-        return None, "requirements.txt (missing)"
-    for line in req.read_text(encoding="utf-8", errors="replace").splitlines():
-        text = line.split(" #", 1)[0].strip()
-        if not text or text.startswith(("#", "-")):
-            continue
-        m = _REQ_NAME.match(text)
-        if m and _norm(m.group(1)) == "mlopskit":
-            return text, "requirements.txt"
+    if req.is_file():
+        for line in req.read_text(encoding="utf-8", errors="replace").splitlines():
+            text = line.split(" #", 1)[0].strip()
+            if not text or text.startswith(("#", "-")):
+                continue
+            m = _REQ_NAME.match(text)
+            if m and _norm(m.group(1)) == "mlopskit":
+                return text, "requirements.txt"
+    for f in _ci_workflows(project):
+        text = f.read_text(encoding="utf-8", errors="replace")
+        step = _INSTALL_STEP.search(text)
+        if step:
+            return step.group("req"), f".github/workflows/{f.name}"
+        if _NO_SOURCE in text:
+            return None, f".github/workflows/{f.name}, generated without a source of mlopskit"
     return None, "requirements.txt"
+
+
+_INSTALL_STEP = re.compile(
+    r"- name: Install mlopskit.*\n\s+run: python -m pip install "
+    r'(?:--index-url "[^"]*" )?"(?P<req>[^"]+)"'
+)
+_NO_SOURCE = "Install mlopskit (no source known"
+
+
+def _ci_workflows(project: Project) -> list[Path]:
+    """The generated ci.yml (ci-NAME.yml in a monorepo), beside the project or at the git root."""
+    bases = [project.root]
+    top = scm.toplevel(project.root)
+    if top is not None and top.resolve() != project.root:
+        bases.append(top.resolve())
+    found: list[Path] = []
+    for base in bases:
+        d = base / ".github" / "workflows"
+        if d.is_dir():
+            found += sorted(d.glob("ci.yml")) + sorted(d.glob("ci-*.yml"))
+    return found
 
 
 def _norm(name: str) -> str:
@@ -507,9 +533,41 @@ def _describe_install(version: str, direct: dict[str, Any] | None) -> str:
     return f"mlopskit {version} from {url}"
 
 
+def _install_hint(source: str, version: str | None) -> str:
+    from . import workflows
+
+    hint = getattr(workflows, "install_hint", None)
+    if callable(hint):
+        return str(hint())
+    if source == "requirements.txt" and version:
+        return f"add 'mlopskit=={version}' to requirements.txt"
+    return "set ci.install in mlopskit.yaml, then run 'mlopskit ci generate'"
+
+
+def _same_url(wanted: str, direct: dict[str, Any]) -> bool:
+    """Does a URL requirement (``git+https://...@REF`` or an archive URL) name what
+    ``direct_url.json`` says was installed?"""
+    have = str(direct.get("url", "")).removeprefix("git+").rstrip("/")
+    url, _, fragment = wanted.partition("#")
+    if url.startswith("git+") or "vcs_info" in direct:
+        url = url.removeprefix("git+")
+        ref = ""
+        if "@" in url.rsplit("/", 1)[-1]:
+            url, _, ref = url.rpartition("@")
+        vcs = direct.get("vcs_info") or {}
+        refs = {str(vcs.get("commit_id", "")), str(vcs.get("requested_revision", ""))}
+        return url.rstrip("/") == have and (not ref or ref in refs)
+    archive = direct.get("archive_info") or {}
+    digest = str((archive.get("hashes") or {}).get("sha256") or "")
+    if not digest and str(archive.get("hash", "")).startswith("sha256="):
+        digest = str(archive["hash"]).split("=", 1)[1]
+    wanted_digest = fragment.split("sha256=", 1)[1] if "sha256=" in fragment else ""
+    return url.rstrip("/") == have and (not wanted_digest or wanted_digest == digest)
+
+
 def _compare_versions(project: Project) -> Check:
     name = "mlopskit version"
-    if not (project.root / ".github" / "workflows").is_dir():
+    if not (project.root / ".github" / "workflows").is_dir() and not _ci_workflows(project):
         return Check(name, OK, "no workflows, nothing to compare")
     version, direct = installed()
     requirement, source = workflow_requirement(project)
@@ -517,10 +575,8 @@ def _compare_versions(project: Project) -> Check:
         return Check(
             name,
             FAIL,
-            f"the workflows install no mlopskit ({source} names none), so CI cannot run it",
-            f"add 'mlopskit=={version}' to {source.split(' (')[0]}"
-            if version
-            else f"add an mlopskit requirement to {source.split(' (')[0]}",
+            f"the workflows install no mlopskit ({source}), so CI cannot run it",
+            _install_hint(source, version),
         )
     if version is None:
         return Check(
@@ -530,6 +586,28 @@ def _compare_versions(project: Project) -> Check:
             "this mlopskit has no package metadata",
         )
     here = _describe_install(version, direct)
+    local = direct is not None and "dir_info" in direct
+    align = (
+        f"make them the same: put 'mlopskit=={version}' in requirements.txt, "
+        "or install that one here"
+        if source == "requirements.txt"
+        else f"make them the same: install '{requirement}' here, or point ci.install at this "
+        "one (then 'mlopskit ci generate')"
+    )
+    url = requirement.split("@", 1)[1].strip() if " @ " in requirement else requirement
+    if "://" in url:
+        if direct is None or local:
+            return Check(
+                name,
+                OK,
+                f"unknown: the workflows install {requirement} ({source}); {here} here, "
+                "which cannot be matched to it",
+            )
+        if _same_url(url, direct):
+            return Check(name, OK, f"the workflows install {requirement} ({source}), as here")
+        return Check(
+            name, WARN, f"the workflows install {requirement} ({source}), but {here} here", align
+        )
     try:
         from packaging.requirements import InvalidRequirement, Requirement
     except ImportError:  # pragma: no cover - packaging comes with DVC
@@ -538,32 +616,10 @@ def _compare_versions(project: Project) -> Check:
         req = Requirement(requirement)
     except InvalidRequirement:
         return Check(name, OK, f"unknown: cannot parse '{requirement}' ({source}); {here} here")
-    align = (
-        f"make them the same: put 'mlopskit=={version}' in {source.split(' (')[0]} "
-        f"(then 'mlopskit ci generate'), or install that one here"
-    )
-    if req.url:
-        wanted = req.url.removeprefix("git+")
-        base, ref = wanted, ""
-        if "@" in wanted.rsplit("/", 1)[-1]:
-            base, _, ref = wanted.rpartition("@")
-        have = str((direct or {}).get("url", "")).removeprefix("git+")
-        vcs = (direct or {}).get("vcs_info") or {}
-        if not have:
-            return Check(
-                name, OK, f"unknown: the workflows install '{requirement}' ({source}); {here} here"
-            )
-        same_ref = not ref or ref in (vcs.get("requested_revision"), vcs.get("commit_id"))
-        if have.rstrip("/") == base.rstrip("/") and same_ref:
-            return Check(name, OK, f"the workflows install '{requirement}', as here")
-        return Check(
-            name, WARN, f"the workflows install '{requirement}' ({source}); {here} here", align
-        )
     if req.specifier.contains(version, prereleases=True):
-        editable = direct is not None and "dir_info" in direct
         note = (
             "; this one is a local checkout, which may hold changes that version lacks"
-            if editable
+            if local
             else ""
         )
         return Check(
