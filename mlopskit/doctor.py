@@ -390,11 +390,15 @@ def _workflows(project: Project) -> Check:
 
     def run() -> Check:
         rendered = workflows.render(project)
+        # Generated paths are relative to where .github/ lives: the git root for a project
+        # in a sub-folder when workflows has a layout, else the project root.
+        layout = getattr(workflows, "layout", None)
+        base = Path(layout(project).base) if callable(layout) else project.root
         missing: list[str] = []
         stale: list[str] = []
         edited: list[str] = []
         for rel, text in rendered.items():
-            f = project.root / rel
+            f = base / rel
             if not f.is_file():
                 missing.append(rel)
                 continue
@@ -438,7 +442,7 @@ def _workflows(project: Project) -> Check:
         note = (
             "; note: GitHub turns off retrain.yml's schedule in a public repository after 60 "
             "days without activity (workflow_dispatch still starts it)"
-            if (project.root / ".github" / "workflows" / "retrain.yml").is_file()
+            if any(Path(r).name.startswith("retrain") for r in present)
             else ""
         )
         return Check("workflows", OK, f"up to date; 'ci check' ({tools}) finds nothing{note}")
