@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from . import _dvc, journal, remote, scm
-from .errors import MlopskitError
+from .errors import MlopskitError, UsageError
 from .project import Project
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -87,9 +88,12 @@ def check(project: Project, *, timeout: float = 10.0) -> DoctorReport:
     return DoctorReport(root, checks)
 
 
-def _safely(name: str, fn: Any) -> Check:
+def _safely(name: str, fn: Callable[[], Check]) -> Check:
     try:
-        return fn()  # type: ignore[no-any-return]
+        return fn()
+    except UsageError as exc:
+        fix = exc.hint or "correct it; 'mlopskit validate' checks the project's files"
+        return Check(name, FAIL, exc.message, fix)
     except MlopskitError as exc:
         return Check(name, FAIL, exc.message, exc.hint)
 

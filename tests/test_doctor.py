@@ -421,6 +421,18 @@ def test_install_records_matched_to_url_requirements() -> None:
     assert doctor._same_url(f"{wheel}#sha256={digest}", old_style)
 
 
+def test_malformed_dvc_yaml_is_named_not_a_crash(project: Repo) -> None:
+    (project.root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: [unclosed\n")
+    code, checks, _, err = run_doctor(project.root)
+    assert code == 1
+    lock = checks["dvc.lock"]
+    assert lock["status"] == "fail"
+    assert "dvc.yaml" in lock["message"] and "line 3" in lock["message"]
+    assert lock["fix"] == "correct it; 'mlopskit validate' checks the project's files"
+    assert "Traceback" not in err
+    assert checks["git"]["status"] == "ok"  # the other checks still ran
+
+
 def test_half_written_copy_in_the_cache(project: Repo) -> None:
     # dvc-objects names its temporary copies f".{secrets.token_urlsafe(16)}.tmp".
     orphan = project.root / ".dvc/cache/files/md5/ab/.Zm9vYmFyYmF6cXV4cXV1eA.tmp"
