@@ -175,7 +175,7 @@ def _remote(project: Project, timeout: float) -> tuple[Check, bool]:
             ),
             False,
         )
-    return Check("remote", OK, f"default remote '{name}' ({info.url}) is reachable"), True
+    return Check("remote", OK, f"default remote '{name}' ({info.url}) is reachable{detail}"), True
 
 
 def _probe(project: Project, name: str, timeout: float) -> tuple[bool, str]:
@@ -197,7 +197,17 @@ def _probe(project: Project, name: str, timeout: float) -> tuple[bool, str]:
 
     def run() -> None:
         try:
-            answer["exists"] = bool(fs.exists(path))
+            if fs.exists(path):
+                answer["exists"] = True
+                return
+            # A new remote's prefix has no objects until the first push: its bucket counts.
+            for parent in fs.parents(path):
+                if parent in ("", "/", fs.root_marker) or parent.endswith(":"):
+                    break
+                if fs.exists(parent):
+                    answer["exists"] = answer["empty"] = True
+                    return
+            answer["exists"] = False
         except BaseException as exc:
             answer["error"] = exc
 
@@ -210,7 +220,7 @@ def _probe(project: Project, name: str, timeout: float) -> tuple[bool, str]:
         return False, _dvc.remote_error_text(answer["error"])
     if not answer.get("exists"):
         return False, f"{_dvc.redact(path)} does not exist on the remote"
-    return True, ""
+    return True, " (nothing pushed to it yet)" if answer.get("empty") else ""
 
 
 def _scheme(url: str) -> str:

@@ -196,6 +196,34 @@ def test_remote_that_never_answers_does_not_hang(project: Repo, silent_server: i
     assert checks["data pushed"]["status"] == "warn"
 
 
+def test_new_remote_with_nothing_pushed_is_reachable(project: Repo, tmp_path: Path) -> None:
+    """An HTTP server whose root answers; the remote's own folder does not exist yet."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "www"
+    served.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/store"
+        dvc(project.root, "remote", "modify", "--local", "local", "url", url)
+        res = run_subprocess("doctor", "--json", "--timeout", "20", cwd=project.root, timeout=90)
+        checks = {c["name"]: c for c in json.loads(res.stdout)["checks"]}
+        assert checks["remote"]["status"] == "ok", checks["remote"]
+        assert checks["remote"]["message"] == (
+            f"default remote 'local' ({url}) is reachable (nothing pushed to it yet)"
+        )
+        # And the data check asks that remote: nothing is in it.
+        assert checks["data pushed"]["status"] == "fail"
+        assert "are not in remote 'local'" in checks["data pushed"]["message"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_hand_edited_workflow(project: Repo) -> None:
     ci = project.root / ".github" / "workflows" / "ci.yml"
     ci.write_text(ci.read_text().replace("timeout-minutes:", "timeout-minutes:  ", 1))
