@@ -1,4 +1,4 @@
-"""P9: the quickstart. ``mlopskit quickstart DIR`` vs the plain scripted equivalent;
+"""P10: the quickstart. ``mlopskit quickstart DIR`` vs the plain scripted equivalent;
 target: mlopskit's median <= 15 s (on 2 cores). The ratio is printed for information.
 
 The plain side starts, untimed, from a directory holding the same project files (what
@@ -12,7 +12,7 @@ so it gets for free what mlopskit does on top: rendering the template and the
 workflows, writing the data set, inferring its schema and four commits instead of one.
 Before every run (untimed) both sides' previous project and remote are deleted.
 
-    python benchmarks/p9_quickstart.py [--runs N] [--quick] [--json FILE]
+    python benchmarks/p10_quickstart.py [--runs N] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def check_pushed(box: c.Sandbox, project: Path, dvc: str) -> None:
 def main() -> int:
     args = c.parser(__doc__ or "", default_runs=5).parse_args()
     runs = min(args.runs, 1) if args.quick else args.runs
-    with c.Sandbox("p9", keep=args.keep) as box:
+    with c.Sandbox("p10", keep=args.keep) as box:
         info = c.machine_info(box.env, box.root)
-        c.print_header(f"P9 mlopskit quickstart vs git/dvc scripted ({runs} runs each)", info)
+        c.print_header(f"P10 mlopskit quickstart vs git/dvc scripted ({runs} runs each)", info)
         mlopskit, dvc = box.which("mlopskit"), box.which("dvc")
         print("making the project files once ...", file=sys.stderr, flush=True)
         made = c.quickstart_project(box.path("made"), box.env)
@@ -112,7 +112,7 @@ def main() -> int:
         check_pushed(box, plain_dir / "demo", dvc)
         print()
         c.print_table([comp])
-        c.dump_json(args.json, "P9", info, [comp])
+        c.dump_json(args.json, "P10", info, [comp])
     return 0 if comp.passed else 1
 
 
