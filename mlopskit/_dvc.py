@@ -8,12 +8,14 @@ here, and only here.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import chdir, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from . import yamlio
 from .errors import (
     MlopskitError,
     OperationFailed,
@@ -48,6 +50,77 @@ def _pretty(exc: BaseException) -> str:
             parts.append(text)
         cause = cause.__cause__
     return " ".join(" ".join(p.split()) for p in parts if p)
+
+
+def _file_error(exc: BaseException) -> UsageError | None:
+    """DVC's "unable to read: 'params.yaml', YAML file structure is corrupted" (and its
+    schema errors) as one line ``FILE:LINE: message``: the file is parsed again strictly,
+    which names the line DVC's message buries in a multi-line cause."""
+    from dvc.utils.serialize import ParseError
+    from dvc.utils.strictyaml import YAMLValidationError
+
+    if isinstance(exc, YAMLValidationError):
+        return _validation_error(exc)
+    if not isinstance(exc, ParseError):
+        return None
+    path = os.path.normpath(str(exc.path))
+    rev = getattr(exc, "rev", None)
+    display = f"{path}@{rev[:8]}" if rev else path
+    text = getattr(exc, "yaml_text", None)
+    try:
+        if isinstance(text, str):
+            yamlio.loads(text, display=display)
+        elif rev is None and path.endswith((".yaml", ".yml", ".lock")):
+            yamlio.load(Path(path), display=display)
+    except UsageError as err:
+        return err
+    detail = _pretty(exc)
+    prefix = f"unable to read: '{path}', "
+    detail = detail.removeprefix(prefix)
+    return UsageError(f"{display}: {detail}")
+
+
+def _key_line(data: object, keys: list[object]) -> int | None:
+    """The 1-based line of the last key of ``keys`` in a round-trip-parsed document."""
+    if not keys:
+        return None
+    *parents, last = keys
+    node: Any = data
+    for k in parents:
+        node = node[k]
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    pos = lc.item(last) if isinstance(last, int) else lc.key(last)
+    return int(pos[0]) + 1
+
+
+def _validation_error(exc: BaseException) -> UsageError:
+    """A dvc.yaml / dvc.lock that parses but breaks DVC's schema: first error, its line."""
+    from dvc.utils.strictyaml import determine_linecol
+
+    path = os.path.normpath(str(getattr(exc, "path", "") or "dvc.yaml"))
+    errors = list(getattr(getattr(exc, "exc", None), "errors", []) or [])
+    if not errors:
+        return UsageError(_pretty(exc))
+    first = errors[0]
+    message = " ".join(str(first.error_message).split())
+    if first.path:
+        message += " in " + " -> ".join(str(p) for p in first.path)
+    line = None
+    try:
+        data = yamlio.loads(str(getattr(exc, "text", "") or ""), display=path)
+        line = _key_line(data, list(first.path))
+        if line is None:
+            line, _col, _step = determine_linecol(data, first.path)
+    except (UsageError, AttributeError, KeyError, IndexError, TypeError, ValueError):
+        pass
+    rev = getattr(exc, "rev", None)
+    if rev:
+        path = f"{path}@{rev[:8]}"
+    where = f"{path}:{line}" if line else path
+    more = f"and {len(errors) - 1} more error(s)" if len(errors) > 1 else None
+    return UsageError(f"{where}: {message}", more)
 
 
 def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
@@ -85,12 +158,14 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
     from dvc.utils.strictyaml import YAMLSyntaxError, YAMLValidationError
 
     if isinstance(exc, NoRemoteError):
-        return UsageError(
-            "no DVC remote is configured",
-            "add one with 'mlopskit remote add NAME URL --default'",
-        )
+        from .remote import no_remote_error
+
+        return no_remote_error()
     if isinstance(exc, NotDvcRepoError):
         return UsageError(_first_line(exc), "run 'mlopskit init'")
+    yaml_err = _file_error(exc)
+    if yaml_err is not None:
+        return yaml_err
     if isinstance(exc, YAMLSyntaxError | YAMLValidationError):
         return UsageError(_pretty(exc))
     if isinstance(exc, MissingParamsError | BadParamFileError | ParamsIsADirectoryError):
@@ -154,10 +229,36 @@ def quiet_info() -> Iterator[None]:
 
 
 @contextmanager
+def quiet() -> Iterator[None]:
+    """No DVC chatter on the terminal while a command tells its own story (quickstart):
+    info logs ("didn't change, skipping", "Running stage", "Updating lock file"),
+    progress bars and spinners ("Checking graph"). Warnings and errors still show;
+    what the stages' own commands print is theirs and shows too."""
+    setup_logging()
+    from dvc.ui import ui
+
+    log, bars = logging.getLogger("dvc"), logging.getLogger("dvc.progress")
+    levels = (log.level, bars.level)
+    log.setLevel(max(log.level, logging.WARNING))
+    bars.setLevel(logging.CRITICAL)  # DVC's Tqdm hides itself above its level (ERROR)
+    console = ui.error_console
+    was_quiet, was_enabled = console.quiet, ui._enabled
+    console.quiet, ui._enabled = True, False
+    try:
+        yield
+    finally:
+        console.quiet, ui._enabled = was_quiet, was_enabled
+        log.setLevel(levels[0])
+        bars.setLevel(levels[1])
+
+
+@contextmanager
 def open_repo(root: Path) -> Iterator[Repo]:
     """A DVC repo handle. DVC resolves targets against the working directory, so the
     call runs from the project root (as the ``dvc`` CLI does after finding it)."""
-    with translated(), chdir(root):
+    # Translated inside the chdir: DVC names files relative to the working directory,
+    # and a malformed one is parsed again (for its line) by that name.
+    with chdir(root), translated():
         from dvc.repo import Repo
 
         repo = Repo(str(root))

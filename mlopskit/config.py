@@ -21,9 +21,44 @@ FILENAME = "mlopskit.yaml"
 HIGHER = "higher"
 LOWER = "lower"
 
-# Substrings of metric names whose direction is well known.
-_DEFAULT_LOWER = ("loss", "rmse", "mse", "mae", "mape", "error", "log_loss", "brier")
-_DEFAULT_HIGHER = ("accuracy", "acc", "f1", "auc", "precision", "recall", "r2", "score")
+# Metric names whose direction is well known. A key matches by its last part (`test.rmse`
+# -> `rmse`), whole or by its last known word (`val_loss`, `r2_score`, `mean_absolute_error`);
+# a leading `neg_` (scikit-learn's `neg_mean_squared_error`) turns it round.
+_DEFAULT_LOWER = frozenset(
+    {
+        "loss", "log_loss", "logloss", "nll", "rmse", "mse", "mae", "mape", "smape", "msle",
+        "rmsle", "error", "err", "brier", "wer", "cer", "perplexity", "latency", "mad",
+    }
+)  # fmt: skip
+_DEFAULT_HIGHER = frozenset(
+    {
+        "accuracy", "acc", "f1", "auc", "roc_auc", "pr_auc", "precision", "recall", "r2",
+        "score", "iou", "map", "ndcg", "bleu", "rouge", "kappa", "mcc", "specificity",
+        "sensitivity", "tpr", "tnr", "explained_variance", "jaccard", "dice",
+    }
+)  # fmt: skip
+
+
+def known_direction(name: str) -> str | None:
+    """``higher``/``lower`` for a metric whose name says it, else None."""
+    leaf = name.rsplit(":", 1)[-1].rsplit(".", 1)[-1].lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", leaf) if w]
+    flip = bool(words) and words[0] == "neg"
+    if flip:
+        words = words[1:]
+    found: str | None = None
+    candidates = ["_".join(words), *("_".join(words[i:]) for i in range(1, len(words)))]
+    candidates += list(reversed(words))
+    for cand in candidates:
+        if cand in _DEFAULT_LOWER:
+            found = LOWER
+        elif cand in _DEFAULT_HIGHER:
+            found = HIGHER
+        if found:
+            break
+    if found and flip:
+        return HIGHER if found == LOWER else LOWER
+    return found
 
 
 @dataclass(frozen=True)
@@ -32,15 +67,11 @@ class MetricsConfig:
 
     def direction(self, name: str) -> str | None:
         """``higher``/``lower`` for a metric (configured first, then by name), else None."""
-        leaf = name.rsplit(".", 1)[-1].lower()
-        for key in (name, leaf):
+        leaf = name.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+        for key in (name, leaf, leaf.lower()):
             if key in self.directions:
                 return self.directions[key]
-        if any(s in leaf for s in _DEFAULT_LOWER):
-            return LOWER
-        if any(s in leaf for s in _DEFAULT_HIGHER):
-            return HIGHER
-        return None
+        return known_direction(name)
 
 
 @dataclass(frozen=True)

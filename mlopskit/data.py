@@ -229,14 +229,96 @@ def pull(
     rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
+        check_can_pull(repo, project.root, name, rels)
 
         def run() -> int:
             result = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
             stats = result.get("stats", {}) if isinstance(result, dict) else {}
             return int(stats.get("fetched", 0))
 
-        count = _retry(run, what="pull")
+        try:
+            count = _retry(run, what="pull")
+        except OperationFailed as err:
+            failed = getattr(err.__cause__, "target_infos", None)  # DVC's CheckoutError
+            if not failed:
+                raise
+            where = sorted(Path(str(p)).as_posix() for p in failed)
+            raise OperationFailed(
+                f"{len(where)} path(s) are in neither the cache nor remote '{name}': "
+                + ", ".join(where[:8])
+                + (" ..." if len(where) > 8 else ""),
+                "push them from the machine that made them ('mlopskit data push'), "
+                "or skip them with --allow-missing",
+            ) from err.__cause__
         return TransferResult(count=count, remote=name)
+
+
+def check_can_pull(repo: Repo, root: Path, name: str | None, targets: Sequence[str] = ()) -> None:
+    """When data is missing that only a remote can bring, there must be a remote, and a
+    local one must exist: else DVC warns, then fails the checkout with "Is your cache up
+    to date?" (pull) or calls the pipeline "up to date" without the data (repro --pull)."""
+    if name and _local_remote(repo, name) is None:
+        return  # a cloud remote: only a transfer can tell whether it answers
+    missing = missing_data(root, _cache_dir(repo), targets)
+    if not missing:
+        return
+    if not name:
+        from .remote import no_remote_error
+
+        raise no_remote_error()
+    path = _local_remote(repo, name)
+    if path is not None and not path.is_dir():
+        raise RemoteError(
+            f"DVC remote '{name}' is a folder that does not exist here ({path}): "
+            f"{len(missing)} path(s) cannot be pulled, e.g. {missing[0]}",
+            f"point it at the data: mlopskit remote add {name} URL --default --force",
+        )
+
+
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def missing_data(root: Path, cache: Path | None, targets: Sequence[str] = ()) -> list[str]:
+    """DVC-managed paths (pointers' and dvc.lock's cached outputs) that are neither in the
+    workspace nor in the local cache: only a remote can bring them (a fresh clone)."""
+    from . import revfile, yamlio
+
+    found: dict[str, str] = {}
+    lock_doc = revfile.load_structured(root, None, "dvc.lock")
+    stages = (lock_doc or {}).get("stages") if isinstance(lock_doc, dict) else None
+    for stage in (stages or {}).values():
+        for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
+            if isinstance(out, dict) and "path" in out:
+                found[str(out["path"])] = str(out.get("md5") or "")
+    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
+        if not pointer:
+            continue
+        try:
+            doc = yamlio.fast_loads((root / pointer).read_text("utf-8"), display=pointer)
+        except (OSError, MlopskitError):
+            continue
+        base = PurePosixPath(pointer).parent
+        for out in (doc or {}).get("outs") or [] if isinstance(doc, dict) else []:
+            if isinstance(out, dict) and "path" in out:
+                path = (base / str(out["path"])).as_posix()
+                found[path.removeprefix("./")] = str(out.get("md5") or "")
+    tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
+    wanted = [t.rstrip("/") for t in targets]
+
+    def in_cache(md5: str) -> bool:
+        if cache is None or len(md5) < 32:
+            return False
+        return (cache / md5[:2] / md5[2:]).exists()  # the cache's path ends in files/md5
+
+    return sorted(
+        path
+        for path, md5 in found.items()
+        if path not in tracked
+        and not (root / path).exists()
+        and not in_cache(md5)
+        and (not wanted or any(_overlap(path, w) for w in wanted))
+    )
 
 
 _LABELS = {
@@ -255,6 +337,8 @@ def status(
     with _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
         check_remote = cloud and bool(name)
+        if check_remote:
+            check_can_pull(repo, project.root, name, rels)  # a local remote that is not here
 
         def run() -> dict[str, object]:
             return dict(
@@ -279,6 +363,11 @@ def status(
         if isinstance(value, dict):
             for kind, items in value.items():
                 for p in items:
+                    if group == "uncommitted" and kind == "deleted":
+                        # Tracked but absent: never pulled (a fresh clone) or removed by
+                        # hand. `dvc commit` cannot record that; a pull brings it back.
+                        note(p, f"not in the workspace (pull it: mlopskit data pull {p})")
+                        continue
                     need = "git commit" if group == "committed" else "dvc commit"
                     note(p, f"{kind} (needs {need})")
     for key, label in _LABELS.items():
@@ -286,6 +375,23 @@ def status(
         if isinstance(value, list):
             for p in value:
                 note(p, label)
+    uncommitted = raw.get("uncommitted")
+    absent = set(uncommitted.get("deleted") or []) if isinstance(uncommitted, dict) else set()
+    for p in absent & set(entries):
+        if "not in remote" in entries[p]:
+            # Pulling cannot bring it: say so instead of "pull it".
+            entries[p] = [
+                f"not in the workspace nor in remote '{name}' (push it from where it was made)"
+                if s.startswith("not in the workspace")
+                else s
+                for s in entries[p]
+                if s != "not in remote"
+            ]
+    not_cached = raw.get("not_in_cache")
+    if not name and absent & set(not_cached if isinstance(not_cached, list) else []):
+        from .remote import no_remote_error
+
+        raise no_remote_error()
     return DataStatus(remote=name, entries=dict(sorted(entries.items())))
 
 
@@ -297,10 +403,10 @@ class RecoverResult:
     commit: str | None = None
 
 
-def recover(project: Project) -> RecoverResult:
+def recover(project: Project, *, wait: bool = False) -> RecoverResult:
     """Finish or undo what an interrupted ``data add`` left behind."""
     root = project.root
-    with lock.held(project.tmp_dir):
+    with lock.held(project.tmp_dir, wait=wait):
         txn = journal.load(root, project.tmp_dir)
         if txn is None:
             return RecoverResult(op=None, action="none", files=[])

@@ -460,10 +460,11 @@ def report_markdown(
     top: int = 3,
     image_dir: Path | None = None,
     image_link: str | None = None,
+    png_name: str = PNG_NAME,
 ) -> str:
     """A Markdown section: the verdict, one row per feature (drifted first) and, with
     ``image_dir``, the distributions of the ``top`` features written to
-    ``image_dir/drift.png`` and linked as ``image_link`` (default: ``<image_dir name>/drift.png``,
+    ``image_dir/png_name`` and linked as ``image_link`` (default: ``<image_dir name>/png_name``,
     right for a report written beside ``image_dir``)."""
     drifted = result.drifted
     total = len(result.features)
@@ -498,9 +499,19 @@ def report_markdown(
     headers = ["feature", "kind", "PSI", "test", "statistic", "p-value", "n (ref / cur)"]
     lines.append(md_table([*headers, "drifted", "reason"], rows))
     if image_dir is not None:
-        png = write_png(result, image_dir / PNG_NAME, top=top)
+        png = write_png(result, image_dir / png_name, top=top)
         if png is not None:
-            link = image_link or (f"{image_dir.name}/{PNG_NAME}" if image_dir.name else PNG_NAME)
+            link = image_link or (f"{image_dir.name}/{png_name}" if image_dir.name else png_name)
             shown = ", ".join(f.name for f in ranked(result, top))
             lines += [f"![Distributions of {shown}]({link})", ""]
     return "\n".join(lines)
+
+
+def write_report(result: DriftResult, out: Path, *, top: int = 3) -> Path:
+    """The Markdown report at ``out`` and its chart beside it, named after it
+    (``DIR/x.md`` -> ``DIR/x.png``, linked as ``x.png``: relative to the Markdown file)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = f"{out.stem}.png"
+    text = report_markdown(result, top=top, image_dir=out.parent, image_link=png, png_name=png)
+    out.write_text(text, encoding="utf-8")
+    return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _dvc, flat, params, scm
+from . import _dvc, flat, lock, params, revfile, scm
 from .errors import OperationFailed, PreconditionError, UsageError
 from .project import Project
 
@@ -162,14 +162,21 @@ def run(
     *,
     name: str | None = None,
     allow_new: bool = False,
+    wait: bool = False,
 ) -> ExpResult:
-    """One experiment in the workspace, as `dvc exp run -S ... -n NAME` does."""
+    """One experiment in the workspace, as `dvc exp run -S ... -n NAME` does (holding the
+    project lock: it rewrites params, dvc.lock and outputs as repro does)."""
     keys = [a.split("=", 1)[0] for a in assignments if "=" in a]
     if len(keys) != len(assignments):
         raise UsageError("-S takes KEY=VALUE")
+    revfile.check_workspace(project.root)
     check_keys(project, keys, allow_new=allow_new)
     start = time.monotonic()
-    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+    with (
+        lock.held(project.tmp_dir, wait=wait),
+        _dvc.open_repo(project.root) as repo,
+        _dvc.translated(),
+    ):
         revs = repo.experiments.run(params=list(assignments), name=name)
     rev = next(iter(revs), None) if revs else None
     return ExpResult(
@@ -192,7 +199,12 @@ def exp_ref(root: Path, name: str) -> str | None:
 
 
 def push_experiment(
-    project: Project, name: str, *, git_remote: str = "origin", dvc_remote: str | None = None
+    project: Project,
+    name: str,
+    *,
+    git_remote: str = "origin",
+    dvc_remote: str | None = None,
+    wait: bool = False,
 ) -> str:
     """Publish an experiment as `dvc exp push` does: its outputs to the DVC remote, then its
     ref to the git remote (with GITHUB_TOKEN as a header over https, never --force)."""
@@ -201,7 +213,7 @@ def push_experiment(
     ref = exp_ref(project.root, name)
     if ref is None:
         raise UsageError(f"no experiment named '{name}'")
-    data.push(project, remote=dvc_remote)
+    data.push(project, remote=dvc_remote, wait=wait)
     auth = scm.auth_args(project.root, git_remote)
     res = scm.git(
         project.root, *auth, "push", "--porcelain", "--", git_remote, f"{ref}:{ref}", check=False
@@ -246,6 +258,7 @@ class ExpRow:
     created: str
     params: dict[str, Any]
     metrics: dict[str, Any]
+    kind: str = "experiment"  # or "baseline": the commit the experiments ran on
 
 
 def _flatten_files(data: Any) -> dict[str, Any]:
@@ -257,22 +270,65 @@ def _flatten_files(data: Any) -> dict[str, Any]:
     return out
 
 
+# How far back `exp show` looks for the commit experiments ran on: `exp promote` (and
+# any commit after running experiments) moves HEAD past it, and DVC's own `exp show`
+# then lists none until given `--rev` or `-n`.
+BASELINE_DEPTH = 20
+
+
+def experiment_baseline(root: Path) -> str | None:
+    """The nearest first-parent ancestor of HEAD (HEAD included) that has experiments:
+    their refs are ``refs/exps/<sha[:2]>/<sha[2:]>/<name>``. None when none has."""
+    refs = scm.git(root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()
+    shas = {
+        parts[2] + parts[3]
+        for parts in (r.split("/") for r in refs)
+        if len(parts) >= 5 and parts[2] != "exec" and len(parts[2] + parts[3]) == 40
+    }
+    if not shas:
+        return None
+    chain = scm.git(
+        root, "rev-list", "--first-parent", f"--max-count={BASELINE_DEPTH}", "HEAD", check=False
+    ).out.split()
+    return next((sha for sha in chain if sha in shas), None)
+
+
 def show(
     project: Project, *, sort_by: str | None = None, all_baselines: bool = False
 ) -> list[ExpRow]:
-    """The experiments of HEAD's baseline (or all), best first by ``sort_by``."""
+    """The experiments of HEAD's baseline (or of every branch), each baseline's row first,
+    as `dvc exp show` lists them; experiments best first by ``sort_by``. After `exp
+    promote` (or any later commit) HEAD has none: the nearest ancestor that has them is
+    shown too, under HEAD's row."""
+    revs: list[str] | None = None
+    if not all_baselines:
+        # HEAD's row, then (when HEAD moved past it) the commit the experiments ran on.
+        tip, base = scm.head(project.root), experiment_baseline(project.root)
+        revs = list(dict.fromkeys(r for r in (tip or "HEAD", base) if r))
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
-        states = repo.experiments.show(all_branches=all_baselines)
-    rows: list[ExpRow] = []
+        states = repo.experiments.show(revs=revs, all_branches=all_baselines)
+    groups: list[tuple[ExpRow | None, list[ExpRow]]] = []
     for baseline in states:
         if baseline.rev == "workspace":
             continue
+        head: ExpRow | None = None
+        if baseline.data is not None:
+            head = ExpRow(
+                name=str(baseline.name or baseline.rev[:7]),
+                rev=baseline.rev,
+                baseline=str(baseline.rev),
+                created=str(baseline.data.timestamp or ""),
+                params=_flatten_files(baseline.data.params),
+                metrics=_flatten_files(baseline.data.metrics),
+                kind="baseline",
+            )
+        exps: list[ExpRow] = []
         for exp in baseline.experiments or []:
             for state in exp.revs:
                 d = state.data
                 if d is None:
                     continue
-                rows.append(
+                exps.append(
                     ExpRow(
                         name=str(state.name or exp.name or state.rev[:7]),
                         rev=state.rev,
@@ -282,12 +338,14 @@ def show(
                         metrics=_flatten_files(d.metrics),
                     )
                 )
+        groups.append((head, exps))
     if sort_by:
         direction = project.config.metrics.direction(sort_by) or "higher"
-        if rows and not any(sort_by in r.metrics for r in rows):
+        every = [r for _, exps in groups for r in exps]
+        if every and not any(sort_by in r.metrics for r in every):
             raise UsageError(
                 f"--sort-by: no experiment has a metric '{sort_by}'",
-                f"metrics: {', '.join(sorted({k for r in rows for k in r.metrics}))}",
+                f"metrics: {', '.join(sorted({k for r in every for k in r.metrics}))}",
             )
 
         def key(r: ExpRow) -> tuple[int, float]:
@@ -296,8 +354,9 @@ def show(
                 return (1, 0.0)
             return (0, -v if direction == "higher" else v)
 
-        rows.sort(key=key)
-    return rows
+        for _, exps in groups:
+            exps.sort(key=key)
+    return [r for head, exps in groups for r in ([head] if head else []) + exps]
 
 
 @dataclass(frozen=True)
@@ -308,9 +367,17 @@ class Promoted:
     committed: list[str]
 
 
-def promote(project: Project, name: str, *, branch: str | None = None) -> Promoted:
+def promote(
+    project: Project, name: str, *, branch: str | None = None, wait: bool = False
+) -> Promoted:
     """Bring experiment NAME's params, lock and outputs into the workspace (and one commit),
-    or into a new BRANCH whose tip is the experiment's commit, ready for a pull request."""
+    or into a new BRANCH whose tip is the experiment's commit, ready for a pull request.
+    The project lock is held throughout: the workspace is never left half-applied."""
+    with lock.held(project.tmp_dir, wait=wait):
+        return _promote(project, name, branch=branch)
+
+
+def _promote(project: Project, name: str, *, branch: str | None) -> Promoted:
     from . import pipeline
 
     root = project.root

@@ -19,6 +19,13 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def fmt_param(value: Any) -> str:
+    """A param as its file spells it: ``1.0`` stays ``1.0`` (``fmt`` rounds for metrics)."""
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return fmt(value)
+
+
 def fmt_change(change: float | None, rel: float | None) -> tuple[str, str]:
     if change is None:
         return "—", "—"

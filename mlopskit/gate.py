@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import flat, metrics, revfile, scm
+from . import flat, lock, metrics, revfile, scm
 from .errors import UsageError
 from .project import Project
 
@@ -201,7 +201,10 @@ def check(
     if config_rules:
         parsed = [parse_rule(r) for r in project.config.gates] + parsed
     if not parsed:
-        raise UsageError("gate: no rules", "add 'gates:' to mlopskit.yaml or pass --rule")
+        raise UsageError(
+            "gate: no rules",
+            "add one to gates: in mlopskit.yaml with 'mlopskit gate add RULE', or pass --rule",
+        )
     root: Path = project.root
     head = metrics.read(root, None, required=False)
     base_values = None
@@ -211,3 +214,164 @@ def check(
         sha = revfile.resolve_rev(root, base_name)
         base_values = metrics.read(root, sha, required=False)
     return evaluate(parsed, head, base_values, base_name)
+
+
+@dataclass(frozen=True)
+class GateEdit:
+    changed: list[str]  # rules added (gate add) or removed (gate remove)
+    rules: list[str]  # every rule in mlopskit.yaml afterwards
+    notes: list[str]  # warnings worth showing (a rule that reads against its metric)
+    commit: str | None = None
+
+
+def _rule_key(rule: Any) -> str:
+    r = parse_rule(rule)
+    return f"{r.metric} {r.kind} {r.threshold!r}{'%' if r.percent else ''}"
+
+
+def _load_config_doc(project: Project) -> tuple[Path, str | None, Any]:
+    from ruamel.yaml.comments import CommentedMap
+
+    from . import config, yamlio
+
+    path = project.root / config.FILENAME
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    doc = yamlio.load(path, display=config.FILENAME, missing_ok=True)
+    if doc is None:
+        doc = CommentedMap()
+    config.parse(doc)  # a broken mlopskit.yaml is reported before it is edited
+    return path, text, doc
+
+
+def _write_config_doc(
+    project: Project, path: Path, text: str | None, doc: Any, *, commit: bool, message: str
+) -> str | None:
+    from . import config, lock, yamlio
+
+    config.parse(doc)
+    with lock.held(project.tmp_dir):
+        yamlio.dump(path, doc, like=text)
+        if not commit:
+            return None
+        project.require_branch("gate --commit")
+        return scm.commit_paths(
+            project.root, [path.name], message, max_file_mb=project.config.git.max_file_mb
+        )
+
+
+def _metric_names(values: dict[str, dict[str, Any]]) -> list[str]:
+    names: list[str] = []
+    for file, keys in values.items():
+        for key in keys:
+            names += [key, f"{file}:{key}"]
+    return names
+
+
+def _notes(rule: Rule, project: Project) -> list[str]:
+    from . import config
+
+    direction = project.config.metrics.direction(rule.metric)
+    if direction == config.LOWER and rule.kind == "max_drop":
+        return [
+            f"'{rule.metric}' is lower-is-better: '{rule.text}' limits how much it may fall; "
+            f"to stop it getting worse, use '{rule.metric}: max_increase ...'"
+        ]
+    if direction == config.HIGHER and rule.kind == "max_increase":
+        return [
+            f"'{rule.metric}' is higher-is-better: '{rule.text}' limits how much it may rise; "
+            f"to stop it getting worse, use '{rule.metric}: max_drop ...'"
+        ]
+    return []
+
+
+def add_rules(
+    project: Project,
+    rules: list[str],
+    *,
+    force: bool = False,
+    commit: bool = False,
+    wait: bool = False,
+) -> GateEdit:
+    """Add rules to ``gates:`` in mlopskit.yaml (keeping its comments). A rule naming a
+    metric the workspace's metrics files do not hold is refused (did-you-mean) unless
+    ``force``; with no metrics produced yet, any metric is accepted."""
+    import difflib
+
+    parsed = [parse_rule(r) for r in rules]
+    if not parsed:
+        raise UsageError("gate add: no rule given", "for example: mlopskit gate add 'rmse <= 3.0'")
+    known = _metric_names(metrics.read(project.root, None, required=False))
+    if known and not force:
+        for r in parsed:
+            if r.metric not in known:
+                close = difflib.get_close_matches(r.metric, known, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else f"metrics: {', '.join(known)}; "
+                raise UsageError(
+                    f"gate rule '{r.text}': no metric '{r.metric}' in the metrics files",
+                    f"{hint}pass --force to add it anyway",
+                )
+    with lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
+        return _add(project, parsed, commit=commit)
+
+
+def _add(project: Project, parsed: list[Rule], *, commit: bool) -> GateEdit:
+    from ruamel.yaml.comments import CommentedSeq
+
+    from . import config, yamlio
+
+    path, text, doc = _load_config_doc(project)
+    gates = doc.get("gates")
+    if gates is None:
+        gates = doc["gates"] = CommentedSeq()
+    if not isinstance(gates, CommentedSeq):
+        raise UsageError(f"{config.FILENAME}: 'gates' must be a list of rules")
+    have = {_rule_key(g) for g in gates}
+    added: list[str] = []
+    notes: list[str] = []
+    for r in parsed:
+        if _rule_key(r.text) in have:
+            continue
+        yamlio.append(doc, "gates", r.text)
+        have.add(_rule_key(r.text))
+        added.append(r.text)
+        notes += _notes(r, project)
+    sha = None
+    if added:
+        sha = _write_config_doc(
+            project, path, text, doc, commit=commit, message="gate: add " + "; ".join(added)
+        )
+    return GateEdit(added, [str(g) for g in flat.plain(gates)], notes, sha)
+
+
+def remove_rules(
+    project: Project, rules: list[str], *, commit: bool = False, wait: bool = False
+) -> GateEdit:
+    """Remove rules from ``gates:`` in mlopskit.yaml; an unknown rule is exit 2."""
+    with lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
+        return _remove(project, rules, commit=commit)
+
+
+def _remove(project: Project, rules: list[str], *, commit: bool) -> GateEdit:
+    import difflib
+
+    from . import config, yamlio
+
+    path, text, doc = _load_config_doc(project)
+    gates = doc.get("gates") or []
+    current = [parse_rule(g).text for g in gates]
+    removed: list[str] = []
+    for rule in rules:
+        key = _rule_key(rule)
+        idx = next((i for i, g in enumerate(gates) if _rule_key(g) == key), None)
+        if idx is None:
+            close = difflib.get_close_matches(rule, current, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see 'mlopskit gate list'"
+            raise UsageError(f"{config.FILENAME}: no gate rule '{rule}'", hint)
+        removed.append(parse_rule(gates[idx]).text)
+        yamlio.delete(doc, "gates", idx)
+    sha = None
+    if removed:
+        sha = _write_config_doc(
+            project, path, text, doc, commit=commit, message="gate: remove " + "; ".join(removed)
+        )
+    return GateEdit(removed, [parse_rule(g).text for g in gates], [], sha)

@@ -14,7 +14,7 @@ from typing import Any
 from . import revfile, scm
 from .errors import PreconditionError, UsageError
 from .project import Project
-from .registry import _artifact_md5, declared, resolve, state
+from .registry import declared, locate, resolve, state
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class Lineage:
     type: str
     labels: list[str]
     model_md5: str | None
-    data: dict[str, str]  # every data dependency / output path -> md5 from dvc.lock
+    model_source: str  # where model_md5 comes from: the producing stage, a .dvc file, git
+    data: dict[str, str]  # every DVC-tracked path in dvc.lock -> md5 (outs win over deps)
     params: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
     commit_subject: str
@@ -44,8 +45,12 @@ def show(project: Project, spec: str) -> Lineage:
     reg = art.versions[version]
     decl = declared(root, reg.commit).get(art.name, {})
     path = str(decl.get("path", ""))
-    md5s = revfile.lock_md5s(root, reg.commit)
-    data = {p: m for p, m in md5s.items() if not _is_git_tracked(root, reg.commit, p)}
+    data = {
+        p: m
+        for p, m in _lock_md5s(root, reg.commit).items()
+        if not _is_git_tracked(root, reg.commit, p)
+    }
+    found = locate(root, reg.commit, path)
     subject = scm.git(root, "log", "-1", "--format=%s", reg.commit).out.strip()
     return Lineage(
         artifact=art.name,
@@ -58,7 +63,8 @@ def show(project: Project, spec: str) -> Lineage:
         description=str(decl.get("desc", "")),
         type=str(decl.get("type", "")),
         labels=[str(x) for x in decl.get("labels", []) or []],
-        model_md5=_artifact_md5(root, reg.commit, path),
+        model_md5=found.md5 if found else None,
+        model_source=found.described if found else "",
         data=data,
         params=params.read(root, reg.commit),
         metrics=metrics.read(root, reg.commit, required=False),
@@ -66,13 +72,43 @@ def show(project: Project, spec: str) -> Lineage:
     )
 
 
+def _lock_md5s(root: Path, rev: str) -> dict[str, str]:
+    """path -> md5 in dvc.lock: what a stage produced (outs), else what one consumed (deps).
+    A deps entry is stale when its stage was not re-run after the producer changed."""
+    lock = revfile.load_structured(root, rev, "dvc.lock")
+    stages = (lock or {}).get("stages", {}) if isinstance(lock, dict) else {}
+    outs: dict[str, str] = {}
+    deps: dict[str, str] = {}
+    for stage in stages.values() if isinstance(stages, dict) else []:
+        if not isinstance(stage, dict):
+            continue
+        for kind, into in (("outs", outs), ("deps", deps)):
+            for e in stage.get(kind, []) or []:
+                if isinstance(e, dict) and "path" in e and "md5" in e:
+                    into.setdefault(str(e["path"]), str(e["md5"]))
+    return {**deps, **outs}
+
+
 def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
     return scm.git(root, "cat-file", "-e", f"{rev}:{path}", check=False).returncode == 0
 
 
+def code_span(text: str) -> str:
+    """A Markdown code span that holds ``text`` verbatim: the fence is one backtick longer
+    than the longest run inside, padded when the text starts or ends with a backtick."""
+    import re
+
+    text = " ".join(text.splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    edge = text[:1] == "`" or text[-1:] == "`" or (text[:1] == " " and text[-1:] == " ")
+    pad = " " if edge and text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def card(project: Project, spec: str) -> str:
     """A Markdown model card from the lineage and dvc.yaml's description."""
-    from .formatting import fmt, md_code, md_escape, md_table
+    from .formatting import fmt, md_escape, md_table
 
     lin = show(project, spec)
     parts = [
@@ -86,6 +122,7 @@ def card(project: Project, spec: str) -> str:
                 ["stages", ", ".join(lin.stages) or "—"],
                 ["file", lin.path],
                 ["md5", lin.model_md5 or "—"],
+                ["md5 recorded in", lin.model_source or "—"],
                 ["commit", lin.commit],
                 ["commit message", lin.commit_subject],
                 ["registered by", lin.registered_by],
@@ -107,8 +144,8 @@ def card(project: Project, spec: str) -> str:
         md_table(["path", "md5"], [[p, m] for p, m in lin.data.items()])
         if lin.data
         else "_No DVC-tracked data._\n",
-        f"\nReproduce: `git checkout {lin.commit[:12]} && dvc pull && dvc repro` "
-        f"(or `mlopskit model get {md_code(lin.artifact + '@' + lin.version)}`).\n",
+        f"\nReproduce: {code_span(f'git checkout {lin.commit[:12]} && dvc pull && dvc repro')} "
+        f"(or fetch the model: {code_span(f'mlopskit model get {lin.artifact}@{lin.version}')}).\n",
     ]
     return "\n".join(parts)
 
@@ -122,21 +159,26 @@ class Fetched:
 
 
 def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None) -> Fetched:
-    """Fetch the model file of that version from the cache or DVC remote into ``out_dir``
-    (the workspace is not touched) and verify its md5: exit 5 on a mismatch."""
+    """Fetch the model file of that version into ``out_dir`` (the workspace is not touched)
+    and verify its md5: from the DVC cache or remote when DVC tracks it, from the git object
+    at that commit when git does. Exit 5 on a mismatch, nothing written."""
     import hashlib
     import os
     import tempfile
 
-    from . import _dvc
+    from .errors import IntegrityError
 
     root = project.root
     art, version = resolve(root, spec)
     commit = art.versions[version].commit
     path = str(declared(root, commit).get(art.name, {}).get("path", ""))
-    md5 = _artifact_md5(root, commit, path)
-    if not md5:
-        raise UsageError(f"{path}: no md5 in dvc.lock at {commit[:8]}")
+    found = locate(root, commit, path)
+    if found is None:
+        raise UsageError(
+            f"{path}: not a stage output in dvc.lock, not tracked by a .dvc file and not in "
+            f"git at {commit[:8]}"
+        )
+    md5 = found.md5
     if md5.endswith(".dir"):
         raise UsageError(f"{path} is a directory; fetch it with 'dvc get . {path} --rev {commit}'")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,27 +187,20 @@ def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        cached = revfile.cache_path(root, md5)
-        if cached.is_file():
-            tmp.write_bytes(cached.read_bytes())
+        if found.source == "git":
+            blob = scm.show(root, commit, path)
+            assert blob is not None  # locate found it
+            tmp.write_bytes(blob)
         else:
-            with _dvc.open_repo(root) as repo, _dvc.translated():
-                odb = repo.cloud.get_remote_odb(remote, "model get")
-                if not odb.exists(md5):
-                    raise PreconditionError(
-                        f"{path} ({md5}) is in neither the cache nor the remote"
-                    )
-                odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+            _fetch_dvc_object(root, md5, path, tmp, remote)
         digest = hashlib.md5()
         with tmp.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         if digest.hexdigest() != md5:
-            from .errors import IntegrityError
-
             raise IntegrityError(
-                f"{path}: md5 {digest.hexdigest()} does not match {md5} recorded in dvc.lock "
-                f"at {commit[:8]}; nothing was written",
+                f"{path}: md5 {digest.hexdigest()} does not match {md5} recorded in "
+                f"{found.described} at {commit[:8]}; nothing was written",
                 "the remote object is corrupt: push a good copy (mlopskit data push)",
             )
         tmp.replace(target)
@@ -174,12 +209,34 @@ def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None
     return Fetched(art.name, version, target, md5)
 
 
+def _fetch_dvc_object(root: Path, md5: str, path: str, dest: Path, remote: str | None) -> None:
+    from . import _dvc
+
+    cached = revfile.cache_path(root, md5)
+    if cached.is_file():
+        dest.write_bytes(cached.read_bytes())
+        return
+    with _dvc.open_repo(root) as repo, _dvc.translated():
+        if remote is None and not repo.config.get("core", {}).get("remote"):
+            raise UsageError(
+                f"{path} ({md5}) is not in the local DVC cache, and no DVC remote is "
+                "configured in this clone (a default remote set in .dvc/config.local is "
+                "not part of a clone)",
+                "add one: 'mlopskit remote add NAME URL --default' (or 'dvc remote add -d "
+                "NAME URL'), or pass --remote NAME",
+            )
+        odb = repo.cloud.get_remote_odb(remote, "model get")
+        if not odb.exists(md5):
+            raise PreconditionError(f"{path} ({md5}) is in neither the cache nor the remote")
+        odb.fs.get_file(odb.oid_to_path(md5), str(dest))
+
+
 def describe_tag(root: Path, tag: str) -> dict[str, str]:
     """artifact, version and stage named by a GTO tag (for deploy workflows): a stage tag
     resolves to the version registered at the commit it points to."""
-    from gto.constants import tag_re
+    from . import _gto
 
-    m = tag_re.match(tag)
+    m = _gto.TAG_RE.match(tag)
     if not m or not (m["stage"] or m["version"]) or m["cancel"]:
         raise UsageError(f"{tag!r} is not a GTO registration or stage assignment tag")
     art = state(root).get(m["artifact"])

@@ -11,12 +11,29 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import PreconditionError
+
+_HELD: set[tuple[str, int]] = set()  # (lock file, thread) this process holds
+
+
+class LockedError(PreconditionError):
+    """Another process holds the project's lock (exit 3).
+
+    The hint names ``--wait`` only where the command has it: the CLI, which knows its
+    commands, adds it (``with_wait_hint``); the library's callers pass ``wait=True``.
+    """
+
+    def __init__(self, message: str, hint: str = "wait for it to finish, then run again") -> None:
+        super().__init__(message, hint)
+
+    def with_wait_hint(self) -> LockedError:
+        return LockedError(self.message, "wait for it to finish, or pass --wait")
 
 
 def _describe(path: Path) -> str:
@@ -29,9 +46,16 @@ def _describe(path: Path) -> str:
 
 @contextmanager
 def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator[None]:
-    """Hold the project's lock; exit 3 naming the holder if it is taken (``wait`` blocks)."""
+    """Hold the project's lock; LockedError (exit 3) naming the holder if it is taken
+    (``wait`` blocks until it is free)."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path = tmp_dir / "lock"
+    # Re-entrant within a thread (exp promote holds it and commits through commit_state):
+    # a second flock on a new descriptor would block on our own lock.
+    key = (os.path.realpath(path), threading.get_ident())
+    if key in _HELD:
+        yield
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
@@ -43,10 +67,7 @@ def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator
                 if wait or time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
-                raise PreconditionError(
-                    f"{path}: the project is locked by {_describe(path)}",
-                    "wait for it to finish, or pass --wait",
-                ) from None
+                raise LockedError(f"{path}: the project is locked by {_describe(path)}") from None
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -54,9 +75,11 @@ def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
+        _HELD.add(key)
         try:
             yield
         finally:
+            _HELD.discard(key)
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

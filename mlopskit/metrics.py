@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dvcyaml, flat, revfile
-from .errors import OperationFailed, UsageError
+from . import dvcyaml, flat, revfile, scm
+from .errors import MlopskitError, OperationFailed, UsageError
 from .project import Project
 
 
@@ -45,6 +45,62 @@ def read(root: Path, rev: str | None = None, *, required: bool = True) -> dict[s
 def show(project: Project, *, rev: str | None = None) -> dict[str, dict[str, Any]]:
     sha = revfile.resolve_rev(project.root, rev) if rev else None
     return read(project.root, sha)
+
+
+@dataclass(frozen=True)
+class Shown:
+    values: dict[str, dict[str, Any]]
+    # DVC-cached metrics files that are not in the workspace: read from the cache or the
+    # remote (as `dvc metrics show` does), or "missing" when neither has them.
+    not_pulled: dict[str, str] = field(default_factory=dict)  # path -> "cache"/"remote"/...
+
+
+def show_workspace(project: Project) -> Shown:
+    """The workspace's metrics; a metrics file DVC caches (``cache: true``) that was never
+    pulled is read from the local cache, else streamed from the remote, as DVC does."""
+    root = project.root
+    values: dict[str, dict[str, Any]] = {}
+    not_pulled: dict[str, str] = {}
+    md5s: dict[str, str] | None = None
+    for path in dvcyaml.files(root).metrics:
+        found = _read_file(root, None, path, required=False)
+        if found is not None:
+            values[path] = found
+            continue
+        if md5s is None:
+            md5s = revfile.lock_md5s(root, None)
+        if path not in md5s or scm.git(root, "ls-files", "--", path).out.strip():
+            # Not a DVC-cached output (or tracked by git and deleted): nothing to pull.
+            _read_file(root, None, path, required=True)
+        raw, source = _read_cached(root, path, md5s[path])
+        not_pulled[path] = source
+        if raw is not None:
+            values[path] = _flat_mapping(revfile.parse(raw, path, path), path)
+    return Shown(values, not_pulled)
+
+
+def _read_cached(root: Path, path: str, md5: str) -> tuple[bytes | None, str]:
+    cached = revfile.cache_path(root, md5)
+    if cached.is_file():
+        return cached.read_bytes(), "cache"
+    from . import _dvc
+    from .remote import no_remote_error
+
+    with _dvc.open_repo(root) as repo:
+        name = repo.config["core"].get("remote")
+        if not name:
+            raise no_remote_error()
+        try:
+            with _dvc.translated():
+                return bytes(repo.dvcfs.read_bytes(path)), f"remote '{name}'"
+        except (OSError, MlopskitError):
+            return None, "missing"
+
+
+def _flat_mapping(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise OperationFailed(f"metrics file {where}: expected a mapping of metric names to values")
+    return flat.flatten(data)
 
 
 @dataclass(frozen=True)

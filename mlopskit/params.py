@@ -78,6 +78,12 @@ def _split(assignment: str) -> tuple[str, str, str]:
         file, key = lhs.split(":", 1)
     if not key or any(not part for part in key.split(".")):
         raise UsageError(f"'{assignment}': empty key")
+    if value == "":
+        # `train.C=` is a slip (an unset shell variable), not a wish for an empty string.
+        raise UsageError(
+            f"'{assignment}': no value for '{lhs}'",
+            f"give one, e.g. {lhs}=0.5; for an empty string: {lhs}=\"''\"",
+        )
     return file, key, value
 
 
@@ -125,7 +131,7 @@ def _walk_set(
 
 
 def set_params(
-    project: Project, assignments: Sequence[str], *, allow_new: bool = False
+    project: Project, assignments: Sequence[str], *, allow_new: bool = False, wait: bool = False
 ) -> SetResult:
     """Set params in their YAML files, typed like ``dvc exp run -S``; unknown keys are refused."""
     from ruamel.yaml.comments import CommentedMap
@@ -137,26 +143,29 @@ def set_params(
         if not file.endswith((".yaml", ".yml")):
             raise UsageError(f"{file}: only YAML params files can be set", "edit it by hand")
         by_file.setdefault(file, []).append((key, value))
-    changed: dict[str, tuple[Any, Any]] = {}
-    loaded: dict[str, Any] = {}
-    known = list(read(root))
-    for file, items in by_file.items():
-        paths_ok = project.rel(root / file)
-        data = check_file(root, paths_ok)
-        if data is None:
-            if not allow_new:
-                raise UsageError(f"{file}: no such params file", "use --allow-new to create it")
-            data = CommentedMap()
-        for key, text in items:
-            label = _label(file, key)
-            value = parse_value(text)
-            old = _walk_set(
-                data, key.split("."), value, allow_new=allow_new, label=label, known=known
-            )
-            if old is MISSING or flat.plain(old) != flat.plain(value):
-                changed[label] = (None if old is MISSING else flat.plain(old), flat.plain(value))
-        loaded[file] = data
-    with lock.held(project.tmp_dir):
+    # Read, change and write under the lock: a waiting `params set` sees what the
+    # holder wrote instead of overwriting it with what it read before.
+    with lock.held(project.tmp_dir, wait=wait):
+        changed: dict[str, tuple[Any, Any]] = {}
+        loaded: dict[str, Any] = {}
+        known = list(read(root))
+        for file, items in by_file.items():
+            paths_ok = project.rel(root / file)
+            data = check_file(root, paths_ok)
+            if data is None:
+                if not allow_new:
+                    raise UsageError(f"{file}: no such params file", "use --allow-new to create it")
+                data = CommentedMap()
+            for key, text in items:
+                label = _label(file, key)
+                value = parse_value(text)
+                old = _walk_set(
+                    data, key.split("."), value, allow_new=allow_new, label=label, known=known
+                )
+                if old is MISSING or flat.plain(old) != flat.plain(value):
+                    before = None if old is MISSING else flat.plain(old)
+                    changed[label] = (before, flat.plain(value))
+            loaded[file] = data
         for file, data in loaded.items():
             yamlio.dump(root / file, data)
     return SetResult(changed=changed, files=sorted(loaded))

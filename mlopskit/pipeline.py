@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import _dvc, dvcyaml, journal, lock, revfile, scm
 from .errors import PreconditionError, UsageError
 from .project import Project
+from .remote import plainly_reachable
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -120,9 +121,15 @@ def repro(
         project.require_branch("repro --commit")
     if not (root / "dvc.yaml").exists():
         raise UsageError("dvc.yaml: not found", "add a stage with 'mlopskit stage add'")
-    if pull and not (force or dry or targets) and fresh_clone_up_to_date(root):
+    if (
+        pull
+        and not (force or dry or targets)
+        and plainly_reachable(root, remote)
+        and fresh_clone_up_to_date(root)
+    ):
         # What DVC's --pull --allow-missing would conclude, without importing DVC; with no
-        # DVC-managed output in the workspace there is nothing to push either.
+        # DVC-managed output in the workspace there is nothing to push either. Without a
+        # remote in the project's config that plainly exists, DVC decides below.
         return ReproResult(ran=[])
     from dvc.repo import lock_repo
 
@@ -144,6 +151,10 @@ def repro(
                         + (" ..." if len(dirty) > 8 else ""),
                         "commit them first so the model traces to a commit, or pass --allow-dirty",
                     )
+            if pull and not dry:
+                # "Pipeline is up to date." would be false when the data is not here and
+                # no remote can bring it.
+                data.check_can_pull(repo, root, remote or repo.config["core"].get("remote"))
             name = None
             if push and not dry:
                 repo.cloud.get_remote(remote, "push")  # no remote: exit 2 before training

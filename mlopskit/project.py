@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import config as _config
-from . import scm
+from . import scm, yamlio
 from .errors import PreconditionError, UsageError
 
 
@@ -35,6 +35,9 @@ class Project:
         cur = here
         while True:
             if (cur / ".dvc").is_dir():
+                # A malformed mlopskit.yaml fails every command (file:line), not only
+                # the ones that happen to read a setting.
+                yamlio.check(cur / _config.FILENAME, display=_config.FILENAME)
                 return cls(root=cur, cwd=here if here != cur else None)
             if cur == top or cur.parent == cur:
                 break

@@ -5,6 +5,7 @@ per artifact), ``NAME#STAGE!#N`` unassigns it, ``NAME@vX.Y.Z!`` deregisters a ve
 ``NAME@deprecated`` deprecates the artifact. Names are checked against GTO's rule and
 ``git check-ref-format``; git is always called with ``--`` before names; tags are
 created atomically (git refuses an existing tag) and pushed without ``--force``.
+The state (which version is in which stage) is GTO's, read by mlopskit/_gto.py.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import revfile, scm
+from . import _gto, revfile, scm
 from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
 from .project import Project
 
@@ -31,9 +32,7 @@ _SEMVER = re.compile(
 
 def check_name(root: Path, name: str, *, known: list[str] | None = None) -> None:
     """GTO's name rule, git's ref rule, a length limit and no case-only collisions."""
-    from gto.constants import name_re
-
-    if not name_re.match(name or ""):
+    if not _gto.NAME_RE.match(name or ""):
         raise UsageError(
             f"artifact name {name!r} is not valid",
             "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
@@ -98,69 +97,51 @@ class Tag:
     message: str = ""
 
 
-def tags(root: Path) -> list[Tag]:
-    """Every GTO tag in the repository, in creation order."""
-    from gto.constants import tag_re
+_KINDS = {
+    "registration": "register",
+    "deregistration": "deregister",
+    "assignment": "assign",
+    "unassignment": "unassign",
+    "deprecation": "deprecate",
+}
 
-    fmt = "%00".join(
-        [
-            "%(refname:strip=2)",
-            "%(*objectname)",
-            "%(objectname)",
-            "%(taggername)",
-            "%(taggeremail)",
-            "%(taggerdate:iso-strict)",
-            "%(contents:subject)",
-        ]
+
+def _iso(ts: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def _tag_of(e: Any) -> Tag:
+    m = _gto.TAG_RE.match(e.tag or "")
+    return Tag(
+        e.tag or "",
+        e.artifact,
+        _KINDS[e.kind],
+        e.commit,
+        e.version or None,
+        e.stage,
+        int(m["counter"]) if m and m["counter"] else 0,
+        e.author,
+        e.email,
+        _iso(e.time),
+        e.message.splitlines()[0] if e.message else "",
     )
-    out = scm.git(root, "for-each-ref", "--sort=taggerdate", f"--format={fmt}", "refs/tags").out
-    found: list[Tag] = []
-    for line in out.splitlines():
-        fields = line.split("\0")
-        if len(fields) != 7:
-            continue
-        name, peeled, obj, tagger, email, date, subject = fields
-        m = tag_re.match(name)
-        if not m:
-            continue
-        if m["version"]:
-            kind = "deregister" if m["cancel"] else "register"
-        elif m["stage"]:
-            kind = "unassign" if m["cancel"] else "assign"
-        elif m["deprecated"]:
-            kind = "deprecate"
-        else:
-            continue
-        counter = int(m["counter"]) if m["counter"] else 0
-        found.append(
-            Tag(
-                name,
-                m["artifact"],
-                kind,
-                peeled or obj,
-                m["version"] and m["version"],
-                m["stage"],
-                counter,
-                tagger,
-                email.strip("<>"),
-                date,
-                subject,
-            )
-        )
-    return found
 
 
 @dataclass
 class Artifact:
+    """One artifact as GTO sees it (mlopskit/_gto.py): active registered versions, the
+    version in each stage (a commit id when the stage points at an unregistered commit)."""
+
     name: str
     versions: dict[str, Tag] = field(default_factory=dict)  # version -> registration tag
     stages: dict[str, str] = field(default_factory=dict)  # stage -> version
-    history: list[Tag] = field(default_factory=list)
+    stage_commits: dict[str, str] = field(default_factory=dict)  # stage -> commit
+    history: list[Tag] = field(default_factory=list)  # oldest first
     deprecated: bool = False
-
-    @property
-    def latest(self) -> str | None:
-        return max(self.versions, key=_semver_key) if self.versions else None
+    latest: str | None = None
+    counter: int = 0  # the greatest #N among its tags
 
     def version_at(self, commit: str) -> str | None:
         for v, t in self.versions.items():
@@ -176,31 +157,28 @@ class Artifact:
 
 
 def state(root: Path) -> dict[str, Artifact]:
+    """The registry as ``gto show`` reports it (GTO's rules, ported in mlopskit/_gto.py)."""
+    raw = _gto.read_tags(root)
     arts: dict[str, Artifact] = {}
-    all_tags = tags(root)
-    # Counters order stage events; registrations keep creation order.
-    for t in sorted(all_tags, key=lambda t: (t.counter if t.stage else 0, t.date)):
-        a = arts.setdefault(t.artifact, Artifact(t.artifact))
-        a.history.append(t)
-        if t.kind == "register":
-            a.versions[t.version or ""] = t
-        elif t.kind == "deregister":
-            a.versions.pop(t.version or "", None)
-        elif t.kind == "deprecate":
-            a.deprecated = True
-    for a in arts.values():
-        for t in sorted(a.history, key=lambda t: t.counter):
-            if t.kind == "assign" and t.stage:
-                v = a.version_at(t.commit)
-                if v:
-                    a.stages[t.stage] = v
-            elif t.kind == "unassign" and t.stage:
-                a.stages.pop(t.stage, None)
+    for name, g in _gto.build(root, raw).items():
+        a = Artifact(name)
+        for v in g.get_versions():
+            reg = v.registrations[-1]
+            a.versions[v.version] = _tag_of(reg)
+        latest = g.latest()
+        a.latest = latest.version if latest else None
+        vstages = g.vstages()
+        a.stages = {s: vs.version for s, vs in vstages.items()}
+        a.stage_commits = {s: vs.commit for s, vs in vstages.items()}
+        a.history = [_tag_of(e) for e in g.events()[::-1] if e.kind != _gto.COMMIT]
+        a.deprecated = not g.is_active
+        a.counter = _gto.max_counter(raw, name)
+        arts[name] = a
     return arts
 
 
 def next_counter(artifact: Artifact | None) -> int:
-    return 1 + max((t.counter for t in artifact.history), default=0) if artifact else 1
+    return artifact.counter + 1 if artifact else 1
 
 
 # --------------------------------------------------------------------------- declared artifacts
@@ -213,15 +191,99 @@ def declared(root: Path, rev: str | None) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v or {}) for k, v in (arts or {}).items()}
 
 
-def _artifact_md5(root: Path, rev: str, path: str) -> str | None:
-    md5s = revfile.lock_md5s(root, rev)
-    if path in md5s:
-        return md5s[path]
-    pointer = revfile.load_structured(root, rev, f"{path}.dvc")
-    for out in (pointer or {}).get("outs", []) if isinstance(pointer, dict) else []:
-        if isinstance(out, dict) and out.get("md5"):
-            return str(out["md5"])
+@dataclass(frozen=True)
+class Located:
+    """Where an artifact's bytes are recorded at a revision, and their md5."""
+
+    md5: str
+    source: str  # "dvc.lock", ".dvc" or "git"
+    where: str  # the stage that produces it, the .dvc file, or "git"
+    dir_md5: str | None = None  # the directory output it lies in, if any
+
+    @property
+    def described(self) -> str:
+        if self.source == "dvc.lock":
+            return f"the outs of stage '{self.where}' in dvc.lock"
+        if self.source == ".dvc":
+            return self.where
+        return "git"
+
+
+def _dir_entry(root: Path, dir_md5: str, rel: str) -> str | None:
+    """The md5 of ``rel`` inside a directory output, from its .dir manifest (local cache,
+    else the default DVC remote)."""
+    import json
+
+    raw: str | None = None
+    cached = revfile.cache_path(root, dir_md5)
+    if cached.is_file():
+        raw = cached.read_text()
+    else:
+        from . import _dvc
+
+        try:
+            with _dvc.open_repo(root) as repo, _dvc.translated():
+                odb = repo.cloud.get_remote_odb(None, "model")
+                if odb.exists(dir_md5):
+                    with odb.fs.open(odb.oid_to_path(dir_md5), "r") as fh:
+                        raw = fh.read()
+        except (MlopskitError, OSError):
+            return None
+    if raw is None:
+        return None
+    for entry in json.loads(raw):
+        if isinstance(entry, dict) and entry.get("relpath") == rel and entry.get("md5"):
+            return str(entry["md5"])
     return None
+
+
+def _out_entries(doc: Any) -> list[tuple[str, str]]:
+    found = []
+    for out in (doc or {}).get("outs", []) if isinstance(doc, dict) else []:
+        if isinstance(out, dict) and out.get("path") and out.get("md5"):
+            found.append((str(out["path"]).rstrip("/"), str(out["md5"])))
+    return found
+
+
+def locate(root: Path, rev: str, path: str) -> Located | None:
+    """The md5 of artifact ``path`` at ``rev``: the ``outs`` entry of the stage that
+    produces it in dvc.lock (never a downstream stage's ``deps``, which is stale when that
+    stage was not re-run), else the ``.dvc`` file that tracks it or a directory holding
+    it (the file's md5 then comes from the directory's manifest), else its git blob."""
+    import hashlib
+    import posixpath
+
+    path = posixpath.normpath(path)
+    lock = revfile.load_structured(root, rev, "dvc.lock")
+    stages = (lock or {}).get("stages", {}) if isinstance(lock, dict) else {}
+    for name, stage in stages.items() if isinstance(stages, dict) else []:
+        for out, md5 in _out_entries(stage):
+            if out == path:
+                return Located(md5, "dvc.lock", str(name))
+            if md5.endswith(".dir") and path.startswith(out + "/"):
+                inner = _dir_entry(root, md5, path[len(out) + 1 :])
+                return Located(inner, "dvc.lock", str(name), md5) if inner else None
+    parts = path.split("/")
+    for i in range(len(parts), 0, -1):
+        tracked = "/".join(parts[:i])
+        pointer = revfile.load_structured(root, rev, f"{tracked}.dvc")
+        base = posixpath.dirname(tracked)
+        for out, md5 in _out_entries(pointer):
+            full = posixpath.normpath(posixpath.join(base, out))
+            if full == path:
+                return Located(md5, ".dvc", f"{tracked}.dvc")
+            if md5.endswith(".dir") and path.startswith(full + "/"):
+                inner = _dir_entry(root, md5, path[len(full) + 1 :])
+                return Located(inner, ".dvc", f"{tracked}.dvc", md5) if inner else None
+    blob = scm.show(root, rev, path)
+    if blob is not None:
+        return Located(hashlib.md5(blob).hexdigest(), "git", "git")
+    return None
+
+
+def _artifact_md5(root: Path, rev: str, path: str) -> str | None:
+    found = locate(root, rev, path)
+    return found.md5 if found else None
 
 
 # --------------------------------------------------------------------------- preconditions
@@ -370,7 +432,7 @@ def register(
     else:
         latest = existing.latest if existing else None
         version = bump(latest, bump_part or "patch")
-        if latest and _semver_key(version) <= _semver_key(latest):  # pragma: no cover
+        if latest and not _gto.SemVer(latest) < _gto.SemVer(version):  # pragma: no cover
             raise PreconditionError(f"{version} does not come after {latest}")
     if existing and version in existing.versions:
         raise PreconditionError(
@@ -389,13 +451,15 @@ def register(
             f"dvc.lock at {rev} is out of date for stage(s) {', '.join(stale)}",
             "run 'mlopskit repro --commit' and register that commit",
         )
-    md5 = _artifact_md5(root, commit, path)
-    if md5 is None:
+    found = locate(root, commit, path)
+    if found is None:
         raise PreconditionError(
-            f"{path}: not in dvc.lock or a .dvc file at {rev}",
+            f"{path}: not a stage output in dvc.lock, not tracked by a .dvc file and not "
+            f"in git at {rev}",
             "produce it with the pipeline and commit dvc.lock",
         )
-    if check_remote:
+    md5 = found.md5
+    if check_remote and found.source != "git":  # git-tracked: the git remote holds it
         missing = _missing_in_remote(project, md5, remote)
         if missing:
             raise PreconditionError(
@@ -427,10 +491,10 @@ def promote(
 ) -> Assigned:
     root = project.root
     stages = _stages(project)
-    if stage not in stages:
+    if not _gto.NAME_RE.match(stage or ""):
         raise UsageError(
-            f"unknown stage {stage!r}",
-            f"stages are {', '.join(stages)} (registry.stages in mlopskit.yaml)",
+            f"stage {stage!r} is not a valid stage name",
+            "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
         )
     check_version(version)
     arts = state(root)
@@ -441,7 +505,8 @@ def promote(
         raise PreconditionError(f"artifact '{name}' is deprecated")
     if art.stages.get(stage) == version:
         raise PreconditionError(f"{name}@{version} is already in {stage}")
-    if project.config.registry.enforce_order:
+    if project.config.registry.enforce_order and stage in stages:
+        # The order binds the configured stages only; other stages are free.
         i = stages.index(stage)
         if i > 0 and not art.ever_in(version, stages[i - 1]):
             raise PreconditionError(
@@ -457,20 +522,33 @@ def promote(
     return Assigned(name, version, stage, tag, commit)
 
 
-def unpromote(project: Project, name: str, stage: str, *, push: bool = False) -> Assigned:
+@dataclass(frozen=True)
+class Unassigned:
+    artifact: str
+    version: str
+    stage: str
+    tag: str
+    commit: str
+    now: str | None  # the version GTO now reports in that stage (an earlier assignment)
+
+
+def unpromote(project: Project, name: str, stage: str, *, push: bool = False) -> Unassigned:
+    """Unassign the version now in ``stage``; as in GTO, the stage then falls back to the
+    version whose earlier assignment is still active (reported in ``now``)."""
     root = project.root
     art = state(root).get(name)
     if art is None or stage not in art.stages:
         raise UsageError(f"'{name}' has no version in stage {stage!r}")
     version = art.stages[stage]
-    commit = art.versions[version].commit
+    commit = art.stage_commits[stage]
     tag = f"{name}#{stage}!#{next_counter(art)}"
     _create_tag(
         root, tag, commit, f"Unassigning stage {stage} from artifact {name} version {version}"
     )
     if push:
         _push_tag(root, tag)
-    return Assigned(name, version, stage, tag, commit)
+    after = state(root).get(name)
+    return Unassigned(name, version, stage, tag, commit, after.stages.get(stage) if after else None)
 
 
 def deprecate(project: Project, name: str, *, push: bool = False) -> str:
@@ -509,7 +587,7 @@ def list_models(project: Project) -> list[Listed]:
                 n,
                 a.latest,
                 dict(sorted(a.stages.items())),
-                sorted(a.versions, key=_semver_key),
+                sorted(a.versions, key=_gto.SemVer),
                 a.deprecated,
             )
         )
@@ -529,6 +607,12 @@ def resolve(root: Path, spec: str) -> tuple[Artifact, str]:
         version = art.stages.get(m["stage"])
         if version is None:
             raise UsageError(f"'{name}' has no version in stage {m['stage']!r}")
+        if version not in art.versions:
+            raise UsageError(
+                f"stage {m['stage']!r} of '{name}' points at commit {version[:8]}, which has "
+                "no registered version",
+                f"register that commit ('mlopskit model register {name} --rev {version[:8]}')",
+            )
     elif m["version"] and m["version"] != "latest":
         version = m["version"]
         check_version(version)

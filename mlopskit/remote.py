@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import _dvc
@@ -122,6 +123,59 @@ def list_remotes(project: Project) -> list[RemoteInfo]:
                 RemoteInfo(name, _dvc.redact(str(section.get("url", ""))), name == default, options)
             )
         return out
+
+
+# One wording wherever a command needs a DVC remote and the project has none: a clone of
+# a project whose default remote lives in .dvc/config.local (never committed) gets here.
+NO_REMOTE = (
+    "no DVC remote is configured in this clone: a default remote kept in "
+    ".dvc/config.local stays on the machine that made the project"
+)
+NO_REMOTE_HINT = "add one with 'mlopskit remote add NAME URL --default'"
+
+
+def no_remote_error() -> UsageError:
+    return UsageError(NO_REMOTE, NO_REMOTE_HINT)
+
+
+def _committed(root: Path) -> tuple[str | None, dict[str, str]]:
+    """The default remote and each remote's URL as ``.dvc/config`` and then
+    ``.dvc/config.local`` set them, read without importing DVC (its INI layout:
+    ``[core]`` ``remote = NAME``, ``['remote "NAME"']`` ``url = URL``)."""
+    default: str | None = None
+    urls: dict[str, str] = {}
+    for file in ("config", "config.local"):
+        try:
+            text = (root / ".dvc" / file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        section = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]'\" ").strip()
+                continue
+            if "=" not in line:
+                continue
+            key, value = (s.strip() for s in line.split("=", 1))
+            value = value.strip("'\"")
+            if section == "core" and key == "remote" and value:
+                default = value
+            elif section.startswith("remote ") and key == "url":
+                urls[section.split(None, 1)[1].strip("'\" ")] = value
+    return default, urls
+
+
+def plainly_reachable(root: Path, name: str | None) -> bool:
+    """True when the project's own config names remote ``name`` (default: the default
+    remote) and it is a cloud URL or a folder that exists; False means: ask DVC."""
+    default, urls = _committed(root)
+    url = urls.get(name or default or "")
+    if not url:
+        return False
+    if "://" in url:
+        return not url.startswith(("file://", "local://"))
+    return (root / ".dvc" / Path(url).expanduser()).is_dir()
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,11 @@ def _load(root: Path, rev: str | None, path: str) -> Any:
     raw = read_bytes(root, rev, path)
     if raw is None:
         return None
-    where = path if rev is WORKSPACE else f"{path}@{rev[:8] if rev else ''}"
+    return parse(raw, path, path if rev is WORKSPACE else f"{path}@{rev[:8] if rev else ''}")
+
+
+def parse(raw: bytes, path: str, where: str) -> Any:
+    """Parse a file's bytes by its extension (JSON, TOML, else YAML); ``where`` names it."""
     text = raw.decode("utf-8", "replace")
     if path.endswith(".toml"):
         import tomllib
@@ -103,3 +107,15 @@ def _load(root: Path, rev: str | None, path: str) -> Any:
         except ValueError as exc:
             raise UsageError(f"{where}: invalid JSON: {exc}") from None
     return yamlio.fast_loads(text, display=where)
+
+
+def check_workspace(root: Path) -> None:
+    """Parse the pipeline's files in the workspace strictly (dvc.yaml, dvc.lock and the
+    YAML params files), so that a malformed one is ``FILE:LINE`` before DVC acts: some of
+    its commands (``exp run``) change git state before they read them."""
+    from . import dvcyaml
+
+    names = ["dvc.yaml", "dvc.lock", *dvcyaml.files(root).params]
+    for name in dict.fromkeys(names):
+        if name.endswith((".yaml", ".yml", ".lock")):
+            yamlio.check(root / name, display=name)

@@ -57,9 +57,13 @@ def ci_kind(remote_url: str | None) -> str:
     )
 
 
-def render(name: str, remote_url: str | None = None) -> dict[str, str]:
-    return templating.render_tree(
-        "project",
+def render(
+    name: str,
+    remote_url: str | None = None,
+    template: str = templating.DEFAULT_PROJECT_TEMPLATE,
+) -> dict[str, str]:
+    return templating.render_project(
+        template,
         {"name": name, "pins": _pins(ci_kind(remote_url)), "ci_kind": ci_kind(remote_url)},
     )
 
@@ -85,6 +89,7 @@ def init(
     remote_url: str | None = None,
     name: str | None = None,
     force: bool = False,
+    template: str = templating.DEFAULT_PROJECT_TEMPLATE,
 ) -> InitResult:
     """Create or adopt ``path`` as an mlopskit project and commit what it wrote."""
     root = Path(path or ".").resolve()
@@ -93,7 +98,7 @@ def init(
     if remote_url is not None:
         remote.check_url(remote_url)
     project_name = _slug(name or root.name)
-    files = render(project_name, remote_url)
+    files = render(project_name, remote_url, template)
     # Everything is checked before anything is written: a conflict changes nothing.
     conflicts = []
     to_write: dict[str, str] = {}
@@ -106,6 +111,8 @@ def init(
                 if merged != current:
                     to_write[rel] = merged
                 continue
+            if rel == "dvc.yaml" and template == "none":
+                continue  # adopting a DVC project: its own pipeline stays
             if current == text:
                 continue
             if not force:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,23 @@ def environment(directory: Path, *, workflow: bool = False) -> Any:
     )
 
 
-def render_tree(name: str, context: Mapping[str, Any], *, workflow: bool = False) -> dict[str, str]:
-    """``{relative output path: text}`` for every file under ``templates/NAME``."""
+def render_tree(
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    workflow: bool = False,
+    only: Collection[str] | None = None,
+) -> dict[str, str]:
+    """``{relative output path: text}`` for every file under ``templates/NAME``
+    (with ``only``: those of its template files, named as they are stored)."""
     base = templates_dir() / name
     env = environment(base, workflow=workflow)
     out: dict[str, str] = {}
     for src in sorted(p for p in base.rglob("*") if p.is_file()):
         rel = src.relative_to(base)
         if "__pycache__" in rel.parts or rel.suffix == ".pyc":
+            continue
+        if only is not None and rel.as_posix() not in only:
             continue
         parts = list(rel.parts)
         leaf = parts[-1]
@@ -62,3 +71,34 @@ def render_tree(name: str, context: Mapping[str, Any], *, workflow: bool = False
         parts[-1] = _RENAMES.get(leaf, leaf)
         out["/".join(parts)] = text
     return out
+
+
+# `mlopskit init --template NAME`. "classification" is the whole of templates/project;
+# "none" (a project of your own) takes the pipeline-free files of templates/project
+# and the empty dvc.yaml of templates/project-none: no stages, params, gates or artifacts.
+PROJECT_TEMPLATES = ("classification", "none")
+DEFAULT_PROJECT_TEMPLATE = "classification"
+_NONE_SHARED = (
+    "gitignore.j2",
+    "README.md.j2",
+    "mlopskit.yaml.j2",
+    "requirements.txt.j2",
+    "deploy/deploy.sh",
+)
+
+
+def render_project(template: str, context: Mapping[str, Any]) -> dict[str, str]:
+    """The files of a new project made from ``template`` (see PROJECT_TEMPLATES)."""
+    from .errors import UsageError
+
+    if template not in PROJECT_TEMPLATES:
+        raise UsageError(
+            f"template {template!r}: unknown", f"use one of {', '.join(PROJECT_TEMPLATES)}"
+        )
+    ctx = {**context, "template": template}
+    if template == "classification":
+        return render_tree("project", ctx)
+    return {
+        **render_tree("project", ctx, only=_NONE_SHARED),
+        **render_tree("project-none", ctx),
+    }

@@ -189,3 +189,24 @@ def test_report_markdown_and_png(tmp_path: Path) -> None:
     assert "**No drift** in 5 features" in md and "](x.png)" in md
     assert (tmp_path / "calm" / "drift.png").read_bytes()[:4] == b"\x89PNG"
     assert "![" not in drift.report_markdown(calm)
+
+
+def test_monitor_drift_out_links_its_png_relative_to_the_markdown(tmp_path: Path) -> None:
+    """`--out DIR/x.md` writes DIR/x.png and links it as `x.png` (the link used to be
+    `DIR/drift.png`, broken from inside DIR, and two reports in DIR shared one PNG)."""
+    import re
+
+    from .conftest import run_cli
+
+    ref = reference()
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    drifted(ref).to_csv(tmp_path / "cur.csv", index=False)
+    out = tmp_path / "reports" / "weekly.md"
+    code, _, err = run_cli(
+        "monitor", "drift", "--reference", "ref.csv", "--current", "cur.csv", "--out", str(out)
+    )
+    assert code == 1 and "weekly.md" in err
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", out.read_text())
+    assert links == ["weekly.png"]
+    assert (out.parent / links[0]).read_bytes().startswith(b"\x89PNG")
+    assert not (out.parent / "drift.png").exists()

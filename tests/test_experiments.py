@@ -19,9 +19,9 @@ from .conftest import Repo, dvc, run_cli
 pytestmark = pytest.mark.slow
 
 
-def dvc_exps(root: Path) -> dict[str, dict[str, float]]:
+def dvc_exps(root: Path, *args: str) -> dict[str, dict[str, float]]:
     """name -> metrics, as `dvc exp show --json` reports them."""
-    shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
+    shown = json.loads(dvc(root, "exp", "show", "--json", *args).stdout)
     out: dict[str, dict[str, float]] = {}
     for baseline in shown:
         for exp in baseline.get("experiments") or []:
@@ -59,7 +59,8 @@ def test_sweep_points_are_dvc_experiments_with_sequential_metrics(trained: Repo)
     assert dvc_exps(trained.root)["seq"] == shown["g-4"]
     code, out, _ = run_cli("exp", "show", "--sort-by", "accuracy", "--json", cwd=trained.root)
     rows = json.loads(out)
-    accs = [r["metrics"]["accuracy"] for r in rows]
+    assert [r["kind"] for r in rows] == ["baseline"] + ["experiment"] * 5
+    accs = [r["metrics"]["accuracy"] for r in rows[1:]]
     assert accs == sorted(accs, reverse=True)
 
 
@@ -121,6 +122,29 @@ def test_exp_run_and_promote(trained: Repo) -> None:
     files = set(trained.git("show", "--name-only", "--format=", "HEAD").split())
     assert {"dvc.lock", "params.yaml", "reports/metrics.json"} <= files
     assert trained.status() == ""
+    # exp show still lists the experiment: HEAD moved past the commit it ran on, where
+    # plain `dvc exp show` lists none; `dvc exp show -n 2` is the oracle.
+    assert dvc_exps(trained.root) == {}
+    theirs = dvc_exps(trained.root, "-n", "2")
+    assert set(theirs) == {"one"}
+    code, out, err = run_cli("exp", "show", "--json", cwd=trained.root)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["kind"], r["rev"]) for r in rows] == [
+        ("baseline", trained.head()),
+        ("baseline", head),
+        ("experiment", rows[2]["rev"]),
+    ]
+    assert rows[2]["name"] == "one" and rows[2]["baseline"] == head
+    assert rows[2]["metrics"] == theirs["one"]
+    assert rows[0]["metrics"] == rows[2]["metrics"]  # HEAD holds the promoted experiment
+    assert rows[0]["params"]["train.C"] == 0.2 and rows[1]["params"]["train.C"] == 1.0
+    code, out, err = run_cli("exp", "show", cwd=trained.root)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[2].split()[:3] == ["main", trained.head()[:7], "0.2"]
+    assert lines[3].split()[:3] == [head[:7], head[:7], "1.0"]
+    assert lines[4].split()[:2] == ["└──", "one"]
 
 
 def test_ctrl_c_stops_every_point_and_leaves_nothing_behind(trained: Repo, tmp_path: Path) -> None:

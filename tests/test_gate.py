@@ -133,3 +133,66 @@ def test_no_rules_is_usage_error(repo: Repo) -> None:
     setup_metrics(repo, {"a": 1}, {"a": 1})
     code, _, err = run_cli("check", cwd=repo.root)
     assert code == errors.USAGE and "gates:" in err
+
+
+CONFIG = """\
+# my settings
+project:
+  name: demo
+
+# the gate
+gates: []
+
+# after the gate
+git:
+  main_branch: main
+"""
+
+
+def test_gate_add_and_remove_round_trip(repo: Repo) -> None:
+    """`gate add` edits mlopskit.yaml in place; removing every rule restores it byte for byte."""
+    repo.write("mlopskit.yaml", CONFIG)
+    setup_metrics(repo, {"rmse": 1.0, "r2": 0.8}, {"rmse": 1.0, "r2": 0.8})
+    code, out, err = run_cli("gate", "add", "rmse: max_increase 5%", "r2 >= 0.7", cwd=repo.root)
+    assert code == 0, err
+    assert "rmse: max_increase 5%; r2 >= 0.7" in out
+    text = (repo.root / "mlopskit.yaml").read_text()
+    want = CONFIG.replace("gates: []\n", "gates:\n  - 'rmse: max_increase 5%'\n  - r2 >= 0.7\n")
+    assert text == want
+    assert [r.text for r in map(gate.parse_rule, repo.project().config.gates)] == [
+        "rmse: max_increase 5%",
+        "r2 >= 0.7",
+    ]
+    assert "Quality gate passed (2 rule(s))" in run_cli("check", cwd=repo.root)[1]
+    # The same rule again (spelled differently) changes nothing.
+    code, out, _ = run_cli("gate", "add", "r2>=0.7", cwd=repo.root)
+    assert code == 0 and "No changes" in out
+    assert (repo.root / "mlopskit.yaml").read_text() == want
+    code, _, err = run_cli("gate", "remove", "r2 >= 0.8", cwd=repo.root)
+    assert code == errors.USAGE and "did you mean 'r2 >= 0.7'" in err
+    for rule in ("r2 >= 0.7", "rmse: max_increase 5%"):
+        assert run_cli("gate", "remove", rule, cwd=repo.root)[0] == 0
+    assert (repo.root / "mlopskit.yaml").read_text() == CONFIG
+
+
+def test_gate_add_checks_the_metric_and_its_direction(repo: Repo) -> None:
+    setup_metrics(repo, {"test": {"rmse": 1.0}}, {"test": {"rmse": 1.1}})
+    code, _, err = run_cli("gate", "add", "test.rmsd <= 2", cwd=repo.root)
+    assert code == errors.USAGE and "did you mean 'test.rmse'" in err and "--force" in err
+    assert not (repo.root / "mlopskit.yaml").exists()
+    code, _, err = run_cli("gate", "add", "test.rmse: max_drop 0.1", cwd=repo.root)
+    assert code == 0
+    assert "lower-is-better" in err and "max_increase" in err
+    code, _, err = run_cli("gate", "add", "--force", "later <= 1", "--commit", cwd=repo.root)
+    assert code == 0, err
+    assert repo.git("show", "--name-only", "--format=%s", "HEAD").split() == [
+        "gate:",
+        "add",
+        "later",
+        "<=",
+        "1",
+        "mlopskit.yaml",
+    ]
+    assert "m.json" in repo.status()  # nothing else was committed
+    code, out, _ = run_cli("gate", "list", cwd=repo.root)
+    assert "test.rmse: max_drop 0.1  lower" in out and "later <= 1" in out

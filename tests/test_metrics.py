@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -119,3 +120,64 @@ def test_stage_metrics_with_wdir_and_cached_metrics(repo: Repo) -> None:
     # c.json is in DVC's cache, not in git: read at HEAD through dvc.lock
     assert "c.json" not in repo.git("ls-files")
     assert metrics.show(repo.project(), rev="HEAD") == want
+
+
+@pytest.mark.parametrize(
+    ("name", "direction"),
+    [
+        ("r2", "higher"),
+        ("test.r2", "higher"),
+        ("r2_score", "higher"),
+        ("accuracy", "higher"),
+        ("balanced_accuracy", "higher"),
+        ("f1_macro", "higher"),
+        ("roc_auc", "higher"),
+        ("precision", "higher"),
+        ("recall", "higher"),
+        ("rmse", "lower"),
+        ("test.rmse", "lower"),
+        ("metrics.json:mae", "lower"),
+        ("mse", "lower"),
+        ("val_loss", "lower"),
+        ("log_loss", "lower"),
+        ("mean_absolute_error", "lower"),
+        ("error_rate", "lower"),
+        ("neg_mean_squared_error", "higher"),  # scikit-learn's scorer name
+        ("layer2", None),  # no longer 'higher' because it contains "r2"
+        ("count", None),
+        ("n_rows", None),
+    ],
+)
+def test_known_directions_by_leaf_name(name: str, direction: str | None) -> None:
+    from mlopskit.config import MetricsConfig
+
+    assert MetricsConfig().direction(name) == direction
+
+
+def test_regression_metrics_diff_without_configuration(repo: Repo) -> None:
+    """No mlopskit.yaml at all: rmse/mae lower, r2 higher is better."""
+    with_metrics(repo, {"test": {"rmse": 2.0, "mae": 1.5, "r2": 0.7}})
+    repo.write("metrics.json", json.dumps({"test": {"rmse": 1.5, "mae": 1.6, "r2": 0.8}}))
+    res = {c.key: c for c in metrics.diff(repo.project())}
+    assert (res["test.rmse"].better, res["test.mae"].better, res["test.r2"].better) == (
+        True,
+        False,
+        True,
+    )
+
+
+def test_diff_labels_every_column(repo: Repo) -> None:
+    """The last column (better / worse / status) had an empty header."""
+    with_metrics(repo, {"accuracy": 0.8})
+    repo.write("metrics.json", json.dumps({"accuracy": 0.9}))
+    for fmt_args in ([], ["--md"]):
+        code, out, err = run_cli("metrics", "diff", *fmt_args, cwd=repo.root)
+        assert code == 0, err
+        header = out.splitlines()[0]
+        cells = (
+            [c.strip() for c in header.strip("|").split("|")]
+            if fmt_args
+            else re.split(r"\s{2,}", header.strip())
+        )
+        assert cells == ["file", "metric", "HEAD", "workspace", "change", "change %", "verdict"]
+        assert all(cells)

@@ -128,3 +128,34 @@ def test_diff_against_head_and_rev(repo: Repo) -> None:
 def test_diff_unknown_base(repo: Repo) -> None:
     code, _, err = run_cli("params", "diff", "--base", "nope", cwd=repo.root)
     assert code == errors.USAGE and "revision 'nope' not found" in err
+
+
+def test_show_prints_floats_as_the_file_spells_them(repo: Repo) -> None:
+    """`C: 1.0` used to print as `1` (metrics' 6-digit rounding): a float read as an int."""
+    repo.write("params.yaml", "train:\n  C: 1.0\n  lr: 0.001\n  tol: 1.0e-05\n  epochs: 3\n")
+    code, out, err = run_cli("params", "show", cwd=repo.root)
+    assert code == 0, err
+    values = dict(line.split() for line in out.splitlines()[2:])
+    assert values == {
+        "train.C": "1.0",
+        "train.lr": "0.001",
+        "train.tol": "1e-05",
+        "train.epochs": "3",
+    }
+    code, out, err = run_cli("params", "set", "train.C=2.0", cwd=repo.root)
+    assert code == 0 and "train.C: 1.0 -> 2.0" in out, err
+    code, out, err = run_cli("params", "diff", cwd=repo.root)
+    assert code == 0 and "train.C" in out, err
+
+
+def test_set_without_a_value_is_a_usage_error(repo: Repo) -> None:
+    """`params set train.lr=` (say, an unset shell variable) used to write `lr: ''`."""
+    before = (repo.root / "params.yaml").read_text()
+    code, out, err = run_cli("params", "set", "train.lr=", cwd=repo.root)
+    assert code == errors.USAGE
+    assert "'train.lr=': no value for 'train.lr'" in err and "train.lr=0.5" in err
+    assert (repo.root / "params.yaml").read_text() == before
+    # An empty string stays possible, spelled out as the hint says.
+    code, out, err = run_cli("params", "set", "train.lr=''", cwd=repo.root)
+    assert code == 0, err
+    assert params.show(repo.project())["train.lr"] == ""

@@ -119,12 +119,11 @@ def test_repro_runs_then_skips_unchanged(repo: Repo) -> None:
 def test_missing_param_fails_before_anything_runs(repo: Repo) -> None:
     """C4.26 / dvc#3707: checked first, not after training."""
     repo.write("slow.py", "open('ran', 'w').write('yes')\n")
-    stages.stage_add(
-        repo.project(),
-        "slow",
-        cmd="python slow.py",
-        deps=["slow.py"],
-        params_=["train.missing_key"],
+    # Written by hand (or by `dvc stage add`, which does not check): `stage add` refuses it.
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  slow:\n    cmd: python slow.py\n    deps:\n      - slow.py\n"
+        "    params:\n      - train.missing_key\n",
     )
     code, _, err = run_cli("repro", cwd=repo.root)
     assert code == errors.USAGE
@@ -320,3 +319,165 @@ def test_fresh_clone_fast_path_matches_dvc(repo: Repo, tmp_path) -> None:  # typ
     assert res.ran == ["prepare"]  # same output, so DVC skips score
     # data in the workspace: always DVC's call
     assert not pipeline.fresh_clone_up_to_date(repo.root)
+
+
+COMMENTED = """\
+# The pipeline (comments, blank lines and DVC's list style are kept)
+stages:
+  # copies the input
+  prepare:
+    cmd: python prep.py   # inline comment
+    deps:
+    - in.txt
+    params:
+    - train.epochs
+
+  # scores it
+  score:
+    cmd: python score.py
+    deps:
+    - out.txt
+
+# plots section
+plots:
+- metrics.json
+"""
+
+NEW_STAGE = """\
+  report:
+    cmd: echo done
+    deps:
+    - metrics.json
+    params:
+    - train.lr
+    outs:
+    - report.txt
+"""
+
+
+def test_stage_add_keeps_comments_and_layout(repo: Repo) -> None:
+    repo.write("dvc.yaml", COMMENTED)
+    code, _, err = run_cli(
+        "stage", "add", "report", "-d", "metrics.json", "-p", "train.lr", "-o", "report.txt",
+        "--cmd", "echo done", cwd=repo.root,
+    )  # fmt: skip
+    assert code == 0, err
+    text = (repo.root / "dvc.yaml").read_text()
+    # Inserted after the last stage, before the comment that introduces `plots:`, with
+    # the blank line the other stages have; everything else byte for byte.
+    head, tail = COMMENTED.split("\n# plots section\n")
+    assert text == head + "\n" + NEW_STAGE + "\n# plots section\n" + tail
+    assert "report" in dvc(repo.root, "stage", "list").stdout
+    assert (repo.root / ".gitignore").read_text().split() == ["/report.txt"]
+    # --force replaces it in place; the comments around it stay.
+    code, _, err = run_cli(
+        "stage", "add", "-f", "prepare", "-d", "in.txt", "--cmd", "python prep2.py", cwd=repo.root
+    )
+    assert code == 0, err
+    doc = yamlio.load(repo.root / "dvc.yaml")
+    assert doc["stages"]["prepare"] == {"cmd": "python prep2.py", "deps": ["in.txt"]}
+    text = (repo.root / "dvc.yaml").read_text()
+    assert "# copies the input\n  prepare:\n    cmd: python prep2.py  # inline comment\n" in text
+    assert "\n  # scores it\n  score:\n" in text and text.endswith("plots:\n- metrics.json\n")
+
+
+def test_stage_add_into_the_none_templates_empty_dvc_yaml(repo: Repo) -> None:
+    from mlopskit import scaffold
+
+    empty = scaffold.render("x", None, "none")["dvc.yaml"]
+    repo.write("dvc.yaml", empty + "\n# after\nplots:\n  - p.csv\n")
+    code, _, err = run_cli("stage", "add", "a", "-o", "a.txt", "--cmd", "echo a", cwd=repo.root)
+    assert code == 0, err
+    text = (repo.root / "dvc.yaml").read_text()
+    assert text.startswith(empty.replace("stages: {}\n", "stages:\n  a:\n    cmd: echo a\n"))
+    assert text.endswith("      - a.txt\n\n# after\nplots:\n  - p.csv\n")
+
+
+@pytest.mark.parametrize(
+    ("param", "words"),
+    [
+        (
+            "train.epoch",
+            ["param 'train.epoch' is not in params.yaml", "did you mean 'train.epochs'"],
+        ),
+        ("trian", ["param 'trian'", "did you mean 'train'"]),
+        ("other.yaml:lr", ["params file other.yaml not found", "params set other.yaml:lr=VALUE"]),
+    ],
+)
+def test_stage_add_refuses_unknown_params(repo: Repo, param: str, words: list[str]) -> None:
+    code, _, err = run_cli("stage", "add", "s", "-p", param, "--cmd", "echo", cwd=repo.root)
+    assert code == errors.USAGE, err
+    for w in words:
+        assert w in err
+    assert not (repo.root / "dvc.yaml").exists()
+
+
+def test_stage_add_accepts_a_section_and_a_whole_file(repo: Repo) -> None:
+    repo.write("other.yaml", "a: 1\n")
+    code, _, err = run_cli(
+        "stage", "add", "s", "-p", "train", "-p", "other.yaml:", "--cmd", "echo", cwd=repo.root
+    )
+    assert code == 0, err
+    params = yamlio.load(repo.root / "dvc.yaml")["stages"]["s"]["params"]
+    assert params[0] == "train" and "other.yaml" in params[1]
+    assert "s" in dvc(repo.root, "stage", "list").stdout
+
+
+def test_stage_remove_matches_dvc_remove(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """As `dvc remove` without --outs: entry out of dvc.yaml and dvc.lock, outputs left on
+    disk, their .gitignore entries gone; our dvc.yaml keeps its comments."""
+    import shutil
+
+    two_stages(repo)
+    text = (repo.root / "dvc.yaml").read_text()
+    repo.write("dvc.yaml", "# my pipeline\n" + text.replace("  score:", "  # scoring\n  score:"))
+    pipeline.repro(repo.project())
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "ran")
+    oracle = tmp_path / "oracle"
+    shutil.copytree(repo.root, oracle, symlinks=True)
+    dvc(oracle, "remove", "prepare")
+
+    code, out, err = run_cli("stage", "remove", "prepare", cwd=repo.root)
+    assert code == 0, err
+    assert "dvc.yaml and dvc.lock" in out and "out.txt" in out and "stay on disk" in out
+    assert (repo.root / "out.txt").exists() and (oracle / "out.txt").exists()
+    for f in ("dvc.yaml", "dvc.lock"):
+        assert yamlio.load(repo.root / f) == yamlio.load(oracle / f), f
+    ignored = (repo.root / ".gitignore").read_text().split()
+    assert ignored == (oracle / ".gitignore").read_text().split() == ["/in.txt"]
+    assert (repo.root / "dvc.yaml").read_text().startswith("# my pipeline\nstages:\n  # scoring\n")
+    assert "prepare" not in dvc(repo.root, "stage", "list").stdout
+    # The last stage: dvc.yaml stays (DVC deletes it), with no stages; dvc.lock goes.
+    code, _, err = run_cli("stage", "remove", "score", cwd=repo.root)
+    assert code == 0, err
+    assert (repo.root / "dvc.yaml").read_text() == "# my pipeline\nstages: {}\n"
+    assert not (repo.root / "dvc.lock").exists()
+    assert "up to date" in dvc(repo.root, "repro").stdout
+    code, out, _ = run_cli("repro", "--commit", "-m", "no pipeline", cwd=repo.root)
+    assert code == 0
+    assert "dvc.lock" not in repo.git("ls-files").split()
+    assert "dvc.yaml" in repo.git("show", "--name-only", "--format=", "HEAD").split()
+
+
+def test_stage_remove_unknown_name(repo: Repo) -> None:
+    two_stages(repo)
+    before = (repo.root / "dvc.yaml").read_text()
+    code, _, err = run_cli("stage", "remove", "prepair", cwd=repo.root)
+    assert code == errors.USAGE
+    assert "no stage 'prepair'" in err and "did you mean 'prepare'" in err
+    assert (repo.root / "dvc.yaml").read_text() == before
+    repo.write("dvc.yaml", "stages: {}\n")
+    code, _, err = run_cli("stage", "remove", "x", cwd=repo.root)
+    assert code == errors.USAGE and "no stages" in err
+
+
+def test_stage_remove_warns_about_top_level_entries(repo: Repo) -> None:
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  t:\n    cmd: echo\n    outs:\n      - m.pkl\n"
+        "artifacts:\n  model:\n    path: m.pkl\n    type: model\n",
+    )
+    code, _, err = run_cli("stage", "remove", "t", cwd=repo.root)
+    assert code == 0
+    assert "still names it under artifacts.model: m.pkl" in err

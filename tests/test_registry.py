@@ -126,8 +126,22 @@ def test_enforce_order(trained: Repo) -> None:
     assert (
         run_cli("model", "promote", "model", "v1.0.0", "--stage", "prod", cwd=trained.root)[0] == 0
     )
-    code, _, err = run_cli("model", "promote", "model", "v1.0.0", "--stage", "qa", cwd=trained.root)
-    assert code == errors.USAGE and "unknown stage" in err
+    # A stage outside registry.stages is usable (GTO has no such list); order binds only
+    # the configured ones.
+    code, out, err = run_cli(
+        "model", "promote", "model", "v1.0.0", "--stage", "qa", cwd=trained.root
+    )
+    assert code == 0, err
+    assert "model#qa#4" in trained.git("tag", "-l").split()
+    code, out, _ = run_cli("model", "list", cwd=trained.root)
+    header, _, row = out.splitlines()
+    assert header.split() == ["artifact", "latest", "dev", "staging", "prod", "qa"]
+    assert row.split() == ["model", "v1.0.0", "v1.0.0", "v1.0.0", "v1.0.0", "v1.0.0"]
+    assert gto_show(trained.root)["model"]["stage"]["qa"] == "v1.0.0"  # type: ignore[index]
+    code, _, err = run_cli(
+        "model", "promote", "model", "v1.0.0", "--stage", "bad stage", cwd=trained.root
+    )
+    assert code == errors.USAGE and "not a valid stage name" in err
 
 
 @pytest.mark.parametrize(
@@ -261,3 +275,152 @@ def test_describe_tag(trained: Repo) -> None:
     }
     code, _, _ = run_cli("model", "describe-tag", "model#staging!#5", cwd=trained.root)
     assert code == errors.USAGE
+
+
+def _dvc_ls_md5(root: Path, rev: str, path: str) -> str:
+    """DVC's own answer: the md5 of ``path`` at ``rev`` (``dvc ls --show-hash``)."""
+    from .conftest import dvc
+
+    parent, _, name = path.rpartition("/")
+    res = dvc(root, "ls", ".", parent, "--rev", rev, "--show-hash", "--json")
+    (entry,) = [e for e in json.loads(res.stdout) if e["path"] == name]
+    return str(entry["md5"])
+
+
+def test_md5_is_the_producing_stages_out_not_a_stale_downstream_dep(
+    trained: Repo, tmp_path: Path
+) -> None:
+    """Issue 12.1: retrain without re-running `evaluate` (which deps on the model) and
+    register that commit with GTO's tag, as `gto register` does: show, card and get must
+    give the new model, not the md5 evaluate last consumed."""
+    import hashlib
+
+    from .conftest import dvc
+
+    registry.register(trained.project(), "model", version="v1.0.0")
+    trained.write(
+        "params.yaml", (trained.root / "params.yaml").read_text().replace("C: 1.0", "C: 0.3")
+    )
+    dvc(trained.root, "repro", "train")  # evaluate is now stale, and not re-run
+    dvc(trained.root, "push")
+    trained.git("add", "dvc.lock", "params.yaml")
+    trained.git("commit", "-qm", "retrain only")
+    trained.git("tag", "-a", "-m", "Registering artifact model version v1.1.0", "model@v1.1.0")
+    new = _dvc_ls_md5(trained.root, "model@v1.1.0", "models/model.skops")
+    old = _dvc_ls_md5(trained.root, "model@v1.0.0", "models/model.skops")
+    assert new != old
+    lock = revfile.load_structured(trained.root, "model@v1.1.0", "dvc.lock")
+    assert lock["stages"]["evaluate"]["deps"][1]["md5"] == old  # the stale entry
+    assert lineage.show(trained.project(), "model@v1.1.0").model_md5 == new
+    code, out, _ = run_cli("model", "show", "model@v1.1.0", "--json", cwd=trained.root)
+    shown = json.loads(out)
+    assert shown["model_md5"] == new and "stage 'train'" in shown["model_source"]
+    assert shown["data"]["models/model.skops"] == new
+    assert new in run_cli("model", "card", "model@v1.1.0", cwd=trained.root)[1]
+    # get, from a fresh clone (nothing cached): the bytes dvc get delivers
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(trained.root), str(clone))
+    (clone / ".dvc" / "config.local").write_text((trained.root / ".dvc/config.local").read_text())
+    out_dir = str(tmp_path / "o")
+    code, stdout, err = run_cli("model", "get", "model@v1.1.0", "-o", out_dir, cwd=clone)
+    assert code == 0, err
+    got = (tmp_path / "o" / "model.skops").read_bytes()
+    assert hashlib.md5(got).hexdigest() == new and f"md5 {new} verified" in stdout
+    dvc(clone, "get", ".", "models/model.skops", "--rev", "model@v1.1.0", "-o", str(tmp_path / "d"))
+    assert (tmp_path / "d").read_bytes() == got
+
+
+def test_get_in_a_clone_without_a_dvc_remote(trained: Repo, tmp_path: Path) -> None:
+    """Issue 10: the default remote lives in .dvc/config.local, so a clone has none."""
+    registry.register(trained.project(), "model", version="v1.0.0")
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(trained.root), str(clone))
+    code, _, err = run_cli("model", "get", "model@v1.0.0", "-o", str(tmp_path / "o"), cwd=clone)
+    assert code == errors.USAGE, err
+    assert "no DVC remote is configured in this clone" in err
+    assert "mlopskit remote add NAME URL --default" in err
+    assert "Checkout failed" not in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "model.skops").exists()
+
+
+def test_git_tracked_model_registers_and_fetches(trained: Repo, tmp_path: Path) -> None:
+    import hashlib
+
+    dvc_yaml = (trained.root / "dvc.yaml").read_text()
+    trained.write(
+        "dvc.yaml",
+        dvc_yaml + "  rules:\n    path: models/rules.json\n    type: model\n",
+    )
+    trained.write("models/rules.json", '{"threshold": 0.5}\n')
+    trained.git("add", "dvc.yaml", "models/rules.json")
+    trained.git("commit", "-qm", "a git-tracked model")
+    code, out, err = run_cli("model", "register", "rules", "--version", "v1.0.0", cwd=trained.root)
+    assert code == 0, err
+    blob = trained.git("cat-file", "blob", "rules@v1.0.0:models/rules.json")
+    lin = lineage.show(trained.project(), "rules@v1.0.0")
+    assert lin.model_md5 == hashlib.md5(blob.encode()).hexdigest() and lin.model_source == "git"
+    # a fresh clone with no DVC remote at all: git holds the model
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(trained.root), str(clone))
+    out_dir = str(tmp_path / "o")
+    code, stdout, err = run_cli("model", "get", "rules@v1.0.0", "-o", out_dir, cwd=clone)
+    assert code == 0, err
+    assert (tmp_path / "o" / "rules.json").read_text() == blob
+    assert "verified" in stdout
+
+
+def test_file_inside_a_directory_output(repo: Repo, tmp_path: Path) -> None:
+    import hashlib
+
+    from .conftest import dvc
+
+    repo.write(
+        "make.py",
+        "from pathlib import Path\n"
+        "Path('out').mkdir(exist_ok=True)\n"
+        "Path('out/model.bin').write_bytes(bytes(range(256)) * 40)\n"
+        "Path('out/vocab.txt').write_text('a\\nb\\n')\n",
+    )
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  make:\n    cmd: python make.py\n    deps: [make.py]\n    outs: [out]\n"
+        "artifacts:\n  m:\n    path: out/model.bin\n    type: model\n",
+    )
+    dvc(repo.root, "repro")
+    dvc(repo.root, "push")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "directory output")
+    registry.register(repo.project(), "m", version="v0.1.0")
+    want = hashlib.md5((repo.root / "out/model.bin").read_bytes()).hexdigest()
+    assert _dvc_ls_md5(repo.root, "m@v0.1.0", "out/model.bin") == want
+    lin = lineage.show(repo.project(), "m@v0.1.0")
+    assert lin.model_md5 == want and lin.data["out"].endswith(".dir")
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(repo.root), str(clone))
+    (clone / ".dvc" / "config.local").write_text((repo.root / ".dvc/config.local").read_text())
+    code, _, err = run_cli("model", "get", "m@v0.1.0", "-o", str(tmp_path / "o"), cwd=clone)
+    assert code == 0, err
+    assert (tmp_path / "o" / "model.bin").read_bytes() == (repo.root / "out/model.bin").read_bytes()
+
+
+def test_model_card_code_spans_are_whole(trained: Repo) -> None:
+    from markdown_it import MarkdownIt
+
+    text = (trained.root / "dvc.yaml").read_text()
+    trained.write("dvc.yaml", text.replace("desc: Classifier", "desc: Uses ``a`b`` and a"))
+    trained.git("commit", "-qam", "describe `train`, with a `` double `` tick")
+    registry.register(trained.project(), "model", version="v1.0.0", check_remote=False)
+    card = lineage.card(trained.project(), "model@v1.0.0")
+    tokens = MarkdownIt("commonmark").enable("table").parse(card)
+    spans = []
+    texts = []
+    for tok in tokens:
+        for child in tok.children or []:
+            (spans if child.type == "code_inline" else texts).append(child.content)
+    assert not [t for t in texts if "`" in t], texts  # every backtick opened a span that closed
+    head = trained.head()[:12]
+    assert f"git checkout {head} && dvc pull && dvc repro" in spans
+    assert "mlopskit model get model@v1.0.0" in spans
+    assert "a`b" in spans and "train" in spans and "double" in spans
+    assert lineage.code_span("a ``b`` c") == "```a ``b`` c```"
+    assert lineage.code_span("`x`") == "`` `x` ``"

@@ -82,7 +82,7 @@ def test_monitor_drift_cli(trained: Repo, tmp_path) -> None:  # type: ignore[no-
         cwd=trained.root,
     )
     assert code == errors.FAILED and "mean texture" in err
-    assert (tmp_path / "r" / "drift.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "r" / "d.png").read_bytes().startswith(b"\x89PNG")
     assert "mean texture" in (tmp_path / "r" / "d.md").read_text()
     one = tmp_path / "one.csv"
     raw.head(1).to_csv(one, index=False)

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..errors import INTERRUPTED, PRECONDITION, USAGE, MlopskitError
+from ..lock import LockedError
 from . import ci_cmds, data_cmds, exp_cmds, metrics_cmds, model_cmds, project_cmds  # noqa: F401
 from ._base import cli
 from .doctor_cmds import doctor as _doctor  # noqa: F401
@@ -69,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlopskitError as exc:
         if show_tb:
             traceback.print_exc()
+        if isinstance(exc, LockedError) and "wait" in _params_of(args):
+            exc = exc.with_wait_hint()
         click.secho(f"error: {exc}", fg="red", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -89,6 +92,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return PRECONDITION
     return 0
+
+
+def _params_of(args: Sequence[str]) -> set[str]:
+    """The parameter names of the command ``args`` invoke (groups take no valued options)."""
+    cmd: click.Command = cli
+    for arg in args:
+        if not isinstance(cmd, click.Group):
+            break
+        if arg.startswith("-"):
+            continue
+        sub = cmd.commands.get(arg)
+        if sub is None:
+            return set()
+        cmd = sub
+    return {p.name for p in cmd.params if p.name}
 
 
 def threading_main() -> bool:

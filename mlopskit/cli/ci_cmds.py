@@ -121,8 +121,7 @@ def monitor_drift(
         chi2_pvalue=chi2_pvalue if chi2_pvalue is not None else (cfg.chi2_pvalue if cfg else 0.01),
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(drift.report_markdown(res, image_dir=out.parent), encoding="utf-8")
+        drift.write_report(res, out)
         click.echo(f"Drift report written to {out}", err=True)
     if github_output:
         _github_output({"drifted": str(not res.ok).lower()})

@@ -15,10 +15,11 @@ from ._base import _github_output, _json, _ok, _parse_kv, _project, cli
 
 @cli.group()
 def data() -> None:
-    """Version data with DVC: add, push, pull, status."""
+    """Version data with DVC: add, push, pull, status, update, check-updates, and
+    schemas (infer, validate)."""
 
 
-@data.command("add")
+@data.command("add", short_help="Track PATHS with DVC and commit their pointers.")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-m", "--message", help="Commit message.")
 @click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
@@ -40,13 +41,14 @@ def _transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("targets", nargs=-1)(f)
 
 
-@data.command("push")
+@data.command("push", short_help="Upload DVC-tracked data to the remote.")
 @_transfer_options
-def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None, wait: bool) -> None:
     """Upload DVC-tracked data (default: all the workspace uses) to the remote."""
     from .. import data as d
 
-    res = d.push(_project(), targets, remote=remote, jobs=jobs)
+    res = d.push(_project(), targets, remote=remote, jobs=jobs, wait=wait)
     _ok(
         f"{res.count} file(s) pushed to '{res.remote}'"
         if res.count
@@ -57,13 +59,16 @@ def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None) ->
 @data.command("pull")
 @_transfer_options
 @click.option("--allow-missing", is_flag=True, help="Skip files that are not in the remote.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 def data_pull(
-    targets: tuple[str, ...], remote: str | None, jobs: int | None, allow_missing: bool
+    targets: tuple[str, ...], remote: str | None, jobs: int | None, allow_missing: bool, wait: bool
 ) -> None:
     """Download DVC-tracked data from the remote and check it out."""
     from .. import data as d
 
-    res = d.pull(_project(), targets, remote=remote, jobs=jobs, allow_missing=allow_missing)
+    res = d.pull(
+        _project(), targets, remote=remote, jobs=jobs, allow_missing=allow_missing, wait=wait
+    )
     _ok(
         f"{res.count} file(s) fetched from '{res.remote}'"
         if res.count
@@ -121,7 +126,7 @@ def data_schema_infer(path: Path, out: Path | None, sample_rows: int | None) -> 
         _ok(f"Schema of {path} ({len(s.columns)} columns) written to {out}")
 
 
-@data.command("validate")
+@data.command("validate", short_help="Validate a data file against a schema.")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--schema", "schema_file", required=True, type=click.Path(dir_okay=False, path_type=Path)
@@ -178,7 +183,7 @@ def data_validate(
         _ok(f"{path}: {res.rows} rows match {schema_file}")
 
 
-@data.command("update")
+@data.command("update", short_help="Re-import `dvc import-url` sources that changed.")
 @click.argument("targets", nargs=-1)
 def data_update(targets: tuple[str, ...]) -> None:
     """Re-import `dvc import-url` sources that changed upstream (dvc update)."""
@@ -191,7 +196,7 @@ def data_update(targets: tuple[str, ...]) -> None:
         click.echo("Every imported source is up to date.")
 
 
-@data.command("check-updates")
+@data.command("check-updates", short_help="Which imported sources changed upstream (no download).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--github-output", is_flag=True, help="Write updates=true|false to $GITHUB_OUTPUT.")
 def data_check_updates(as_json: bool, github_output: bool) -> None:

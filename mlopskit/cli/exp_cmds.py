@@ -28,6 +28,7 @@ def exp() -> None:
     "--pull", is_flag=True, help="First pull the data the workspace tracks (a fresh CI runner)."
 )
 @click.option("--push", is_flag=True, help="Then push its outputs (DVC) and its ref (git).")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 def exp_run(
     assignments: tuple[str, ...],
     name: str | None,
@@ -35,6 +36,7 @@ def exp_run(
     point_json: str | None,
     pull: bool,
     push: bool,
+    wait: bool,
 ) -> None:
     """Run one experiment in the workspace (dvc exp run), params checked first."""
     from .. import experiments
@@ -49,10 +51,10 @@ def exp_run(
     if pull:
         from .. import data
 
-        data.pull(project, allow_missing=True)
-    res = experiments.run(project, assignments, name=name, allow_new=allow_new)
+        data.pull(project, allow_missing=True, wait=wait)
+    res = experiments.run(project, assignments, name=name, allow_new=allow_new, wait=wait)
     if push:
-        ref = experiments.push_experiment(project, res.name)
+        ref = experiments.push_experiment(project, res.name, wait=wait)
         click.echo(f"Pushed {ref} and its outputs.")
     _ok(
         f"Experiment {res.name} ({(res.rev or '')[:7]}): "
@@ -179,12 +181,13 @@ def exp_fetch(git_remote: str) -> None:
 def exp_show(
     sort_by: str | None, all_baselines: bool, as_json: bool, as_csv: bool, as_md: bool
 ) -> None:
-    """Experiments of HEAD, best first by --sort-by."""
+    """Experiments of HEAD (or of the commit they ran on, after `exp promote`), under
+    their baseline's row, best first by --sort-by."""
     import csv
     import io
 
     from .. import experiments
-    from ..formatting import fmt, md_table, text_table
+    from ..formatting import fmt, fmt_param, md_table, text_table
 
     rows = experiments.show(_project(), sort_by=sort_by, all_baselines=all_baselines)
     if as_json:
@@ -193,15 +196,25 @@ def exp_show(
     pkeys = list(dict.fromkeys(k for r in rows for k in r.params))
     varying = [k for k in pkeys if len({repr(r.params.get(k)) for r in rows}) > 1] or pkeys[:3]
     mkeys = list(dict.fromkeys(k for r in rows for k in r.metrics))
-    headers = ["experiment", "rev", *varying, *mkeys]
+
+    def label(i: int) -> str:
+        """As `dvc exp show` draws them: each baseline, its experiments under it."""
+        r = rows[i]
+        if r.kind == "baseline" or as_csv:
+            return r.name
+        last = i + 1 == len(rows) or rows[i + 1].kind == "baseline"
+        return ("└── " if last else "├── ") + r.name
+
+    headers = ["experiment", *(["kind"] if as_csv else []), "rev", *varying, *mkeys]
     table = [
         [
-            r.name,
+            label(i),
+            *([r.kind] if as_csv else []),
             r.rev[:7],
-            *(fmt(r.params.get(k)) for k in varying),
+            *(fmt_param(r.params.get(k)) for k in varying),
             *(fmt(r.metrics.get(k)) for k in mkeys),
         ]
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     if as_csv:
         buf = io.StringIO()
@@ -219,11 +232,12 @@ def exp_show(
     "--branch",
     help="Create this branch at the experiment instead of committing it to the current branch.",
 )
-def exp_promote(name: str, branch: str | None) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def exp_promote(name: str, branch: str | None, wait: bool) -> None:
     """Bring experiment NAME into the workspace as one commit, or into a new branch."""
     from .. import experiments
 
-    res = experiments.promote(_project(), name, branch=branch)
+    res = experiments.promote(_project(), name, branch=branch, wait=wait)
     if res.branch:
         _ok(
             f"Branch {res.branch} at {(res.commit or '')[:8]} holds experiment {name}: "

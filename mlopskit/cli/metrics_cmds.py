@@ -23,28 +23,30 @@ def params() -> None:
 def params_show(as_json: bool) -> None:
     """All params, flattened (train.C)."""
     from .. import params as p
-    from ..formatting import fmt, text_table
+    from ..formatting import fmt_param, text_table
 
     res = p.show(_project())
     if as_json:
         _json(res)
         return
-    click.echo(text_table(["param", "value"], [[k, fmt(v)] for k, v in res.items()]), nl=False)
+    rows = [[k, fmt_param(v)] for k, v in res.items()]
+    click.echo(text_table(["param", "value"], rows), nl=False)
 
 
 @params.command("set")
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @click.option("--allow-new", is_flag=True, help="Allow keys that do not exist yet.")
-def params_set(assignments: tuple[str, ...], allow_new: bool) -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def params_set(assignments: tuple[str, ...], allow_new: bool, wait: bool) -> None:
     """Set params (typed like `dvc exp run -S`), keeping comments and order."""
     from .. import params as p
-    from ..formatting import fmt
+    from ..formatting import fmt_param
 
-    res = p.set_params(_project(), assignments, allow_new=allow_new)
+    res = p.set_params(_project(), assignments, allow_new=allow_new, wait=wait)
     if not res.changed:
         click.echo("No changes: the params already have these values.")
     for key, (old, new) in res.changed.items():
-        click.echo(f"{key}: {fmt(old)} -> {fmt(new)}")
+        click.echo(f"{key}: {fmt_param(old)} -> {fmt_param(new)}")
 
 
 def _diff_format(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,13 +62,13 @@ def _diff_format(f: Callable[..., Any]) -> Callable[..., Any]:
 def params_diff(base: str, as_json: bool, as_md: bool) -> None:
     """Params changed between --base and the workspace."""
     from .. import params as p
-    from ..formatting import fmt, md_table, text_table
+    from ..formatting import fmt_param, md_table, text_table
 
     res = p.diff(_project(), base=base)
     if as_json:
         _json(res)
         return
-    rows = [[c.key, fmt(c.old), fmt(c.new), c.status] for c in res]
+    rows = [[c.key, fmt_param(c.old), fmt_param(c.new), c.status] for c in res]
     headers = ["param", base, "workspace", "status"]
     if not rows and not as_md:
         click.echo(f"No param changes since {base}.")
@@ -86,9 +88,21 @@ def metrics_show(as_json: bool) -> None:
     from .. import metrics as m
     from ..formatting import fmt, text_table
 
-    res = m.show(_project())
+    shown = m.show_workspace(_project())
+    res = shown.values
+    for path, source in shown.not_pulled.items():
+        pull = f"pull it: mlopskit data pull {path}"
+        if path in res:
+            click.echo(f"note: {path}: not in the workspace, read from {source} ({pull})", err=True)
+        else:
+            click.echo(
+                f"warning: {path}: declared but not in the workspace/cache ({pull})", err=True
+            )
     if as_json:
         _json(res)
+        return
+    if not res:
+        click.echo("No metrics: no stage in dvc.yaml declares a metrics file (stage add -M FILE).")
         return
     rows = [[path, k, fmt(v)] for path, values in res.items() for k, v in values.items()]
     click.echo(text_table(["file", "metric", "value"], rows), nl=False)
@@ -111,7 +125,7 @@ def metrics_diff(base: str, as_json: bool, as_md: bool, changed_only: bool) -> N
         abs_s, rel_s = fmt_change(c.change, c.rel)
         mark = {True: "better", False: "worse", None: ""}[c.better]
         rows.append([c.path, c.key, fmt(c.old), fmt(c.new), abs_s, rel_s, mark or c.status])
-    headers = ["file", "metric", base, "workspace", "change", "change %", ""]
+    headers = ["file", "metric", base, "workspace", "change", "change %", "verdict"]
     click.echo((md_table if as_md else text_table)(headers, rows), nl=False)
 
 
@@ -142,7 +156,7 @@ def metrics_history(
     import io
 
     from .. import history as h
-    from ..formatting import fmt, text_table
+    from ..formatting import fmt, fmt_param, text_table
 
     rows = h.history(_project(), rev=rev, limit=limit)
     metric_cols, param_cols = h.columns(rows)
@@ -173,7 +187,7 @@ def metrics_history(
                 r.commit[:8],
                 r.date[:10],
                 *(fmt(r.metrics.get(c)) for c in metric_cols),
-                *(fmt(r.params.get(c)) for c in varying),
+                *(fmt_param(r.params.get(c)) for c in varying),
                 r.subject[:50],
             ]
             for r in rows
@@ -223,6 +237,64 @@ def check_cmd(
         )
     if not as_json:
         _ok(f"Quality gate passed ({len(res.outcomes)} rule(s)).")
+
+
+@cli.group()
+def gate() -> None:
+    """The quality gate's rules (gates: in mlopskit.yaml), which `check` evaluates."""
+
+
+@gate.command("add")
+@click.argument("rules", nargs=-1, required=True, metavar="RULE...")
+@click.option("--force", is_flag=True, help="Add a rule whose metric no metrics file holds.")
+@click.option("--commit", is_flag=True, help="Commit mlopskit.yaml.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def gate_add(rules: tuple[str, ...], force: bool, commit: bool, wait: bool) -> None:
+    """Add RULEs, e.g. 'rmse <= 3.0', 'r2 >= 0.8' or 'rmse: max_increase 5%'."""
+    from .. import gate as g
+
+    res = g.add_rules(_project(), list(rules), force=force, commit=commit, wait=wait)
+    for note in res.notes:
+        click.echo(f"warning: {note}", err=True)
+    if res.changed:
+        _ok("Added to gates in mlopskit.yaml: " + "; ".join(res.changed))
+    else:
+        click.echo("No changes: mlopskit.yaml already has these rules.")
+    if res.commit:
+        click.echo(f"Committed {res.commit[:8]}")
+
+
+@gate.command("remove")
+@click.argument("rules", nargs=-1, required=True, metavar="RULE...")
+@click.option("--commit", is_flag=True, help="Commit mlopskit.yaml.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def gate_remove(rules: tuple[str, ...], commit: bool, wait: bool) -> None:
+    """Remove RULEs from gates in mlopskit.yaml."""
+    from .. import gate as g
+
+    res = g.remove_rules(_project(), list(rules), commit=commit, wait=wait)
+    _ok("Removed from gates in mlopskit.yaml: " + "; ".join(res.changed))
+    if res.commit:
+        click.echo(f"Committed {res.commit[:8]}")
+
+
+@gate.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def gate_list(as_json: bool) -> None:
+    """The rules in mlopskit.yaml, with each metric's known direction."""
+    from .. import gate as g
+    from ..formatting import text_table
+
+    project = _project()
+    rules = [g.parse_rule(r) for r in project.config.gates]
+    if as_json:
+        _json([r.text for r in rules])
+        return
+    if not rules:
+        click.echo("No gate rules: add one with `mlopskit gate add RULE`.")
+        return
+    rows = [[r.text, project.config.metrics.direction(r.metric) or "?"] for r in rules]
+    click.echo(text_table(["rule", "better"], rows), nl=False)
 
 
 @cli.command("report")

@@ -60,7 +60,8 @@ def model_unpromote(name: str, stage: str, push: bool) -> None:
     from .. import registry
 
     res = registry.unpromote(_project(), name, stage, push=push)
-    _ok(f"{res.artifact}@{res.version} left {res.stage} ({res.tag})")
+    now = f"{res.stage} is now {res.artifact}@{res.now}" if res.now else f"{res.stage} is empty"
+    _ok(f"{res.artifact}@{res.version} left {res.stage} ({res.tag}); {now}")
 
 
 @model.command("deprecate")
@@ -86,12 +87,20 @@ def model_list(as_json: bool) -> None:
     if as_json:
         _json(res)
         return
+    # The configured stages in their order, then any other stage in use (as GTO shows them).
     stages = list(project.config.registry.stages)
+    stages += sorted({st for m in res for st in m.stages} - set(stages))
+
+    def cell(version: str | None) -> str:
+        if version is None:
+            return "—"
+        return version if version.startswith("v") else f"{version[:8]} (unregistered)"
+
     rows = [
         [
             m.artifact + (" (deprecated)" if m.deprecated else ""),
             m.latest or "—",
-            *(m.stages.get(st, "—") for st in stages),
+            *(cell(m.stages.get(st)) for st in stages),
         ]
         for m in res
     ]
@@ -116,7 +125,7 @@ def model_show(spec: str, as_json: bool) -> None:
     )
     click.echo(f"commit:      {lin.commit}  {lin.commit_subject}")
     click.echo(f"registered:  {lin.registered_at} by {lin.registered_by}")
-    click.echo(f"model:       {lin.path}  md5 {lin.model_md5}")
+    click.echo(f"model:       {lin.path}  md5 {lin.model_md5}  ({lin.model_source})")
     for p, m in lin.data.items():
         click.echo(f"data:        {p}  md5 {m}")
     for k, v in lin.params.items():

@@ -16,16 +16,29 @@ from ._base import _json, _ok, _project, cli
 )
 @click.option("--name", help="Project name (default: the directory name).")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(directory: Path | None, remote_url: str | None, name: str | None, force: bool) -> None:
+@click.option(
+    "--template",
+    type=click.Choice(["classification", "none"]),
+    default="classification",
+    show_default=True,
+    help="classification: the example pipeline (validate, prepare, train, evaluate), "
+    "params, gates and a model artifact. none: a project of your own, with no stage, "
+    "param, gate or artifact (add them with `stage add`, `params set`, `gate add`).",
+)
+def init(
+    directory: Path | None, remote_url: str | None, name: str | None, force: bool, template: str
+) -> None:
     """Create (or adopt) DIRECTORY as a git + DVC project and commit it."""
     from .. import scaffold
 
-    res = scaffold.init(directory, remote_url=remote_url, name=name, force=force)
+    res = scaffold.init(directory, remote_url=remote_url, name=name, force=force, template=template)
     _ok(f"Initialized {res.root} ({len(res.written)} files written)")
     where = "in .dvc/config.local (not committed)" if res.remote_local_only else "in .dvc/config"
     click.echo(f"Default DVC remote '{res.remote_name}': {res.remote_url} {where}")
     if res.commit:
         click.echo(f"Committed {res.commit[:8]}")
+    if template == "none":
+        click.echo("No pipeline yet. Next: `mlopskit stage add NAME -d ... -o ... -- CMD`.")
 
 
 @cli.command()
@@ -43,12 +56,14 @@ def quickstart(
     directory: Path | None, dataset: str, remote_url: str | None, name: str | None
 ) -> None:
     """Init a project, version a data set, train, commit and push: a model in one command."""
+    from .. import _dvc
     from .. import quickstart as qs
     from ..formatting import fmt
 
-    res = qs.quickstart(
-        directory or Path("mlopskit-demo"), dataset=dataset, remote_url=remote_url, name=name
-    )
+    with _dvc.quiet():  # the stages' own lines tell the story; DVC's logging is noise here
+        res = qs.quickstart(
+            directory or Path("mlopskit-demo"), dataset=dataset, remote_url=remote_url, name=name
+        )
     click.echo("")
     _ok(f"Trained a model on the {res.dataset} data set ({res.rows} rows).")
     for path, values in res.metrics.items():
@@ -66,11 +81,12 @@ def quickstart(
 
 
 @cli.command()
-def recover() -> None:
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def recover(wait: bool) -> None:
     """Complete or undo what an interrupted `data add` left behind."""
     from .. import data as d
 
-    res = d.recover(_project())
+    res = d.recover(_project(), wait=wait)
     if res.action == "none":
         click.echo("Nothing to recover.")
     elif res.action == "completed":
@@ -88,7 +104,8 @@ def validate_cmd() -> None:
     from .. import stages
 
     res = stages.validate(_project())
-    _ok(f"Valid: {res.stages} stage(s); every param they name exists.")
+    pointers = f" and {res.pointers} .dvc file(s)" if res.pointers else ""
+    _ok(f"Valid: {res.stages} stage(s) in dvc.yaml{pointers}; every param they name exists.")
 
 
 @cli.command("commit")
@@ -222,6 +239,7 @@ def stage() -> None:
 @click.option("-M", "--metrics", multiple=True, help="A metrics file (committed to git).")
 @click.option("--plots", multiple=True, help="A plots data file (committed to git).")
 @click.option("-f", "--force", is_flag=True, help="Replace a stage of the same name.")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def stage_add(
     name: str,
@@ -232,6 +250,7 @@ def stage_add(
     metrics: tuple[str, ...],
     plots: tuple[str, ...],
     force: bool,
+    wait: bool,
     argv: tuple[str, ...],
 ) -> None:
     """Add stage NAME to dvc.yaml.
@@ -253,6 +272,7 @@ def stage_add(
         metrics=metrics,
         plots=plots,
         force=force,
+        wait=wait,
     )
     _ok(f"Added stage '{res.name}' to dvc.yaml: {res.cmd}")
 
@@ -268,5 +288,33 @@ def stage_list(as_json: bool) -> None:
     if as_json:
         _json(res)
         return
+    if not res:
+        click.echo("No stages in dvc.yaml: add one with 'mlopskit stage add NAME ... -- CMD'.")
+        return
     rows = [[s.name, "changed" if s.changed else "up to date", s.cmd] for s in res]
     click.echo(text_table(["stage", "status", "cmd"], rows), nl=False)
+
+
+@stage.command("remove")
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
+def stage_remove(name: str, wait: bool) -> None:
+    """Remove stage NAME from dvc.yaml and dvc.lock (as `dvc remove` does).
+
+    Its outputs stay on disk and leave .gitignore; dvc.yaml keeps its comments.
+    """
+    from .. import stages
+
+    res = stages.stage_remove(_project(), name, wait=wait)
+    where = "dvc.yaml and dvc.lock" if res.lock_entry else "dvc.yaml"
+    _ok(f"Removed stage '{res.name}' from {where}.")
+    if res.kept_outputs:
+        click.echo(
+            "Its outputs stay on disk: "
+            + ", ".join(res.kept_outputs)
+            + " (delete them, or version them with `mlopskit data add`)."
+        )
+    if res.unignored:
+        click.echo("No longer in .gitignore: " + ", ".join(res.unignored))
+    for entry in res.still_named:
+        click.echo(f"warning: dvc.yaml still names it under {entry}", err=True)
