@@ -22,8 +22,6 @@ from .errors import MlopskitError, UsageError
 from .project import Project
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-# dvc-objects' temporary names (see data._drop_dvc_tmp): f".{secrets.token_urlsafe(16)}.tmp".
-_DVC_TMP = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp")
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -383,7 +381,7 @@ def _orphans(project: Project) -> Check:
     except MlopskitError:
         cache = local = None
     dirs = [d for d in (cache, local) if d is not None and d.is_dir()]
-    found = [p for d in dirs for p in d.rglob("*.tmp") if _DVC_TMP.fullmatch(p.name)]
+    found = [p for d in dirs for p in d.rglob("*.tmp") if data._DVC_TMP.fullmatch(p.name)]
     if not found:
         return Check("temporary files", OK, "no half-written copies in the cache or remote")
     shown = ", ".join(str(p) for p in found[:5]) + (" ..." if len(found) > 5 else "")
