@@ -153,7 +153,8 @@ def init(
 
     generated = workflows.generate(project, force=force).written
     prefix = "" if top.resolve() == root else root.relative_to(top.resolve()).as_posix() + "/"
-    to_commit = [prefix + rel for rel in [*to_write, *generated]]
+    # generated paths are relative to the git root already (.github/ lives there)
+    to_commit = [prefix + rel for rel in to_write] + generated
     to_commit += [prefix + p for p in (".dvc/config", ".dvc/.gitignore", ".dvcignore")]
     changed = {e.path for e in scm.status(top)}
     to_commit = [p for p in to_commit if p in changed]

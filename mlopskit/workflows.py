@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _proc, pins, templating, yamlio
-from .errors import PreconditionError
+from .errors import MlopskitError, PreconditionError, UsageError
 from .project import Project
 
 WORKFLOWS = ("ci", "ct", "pr", "retrain", "deploy", "sweep")
@@ -50,12 +50,48 @@ def _version() -> str:
         return __version__
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a project's workflows go: the git root, and the project's folder below it."""
+
+    base: Path  # the git root (the project root outside git)
+    sub: str  # the project's folder relative to base, POSIX; "" at the git root
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.sub).strip("-.")
+
+    def filename(self, name: str) -> str:
+        return f"{name}-{self.slug}.yml" if self.sub else f"{name}.yml"
+
+    def path(self, rel: str) -> str:
+        """``rel`` (relative to the project root) relative to the git root."""
+        return f"{self.sub}/{rel}" if self.sub else rel
+
+
+def layout(project: Project) -> Layout:
+    from . import scm
+
+    root = project.root.resolve()
+    top = scm.toplevel(root)
+    if top is None or top.resolve() == root:
+        return Layout(root, "")
+    sub = root.relative_to(top.resolve()).as_posix()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", sub):
+        raise UsageError(
+            f"{sub}: the project's folder has characters workflows cannot quote safely",
+            "use letters, digits, '.', '_' and '-' in the folder names",
+        )
+    return Layout(top.resolve(), sub)
+
+
 def render(project: Project) -> dict[str, str]:
-    """``{path relative to the root: text}`` for every generated file."""
+    """``{path relative to the git root: text}`` for every generated file."""
     cfg = project.config
+    where = layout(project)
     base = templating.templates_dir() / "workflows"
     env = templating.environment(base, workflow=True)
-    env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on})
+    env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on, "p": where.path})
     env.globals["pin"] = pins.uses
     context = {
         "ci": cfg.ci,
@@ -63,19 +99,52 @@ def render(project: Project) -> dict[str, str]:
         "project": cfg,
         "monitor": cfg.monitor,
         "mlopskit_version": _version(),
+        "sub": where.sub,
+        # Names, concurrency groups and cache keys carry the folder in a monorepo.
+        "tag": f"-{where.slug}" if where.sub else "",
+        "title": f" ({where.sub})" if where.sub else "",
+        "wf": where.filename,
     }
     out: dict[str, str] = {}
     names = [*WORKFLOWS, *(["monitor"] if cfg.monitor.current and cfg.monitor.reference else [])]
     for name in names:
         body = env.get_template(f"{name}.yml.j2").render(**context)
-        out[f".github/workflows/{name}.yml"] = _stamp(body)
-    out[".github/dependabot.yml"] = _stamp(env.get_template("dependabot.yml.j2").render(**context))
+        out[f".github/workflows/{where.filename(name)}"] = _stamp(body)
+    # Shared by every project of the repository: merged with what is there, not replaced.
+    dependabot = where.base / ".github" / "dependabot.yml"
+    dirs = {"/" + where.sub} | set(_existing(dependabot, _pip_directories))
+    out[".github/dependabot.yml"] = _stamp(
+        env.get_template("dependabot.yml.j2").render(pip_directories=sorted(dirs), **context)
+    )
     standard = ("ubuntu-", "windows-", "macos-", "self-hosted", "linux", "x64", "arm", "arm64")
-    custom = [label for label in cfg.ci.runner if not label.startswith(standard)]
+    custom = {label for label in cfg.ci.runner if not label.startswith(standard)}
+    custom |= set(_existing(where.base / ".github" / "actionlint.yaml", _runner_labels))
     out[".github/actionlint.yaml"] = _stamp(
-        env.get_template("actionlint.yaml.j2").render(custom_labels=custom)
+        env.get_template("actionlint.yaml.j2").render(custom_labels=sorted(custom))
     )
     return out
+
+
+def _existing(path: Path, pick: Any) -> list[str]:
+    """What ``pick`` reads from a shared file another project generated (none if unreadable)."""
+    if not path.is_file():
+        return []
+    try:
+        doc = yamlio.loads(path.read_text(encoding="utf-8"), display=path.name)
+    except MlopskitError:  # unreadable: replaced (a hand-edited file is refused before)
+        return []
+    try:
+        return [str(v) for v in pick(doc)]
+    except (AttributeError, KeyError, TypeError):
+        return []
+
+
+def _pip_directories(doc: Any) -> list[str]:
+    return [u["directory"] for u in doc["updates"] if u.get("package-ecosystem") == "pip"]
+
+
+def _runner_labels(doc: Any) -> list[str]:
+    return list(doc["self-hosted-runner"]["labels"] or [])
 
 
 def _stamp(body: str) -> str:
@@ -96,13 +165,14 @@ def edited_by_hand(text: str) -> bool:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    written: list[str]
+    written: list[str]  # relative to base
     unchanged: list[str]
+    base: Path  # the git root, where .github/ is
 
 
 def generate(project: Project, *, force: bool = False) -> GenerateResult:
     files = render(project)
-    root = project.root
+    root = layout(project).base
     refused = []
     for rel, text in files.items():
         target = root / rel
@@ -123,7 +193,7 @@ def generate(project: Project, *, force: bool = False) -> GenerateResult:
             continue
         yamlio.atomic_write_text(target, text)
         written.append(rel)
-    return GenerateResult(written, unchanged)
+    return GenerateResult(written, unchanged, root)
 
 
 # --------------------------------------------------------------------------- checks
@@ -223,7 +293,7 @@ def _tool(name: str) -> str | None:
 
 def check(project: Project, *, paths: list[Path] | None = None) -> CheckResult:
     """mlopskit's checks, then zizmor, actionlint and check-jsonschema where installed."""
-    root = project.root
+    root = layout(project).base
     files = paths or sorted((root / ".github" / "workflows").glob("*.yml"))
     dependabot = root / ".github" / "dependabot.yml"
     if paths is None and dependabot.is_file():

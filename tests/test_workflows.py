@@ -337,3 +337,121 @@ def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
     code, out, err = run_cli("ci", "check", cwd=root)
     assert code == 0, out + err
     assert "ran: mlopskit, zizmor, actionlint, check-jsonschema" in out
+
+
+# --------------------------------------------------------------------------- monorepo
+
+
+def _monorepo(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """One git repository holding two DVC projects made with `dvc init --subdir`."""
+    from .conftest import dvc, git
+
+    top = tmp_path / "mono"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    projects = {}
+    for sub, runner in (("services/churn", "[ubuntu-latest]"), ("fraud", "[self-hosted, gpu]")):
+        root = top / sub
+        root.mkdir(parents=True)
+        dvc(root, "init", "--subdir", "-q")
+        (root / "mlopskit.yaml").write_text(config("kind: local", runner=runner))
+        projects[sub] = root
+    return top, projects
+
+
+def _generate_all(top: Path, projects: dict[str, Path]) -> dict[str, str]:
+    for root in projects.values():
+        assert workflows.generate(Project(root=root)).base == top.resolve()
+    return {p.relative_to(top).as_posix(): p.read_text() for p in (top / ".github").rglob("*.y*ml")}
+
+
+def test_two_subdir_projects_share_the_repository_without_collisions(tmp_path: Path) -> None:
+    top, projects = _monorepo(tmp_path)
+    files = _generate_all(top, projects)
+    names = {rel for rel in files if "/workflows/" in rel}
+    expected = {
+        f".github/workflows/{n}-{slug}.yml"
+        for n in workflows.WORKFLOWS
+        for slug in ("services-churn", "fraud")
+    }
+    assert names == expected
+    assert not (projects["fraud"] / ".github").exists()
+    for sub, slug in (("services/churn", "services-churn"), ("fraud", "fraud")):
+        ct = yamlio.loads(files[f".github/workflows/ct-{slug}.yml"], display="ct")
+        assert ct["name"] == f"ct ({sub})"
+        assert ct["concurrency"]["group"] == f"ct-{slug}-${{{{ github.ref }}}}"
+        paths = ct["on"]["push"]["paths"]
+        assert all(p.startswith(f"{sub}/") for p in paths), paths
+        assert f"{sub}/params.yaml" in paths and f"{sub}/**/*.dvc" in paths
+        job = ct["jobs"]["train"]
+        assert job["defaults"] == {"run": {"working-directory": sub}}
+        cache = next(s for s in job["steps"] if "actions/cache" in s.get("uses", ""))
+        assert cache["with"]["path"] == f"{sub}/.dvc/cache"
+        assert f"hashFiles('{sub}/dvc.lock')" in cache["with"]["key"]
+        assert cache["with"]["key"].startswith(f"dvc-{slug}-")
+        setup = next(s for s in job["steps"] if "setup-python" in s.get("uses", ""))
+        assert setup["with"]["cache-dependency-path"] == f"{sub}/requirements.txt"
+        retrain = yamlio.loads(files[f".github/workflows/retrain-{slug}.yml"], display="r")
+        assert retrain["concurrency"]["group"] == ct["concurrency"]["group"]
+        pr = yamlio.loads(files[f".github/workflows/pr-{slug}.yml"], display="pr")
+        own = f".github/workflows/pr-{slug}.yml"
+        assert pr["on"]["pull_request"]["paths"] == [f"{sub}/**", own]
+        assert pr["jobs"]["report"]["defaults"] == {"run": {"working-directory": sub}}
+        assert "defaults" not in pr["jobs"]["comment"]  # checks out nothing: no folder
+        steps = pr["jobs"]["report"]["steps"]
+        upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
+        assert upload["with"]["path"] == f"{sub}/mlopskit-report/"
+        deploy = yamlio.loads(files[f".github/workflows/deploy-{slug}.yml"], display="d")
+        assert deploy["on"]["push"]["tags"] == [f"{sub}=*#*"]  # GTO's tag for SUB:artifact
+        sweep = yamlio.loads(files[f".github/workflows/sweep-{slug}.yml"], display="s")
+        for job in sweep["jobs"].values():
+            assert job["defaults"] == {"run": {"working-directory": sub}}
+    groups = [
+        yamlio.loads(t, display=r)["concurrency"]["group"]
+        for r, t in files.items()
+        if "/workflows/" in r and "retrain" not in r
+    ]
+    assert len(groups) == len(set(groups))
+    dep = yamlio.loads(files[".github/dependabot.yml"], display="dependabot")
+    pip = [u["directory"] for u in dep["updates"] if u["package-ecosystem"] == "pip"]
+    assert pip == ["/fraud", "/services/churn"]
+    actions = [u for u in dep["updates"] if u["package-ecosystem"] == "github-actions"]
+    assert [u["directory"] for u in actions] == ["/"]
+    lint = yamlio.loads(files[".github/actionlint.yaml"], display="actionlint")
+    assert lint["self-hosted-runner"]["labels"] == ["gpu"]
+
+    # Regenerating either project, in any order, changes nothing.
+    for root in [projects["fraud"], projects["services/churn"], projects["fraud"]]:
+        code, out, err = run_cli("ci", "generate", cwd=root)
+        assert code == 0 and "wrote" not in out, out + err
+    assert _generate_all(top, projects) == files
+
+    # The hand-edit check still guards the shared and the per-project files.
+    ct = top / ".github/workflows/ct-fraud.yml"
+    ct.write_text(ct.read_text().replace("timeout-minutes: 120", "timeout-minutes: 7"))
+    code, _, err = run_cli("ci", "generate", cwd=projects["fraud"])
+    assert code == errors.PRECONDITION and ".github/workflows/ct-fraud.yml" in err
+    code, _, err = run_cli("ci", "generate", cwd=projects["services/churn"])
+    assert code == 0, err  # the other project's files are not its business
+    code, _, err = run_cli("ci", "generate", "--force", cwd=projects["fraud"])
+    assert code == 0 and "timeout-minutes: 120" in ct.read_text()
+
+    # Every file passes mlopskit's own rules, zizmor, actionlint and check-jsonschema.
+    for root in projects.values():
+        code, out, err = run_cli("ci", "check", cwd=root)
+        assert code == 0, out + err
+        assert "ran: mlopskit, zizmor, actionlint, check-jsonschema" in out
+
+
+def test_init_in_a_subfolder_commits_workflows_at_the_git_root(tmp_path: Path) -> None:
+    from .conftest import git
+
+    git(tmp_path, "init", "-q", "-b", "main")
+    code, _, err = run_cli("init", "models/churn")
+    assert code == 0, err
+    committed = set(git(tmp_path, "ls-files").split())
+    assert ".github/workflows/ct-models-churn.yml" in committed
+    assert ".github/dependabot.yml" in committed
+    assert "models/churn/dvc.yaml" in committed
+    assert not (tmp_path / "models/churn/.github").exists()
+    assert git(tmp_path, "status", "--porcelain") == ""
