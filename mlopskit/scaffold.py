@@ -26,6 +26,7 @@ class InitResult:
     remote_name: str
     remote_url: str
     remote_local_only: bool
+    warnings: tuple[str, ...] = ()
 
 
 def _pins(kind: str = "none") -> list[tuple[str, str]]:
@@ -151,7 +152,8 @@ def init(
 
     from . import workflows
 
-    generated = workflows.generate(project, force=force).written
+    gen = workflows.generate(project, force=force, require_install=False)
+    generated = gen.written
     prefix = "" if top.resolve() == root else root.relative_to(top.resolve()).as_posix() + "/"
     # generated paths are relative to the git root already (.github/ lives there)
     to_commit = [prefix + rel for rel in to_write] + generated
@@ -168,4 +170,12 @@ def init(
         remote_name=rname,
         remote_url=rurl,
         remote_local_only=local_only,
+        warnings=(
+            (
+                f"the workflows cannot install mlopskit yet: {gen.install_problem}; "
+                + workflows.install_hint(),
+            )
+            if gen.install_problem
+            else ()
+        ),
     )

@@ -41,13 +41,83 @@ def _runs_on(labels: Any) -> str:
     return _quote(labels[0]) if len(labels) == 1 else _flow(labels)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("mlopskit")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        from . import __version__
+@dataclass(frozen=True)
+class Install:
+    """How the workflows install mlopskit: a pip requirement, or why there is none."""
 
-        return __version__
+    requirement: str = ""  # "" when unknown: the jobs then fail with the fix
+    index_url: str = ""
+    source: str = ""  # "ci.install", or how the running mlopskit was installed
+    problem: str = ""  # why no source a runner can reach is known
+
+    @property
+    def args(self) -> str:
+        """The arguments of ``pip install`` (validated characters only, quoted)."""
+        index = f"--index-url {_quote(self.index_url)} " if self.index_url else ""
+        return index + _quote(self.requirement)
+
+
+def source_from_direct_url(info: Any) -> tuple[str, str]:
+    """(requirement, problem) from a PEP 610 ``direct_url.json`` document (None: from an index)."""
+    from .config import check_install
+    from .errors import UsageError
+
+    if info is None:
+        return "", (
+            "mlopskit was installed from a package index, and pip does not record which "
+            "(on PyPI the name mlopskit is an unrelated placeholder package)"
+        )
+    url = str(info.get("url", ""))
+    if "dir_info" in info:
+        how = (
+            "is an editable install of"
+            if (info["dir_info"] or {}).get("editable")
+            else ("was installed from")
+        )
+        return "", f"mlopskit {how} a local folder, which a runner cannot reach"
+    if "vcs_info" in info:
+        vcs = info["vcs_info"] or {}
+        if vcs.get("vcs") != "git" or not url.startswith("https://"):
+            what = vcs.get("vcs", "a VCS")
+            return "", f"mlopskit was installed from {what} at a URL a runner may not reach"
+        candidate = f"git+{url}@{vcs.get('commit_id', '')}"
+    elif "archive_info" in info:
+        archive = info["archive_info"] or {}
+        digest = (archive.get("hashes") or {}).get("sha256") or ""
+        if not digest and str(archive.get("hash", "")).startswith("sha256="):
+            digest = str(archive["hash"]).split("=", 1)[1]
+        if not url.startswith(("https://", "http://")) or not digest:
+            return "", "mlopskit was installed from a local archive (or with no recorded sha256)"
+        candidate = f"{url}#sha256={digest}"
+    else:
+        return "", "mlopskit's install record (direct_url.json) names no source"
+    try:
+        return check_install(candidate, where="the running mlopskit's source"), ""
+    except UsageError:
+        return "", "mlopskit was installed from a source that is not a pinned commit or wheel"
+
+
+def installed_source() -> tuple[str, str]:
+    """(requirement, problem) for the running mlopskit, from its PEP 610 install record."""
+    try:
+        raw = metadata.distribution("mlopskit").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return "", "mlopskit is running from a checkout that is not installed"
+    return source_from_direct_url(json.loads(raw) if raw else None)
+
+
+def install(project: Project) -> Install:
+    ci = project.config.ci
+    if ci.install:
+        return Install(ci.install, ci.index_url, "ci.install")
+    requirement, problem = installed_source()
+    return Install(requirement, "", "the running mlopskit's install record", problem)
+
+
+def install_hint() -> str:
+    from .config import INSTALL_FORMS
+
+    return f"set ci.install in mlopskit.yaml to {INSTALL_FORMS}, then run 'mlopskit ci generate'"
 
 
 @dataclass(frozen=True)
@@ -98,7 +168,7 @@ def render(project: Project) -> dict[str, str]:
         "git": cfg.git,
         "project": cfg,
         "monitor": cfg.monitor,
-        "mlopskit_version": _version(),
+        "install": install(project),
         "sub": where.sub,
         # Names, concurrency groups and cache keys carry the folder in a monorepo.
         "tag": f"-{where.slug}" if where.sub else "",
@@ -168,9 +238,21 @@ class GenerateResult:
     written: list[str]  # relative to base
     unchanged: list[str]
     base: Path  # the git root, where .github/ is
+    install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
 
 
-def generate(project: Project, *, force: bool = False) -> GenerateResult:
+def generate(
+    project: Project, *, force: bool = False, require_install: bool = True
+) -> GenerateResult:
+    """Write the workflows. Without a known source of mlopskit for the runners this is a
+    UsageError, unless ``require_install`` is False (``init``): the workflows are then
+    written with a step that fails each job with the fix, and ``install_problem`` says so."""
+    inst = install(project)
+    if inst.problem and require_install:
+        raise UsageError(
+            f"cannot tell where a runner installs mlopskit from: {inst.problem}",
+            install_hint(),
+        )
     files = render(project)
     root = layout(project).base
     refused = []
@@ -193,7 +275,7 @@ def generate(project: Project, *, force: bool = False) -> GenerateResult:
             continue
         yamlio.atomic_write_text(target, text)
         written.append(rel)
-    return GenerateResult(written, unchanged, root)
+    return GenerateResult(written, unchanged, root, inst.problem)
 
 
 # --------------------------------------------------------------------------- checks

@@ -32,10 +32,15 @@ VARIANTS: dict[str, str] = {
 }
 
 
+# A pinned commit of mlopskit for the runners (the tests' own mlopskit is an editable
+# install, whose source no runner could reach).
+INSTALL = "git+https://github.com/acme/mlopskit.git@1234567890abcdef1234567890abcdef12345678"
+
+
 def config(remote: str, *, mode: str = "commit", runner: str = "[ubuntu-latest]") -> str:
     return (
         f"project:\n  name: demo\nci:\n  runner: {runner}\n  ct_mode: {mode}\n"
-        f"  remote:\n    {remote}\n"
+        f"  install: {INSTALL}\n  remote:\n    {remote}\n"
     )
 
 
@@ -258,10 +263,7 @@ def test_golden_files(rendered: dict[str, dict[str, str]], variant: str) -> None
     import os
 
     folder = GOLDEN / variant
-    files = {
-        k: v.replace(f"mlopskit=={workflows._version()}", "mlopskit==VERSION")
-        for k, v in rendered[variant].items()
-    }
+    files = rendered[variant]
     if os.environ.get("MLOPSKIT_UPDATE_GOLDEN"):
         for rel, text in files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -297,6 +299,13 @@ def test_regenerate_is_byte_identical_and_respects_hand_edits(repo: Repo) -> Non
         ("ci:\n  remote:\n    kind: s3\n    auth: oidc\n", "needs role, region"),
         ("ci:\n  remote:\n    kind: ssh\n    secrets: ['bad name']\n", "not allowed"),
         ("ci:\n  pyhton: '3.12'\n", "did you mean 'python'"),
+        ("ci:\n  python: '3.10'\n", "Python 3.11 or later"),
+        ("ci:\n  install: mlopskit==0.1.0\n", "unrelated placeholder"),
+        ("ci:\n  install: mlopskit\n", "not a reproducible source"),
+        ("ci:\n  install: git+https://github.com/a/mlopskit.git@main\n", "40-character commit"),
+        ("ci:\n  install: https://x.test/mlopskit-1-py3-none-any.whl\n", "#sha256="),
+        ("ci:\n  install: 'git+https://x.test/m.git@$(id)'\n", "not allowed"),
+        ("ci:\n  install: mlopskit==1.0\n  index_url: http://pypi.test/simple\n", "https://"),
     ],
 )
 def test_bad_ci_settings(repo: Repo, bad: str, message: str) -> None:
@@ -327,13 +336,22 @@ def test_ci_check_finds_problems(repo: Repo) -> None:
 def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
     code, _, err = run_cli("init", "p", "--remote", "s3://bucket/dvc")
     assert code == 0, err
+    # The tests' mlopskit is an editable install: init says so, and how to fix it.
+    assert "Warning: the workflows cannot install mlopskit yet" in err
+    assert "editable install of a local folder" in err and "ci.install" in err
     root = tmp_path / "p"
     committed = subprocess.run(
         ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.split()
     for name in ("ci", "ct", "pr", "retrain", "deploy", "sweep"):
         assert f".github/workflows/{name}.yml" in committed
-    assert "dvc[s3]==" in (root / "requirements.txt").read_text()
+    requirements = (root / "requirements.txt").read_text()
+    assert "dvc[s3]==" in requirements
+    assert not re.search(r"^mlopskit", requirements, re.M)  # never the PyPI placeholder
+    ct = yamlio.loads((root / ".github/workflows/ct.yml").read_text(), display="ct")
+    step = next(s for s in ct["jobs"]["train"]["steps"] if "mlopskit" in s["name"])
+    assert "set ci.install" in step["name"]
+    assert "::error title=ci.install is not set::" in step["run"] and "exit 1" in step["run"]
     code, out, err = run_cli("ci", "check", cwd=root)
     assert code == 0, out + err
     assert "ran: mlopskit, zizmor, actionlint, check-jsonschema" in out
@@ -455,3 +473,96 @@ def test_init_in_a_subfolder_commits_workflows_at_the_git_root(tmp_path: Path) -
     assert "models/churn/dvc.yaml" in committed
     assert not (tmp_path / "models/churn/.github").exists()
     assert git(tmp_path, "status", "--porcelain") == ""
+
+
+def test_ci_install_is_never_a_bare_version_from_pypi(repo: Repo) -> None:
+    """Every job that runs mlopskit installs it from ci.install; without one (an editable
+    install, as here) `ci generate` refuses with the fix and writes nothing."""
+    repo.write("mlopskit.yaml", "project:\n  name: demo\n")
+    code, _, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == errors.USAGE
+    assert "cannot tell where a runner installs mlopskit from" in err
+    assert "editable install" in err and "set ci.install in mlopskit.yaml" in err
+    assert not (repo.root / ".github").exists()
+    for install, extra, expected in [
+        (INSTALL, "", f'python -m pip install "{INSTALL}"'),
+        (
+            "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256=" + "ab" * 32,
+            "",
+            'python -m pip install "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256='
+            + "ab" * 32
+            + '"',
+        ),
+        (
+            "mlopskit==0.1.0",
+            "  index_url: https://pypi.acme.test/simple\n",
+            'python -m pip install --index-url "https://pypi.acme.test/simple" "mlopskit==0.1.0"',
+        ),
+    ]:
+        repo.write("mlopskit.yaml", f"ci:\n  install: {install}\n{extra}")
+        code, out, err = run_cli("ci", "generate", "--force", cwd=repo.root)
+        assert code == 0, err
+        for path in (repo.root / ".github/workflows").glob("*.yml"):
+            doc = yamlio.loads(path.read_text(), display=path.name)
+            for name, job in doc["jobs"].items():
+                runs = [str(s.get("run", "")) for s in job["steps"]]
+                if not any("mlopskit " in r for r in runs):
+                    continue  # monitor's dispatch job runs no mlopskit
+                installs = [r for r in runs if "pip install" in r and "-r requirements" not in r]
+                assert installs == [expected], (path.name, name, runs)
+                first = next(i for i, r in enumerate(runs) if r.startswith("mlopskit "))
+                assert runs.index(expected) < first
+
+
+@pytest.mark.parametrize(
+    ("record", "requirement", "problem"),
+    [
+        (
+            {
+                "url": "https://github.com/acme/mlopskit.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab" * 20, "requested_revision": "main"},
+            },
+            "git+https://github.com/acme/mlopskit.git@" + "ab" * 20,
+            "",
+        ),
+        (
+            {
+                "url": "https://files.test/mlopskit-0.1.0-py3-none-any.whl",
+                "archive_info": {"hashes": {"sha256": "cd" * 32}},
+            },
+            "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256=" + "cd" * 32,
+            "",
+        ),
+        (
+            {
+                "url": "https://files.test/mlopskit-0.1.0-py3-none-any.whl",
+                "archive_info": {"hash": "sha256=" + "ef" * 32},
+            },
+            "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256=" + "ef" * 32,
+            "",
+        ),
+        ({"url": "file:///src/mlopskit", "dir_info": {"editable": True}}, "", "editable"),
+        ({"url": "file:///src/mlopskit", "dir_info": {}}, "", "local folder"),
+        ({"url": "file:///dl/mlopskit-0.1.0.whl", "archive_info": {}}, "", "local archive"),
+        (
+            {"url": "ssh://git@github.com/acme/mlopskit.git", "vcs_info": {"vcs": "git"}},
+            "",
+            "may not reach",
+        ),
+        (
+            {
+                "url": "https://tok@github.com/a/m.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab" * 20},
+            },
+            "",
+            "not a pinned commit",
+        ),
+        (None, "", "package index"),
+    ],
+)
+def test_the_default_install_comes_from_pep_610(
+    record: dict[str, object] | None, requirement: str, problem: str
+) -> None:
+    got, why = workflows.source_from_direct_url(record)
+    assert got == requirement
+    assert problem in why and (why == "") == (problem == "")

@@ -26,6 +26,8 @@ def init(directory: Path | None, remote_url: str | None, name: str | None, force
     click.echo(f"Default DVC remote '{res.remote_name}': {res.remote_url} {where}")
     if res.commit:
         click.echo(f"Committed {res.commit[:8]}")
+    for warning in res.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
 
 
 @cli.command()
