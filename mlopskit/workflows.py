@@ -238,6 +238,8 @@ class GenerateResult:
     written: list[str]  # relative to base
     unchanged: list[str]
     base: Path  # the git root, where .github/ is
+    install: str = ""  # the pip requirement the jobs install mlopskit from
+    install_source: str = ""  # ci.install, or the running mlopskit's install record
     install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
 
 
@@ -275,12 +277,17 @@ def generate(
             continue
         yamlio.atomic_write_text(target, text)
         written.append(rel)
-    return GenerateResult(written, unchanged, root, inst.problem)
+    return GenerateResult(written, unchanged, root, inst.requirement, inst.source, inst.problem)
 
 
 # --------------------------------------------------------------------------- checks
 
 _USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$", re.M)
+# `pip install mlopskit` / `mlopskit==X` by name with no index of its own: PyPI's mlopskit
+# is an unrelated placeholder package.
+_BARE_INSTALL = re.compile(
+    r"pip3? install\b(?![^\n]*--index-url)[^\n]*[\s\"'](mlopskit)([=<>~!]=?[^\s\"']*)?[\"']?(\s|$)"
+)
 _UNTRUSTED = re.compile(
     r"\$\{\{[^}]*(github\.event\.|inputs\.|github\.head_ref|github\.event_path)[^}]*\}\}"
 )
@@ -362,6 +369,11 @@ def own_checks(rel: str, text: str) -> list[Finding]:
         hit = _UNTRUSTED.search(script)
         if hit:
             bad(f"job '{job_name}': untrusted '{hit.group(0)}' inside run: (pass it through env:)")
+        if _BARE_INSTALL.search(script):
+            bad(
+                f"job '{job_name}' installs mlopskit by name from PyPI, where that name is an "
+                "unrelated placeholder package (set ci.install and regenerate)"
+            )
         if "toJSON(secrets)" in script or "ACTIONS_ALLOW_UNSECURE_COMMANDS" in script:
             bad(f"job '{job_name}': forbidden construct in run:")
     if "toJSON(secrets)" in text:

@@ -325,12 +325,14 @@ def test_ci_check_finds_problems(repo: Repo) -> None:
     )
     text = re.sub(r"actions/checkout@[0-9a-f]{40}  # v7.0.1", "actions/checkout@v7", text)
     text = text.replace("persist-credentials: false", "persist-credentials: true")
+    text = text.replace(f'pip install "{INSTALL}"', 'pip install "mlopskit==0.1.0"')
     wf.write_text(text)
     code, out, err = run_cli("ci", "check", cwd=repo.root)
     assert code == errors.FAILED
     assert "not pinned to a full commit SHA" in out
     assert "github.event.pull_request.title" in out
     assert "persist-credentials" in out
+    assert "installs mlopskit by name from PyPI" in out
 
 
 def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
@@ -502,6 +504,7 @@ def test_ci_install_is_never_a_bare_version_from_pypi(repo: Repo) -> None:
         repo.write("mlopskit.yaml", f"ci:\n  install: {install}\n{extra}")
         code, out, err = run_cli("ci", "generate", "--force", cwd=repo.root)
         assert code == 0, err
+        assert f"Runners install mlopskit from {install} (ci.install)" in out
         for path in (repo.root / ".github/workflows").glob("*.yml"):
             doc = yamlio.loads(path.read_text(), display=path.name)
             for name, job in doc["jobs"].items():

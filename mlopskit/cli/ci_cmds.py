@@ -31,6 +31,7 @@ def ci_generate(force: bool) -> None:
         click.echo(f"wrote {shown(rel)}")
     if res.unchanged:
         click.echo(f"unchanged: {', '.join(shown(r) for r in res.unchanged)}")
+    click.echo(f"Runners install mlopskit from {res.install} ({res.install_source})")
 
 
 @ci.command("check")
