@@ -434,3 +434,28 @@ def test_workflows_without_a_known_mlopskit_source_fail_with_the_fix(
     assert run.returncode != 0
     assert run.ran("ci.install is not set") and run.ran("Set ci.install in mlopskit.yaml")
     assert not run.ran("mlopskit validate")  # nothing after the install step ran
+
+
+def test_the_default_install_is_the_wheel_mlopskit_was_installed_from(
+    install: str, tmp_path: Path
+) -> None:
+    """pip's own PEP 610 record of a wheel installed from a URL gives back that URL and
+    its sha256: what `ci generate` writes when ci.install is not set."""
+    import subprocess
+    import sys
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+    env = act._runner_env()
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", install],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    code = "from mlopskit import workflows; print(*workflows.installed_source(), sep='|')"
+    res = subprocess.run(
+        [python, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert res.stdout.strip() == f"{install}|"
