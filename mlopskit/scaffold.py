@@ -152,7 +152,7 @@ def init(
 
     from . import workflows
 
-    gen = workflows.generate(project, force=force, require_install=False)
+    gen = workflows.generate(project, force=force)
     generated = gen.written
     prefix = "" if top.resolve() == root else root.relative_to(top.resolve()).as_posix() + "/"
     # generated paths are relative to the git root already (.github/ lives there)

@@ -244,11 +244,12 @@ class GenerateResult:
 
 
 def generate(
-    project: Project, *, force: bool = False, require_install: bool = True
+    project: Project, *, force: bool = False, require_install: bool = False
 ) -> GenerateResult:
-    """Write the workflows. Without a known source of mlopskit for the runners this is a
-    UsageError, unless ``require_install`` is False (``init``): the workflows are then
-    written with a step that fails each job with the fix, and ``install_problem`` says so."""
+    """Write the workflows. Without a known source of mlopskit for the runners they are
+    written with a step that fails each job with the fix, and ``install_problem`` says
+    so (``init`` warns); with ``require_install`` (``ci generate``) that is a UsageError
+    and nothing is written."""
     inst = install(project)
     if inst.problem and require_install:
         raise UsageError(

@@ -463,20 +463,6 @@ def test_two_subdir_projects_share_the_repository_without_collisions(tmp_path: P
         assert "ran: mlopskit, zizmor, actionlint, check-jsonschema" in out
 
 
-def test_init_in_a_subfolder_commits_workflows_at_the_git_root(tmp_path: Path) -> None:
-    from .conftest import git
-
-    git(tmp_path, "init", "-q", "-b", "main")
-    code, _, err = run_cli("init", "models/churn")
-    assert code == 0, err
-    committed = set(git(tmp_path, "ls-files").split())
-    assert ".github/workflows/ct-models-churn.yml" in committed
-    assert ".github/dependabot.yml" in committed
-    assert "models/churn/dvc.yaml" in committed
-    assert not (tmp_path / "models/churn/.github").exists()
-    assert git(tmp_path, "status", "--porcelain") == ""
-
-
 def test_ci_install_is_never_a_bare_version_from_pypi(repo: Repo) -> None:
     """Every job that runs mlopskit installs it from ci.install; without one (an editable
     install, as here) `ci generate` refuses with the fix and writes nothing."""

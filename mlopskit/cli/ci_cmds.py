@@ -22,7 +22,7 @@ def ci_generate(force: bool) -> None:
     """Write .github/workflows/ from the ci: settings in mlopskit.yaml."""
     from .. import workflows
 
-    res = workflows.generate(_project(), force=force)
+    res = workflows.generate(_project(), force=force, require_install=True)
 
     def shown(rel: str) -> str:  # as seen from where the user is (a monorepo's sub-folder)
         return Path(os.path.relpath(res.base / rel)).as_posix()
