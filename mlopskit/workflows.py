@@ -174,6 +174,7 @@ def render(project: Project) -> dict[str, str]:
         "tag": f"-{where.slug}" if where.sub else "",
         "title": f" ({where.sub})" if where.sub else "",
         "wf": where.filename,
+        "artifacts": _artifact_names(project) if where.sub else [],
     }
     out: dict[str, str] = {}
     names = [*WORKFLOWS, *(["monitor"] if cfg.monitor.current and cfg.monitor.reference else [])]
@@ -193,6 +194,17 @@ def render(project: Project) -> dict[str, str]:
         env.get_template("actionlint.yaml.j2").render(custom_labels=sorted(custom))
     )
     return out
+
+
+def _artifact_names(project: Project) -> list[str]:
+    """The ``artifacts:`` of the project's dvc.yaml: a sub-folder project's deploy workflow
+    runs on stage tags of these (the repository's other projects have their own)."""
+    doc = yamlio.load(project.root / "dvc.yaml", display="dvc.yaml", missing_ok=True)
+    arts = doc.get("artifacts") if isinstance(doc, dict) else None
+    names = [
+        str(n) for n in (arts or {}) if re.fullmatch(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?", str(n))
+    ]
+    return sorted(names)
 
 
 def _existing(path: Path, pick: Any) -> list[str]:

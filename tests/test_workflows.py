@@ -375,6 +375,10 @@ def _monorepo(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
         root.mkdir(parents=True)
         dvc(root, "init", "--subdir", "-q")
         (root / "mlopskit.yaml").write_text(config("kind: local", runner=runner))
+        if sub == "fraud":
+            (root / "dvc.yaml").write_text(
+                "stages: {}\nartifacts:\n  fraud-model:\n    path: m.pkl\n    type: model\n"
+            )
         projects[sub] = root
     return top, projects
 
@@ -422,7 +426,9 @@ def test_two_subdir_projects_share_the_repository_without_collisions(tmp_path: P
         upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
         assert upload["with"]["path"] == f"{sub}/mlopskit-report/"
         deploy = yamlio.loads(files[f".github/workflows/deploy-{slug}.yml"], display="d")
-        assert deploy["on"]["push"]["tags"] == [f"{sub}=*#*"]  # GTO's tag for SUB:artifact
+        # stage tags of its own artifacts, and GTO's monorepo form (SUB:artifact -> SUB=...)
+        own_tags = ["fraud-model#*"] if sub == "fraud" else []
+        assert deploy["on"]["push"]["tags"] == [*own_tags, f"{sub}=**#*"]
         sweep = yamlio.loads(files[f".github/workflows/sweep-{slug}.yml"], display="s")
         for job in sweep["jobs"].values():
             assert job["defaults"] == {"run": {"working-directory": sub}}
