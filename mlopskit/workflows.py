@@ -60,7 +60,6 @@ class Install:
 def source_from_direct_url(info: Any) -> tuple[str, str]:
     """(requirement, problem) from a PEP 610 ``direct_url.json`` document (None: from an index)."""
     from .config import check_install
-    from .errors import UsageError
 
     if info is None:
         return "", (
@@ -69,11 +68,8 @@ def source_from_direct_url(info: Any) -> tuple[str, str]:
         )
     url = str(info.get("url", ""))
     if "dir_info" in info:
-        how = (
-            "is an editable install of"
-            if (info["dir_info"] or {}).get("editable")
-            else ("was installed from")
-        )
+        editable = (info["dir_info"] or {}).get("editable")
+        how = "is an editable install of" if editable else "was installed from"
         return "", f"mlopskit {how} a local folder, which a runner cannot reach"
     if "vcs_info" in info:
         vcs = info["vcs_info"] or {}
