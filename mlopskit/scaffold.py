@@ -32,6 +32,7 @@ class InitResult:
     git_root: Path | None = None
     # The git repository DIR was inside when init made DIR a repository of its own.
     enclosing: Path | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def subdir(self) -> bool:
@@ -280,4 +281,12 @@ def init(
         remote_local_only=local_only,
         git_root=project.git_root,
         enclosing=enclosing,
+        warnings=(
+            (
+                f"the workflows cannot install mlopskit yet: {gen.install_problem}; "
+                + workflows.install_hint(),
+            )
+            if gen.install_problem
+            else ()
+        ),
     )

@@ -42,7 +42,8 @@ def test_template_renders_exactly_the_expected_files() -> None:
     assert "name: demo" in files["mlopskit.yaml"]
     pins = files["requirements.txt"].splitlines()
     assert any(p.startswith("dvc==3.") for p in pins)
-    assert any(p.startswith("mlopskit==") for p in pins)
+    # the workflows install mlopskit from ci.install: the name on PyPI is someone else's
+    assert not any(p.startswith("mlopskit") for p in pins)
 
 
 def test_templates_dir_is_found() -> None:
@@ -281,3 +282,15 @@ def test_new_repository_commits_only_what_init_wrote(tmp_path: Path) -> None:
     assert code == 0, err
     assert "app.py" not in git(tmp_path / "p", "ls-files").split()
     assert porcelain(tmp_path / "p") == "?? app.py\n"
+
+
+def test_init_in_a_subfolder_commits_workflows_at_the_git_root(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    code, _, err = run_cli("init", "--subdir", "models/churn", cwd=tmp_path)
+    assert code == 0, err
+    committed = set(git(tmp_path, "ls-files").split())
+    assert ".github/workflows/ct-models-churn.yml" in committed
+    assert ".github/dependabot.yml" in committed
+    assert "models/churn/dvc.yaml" in committed
+    assert not (tmp_path / "models/churn/.github").exists()
+    assert git(tmp_path, "status", "--porcelain") == ""

@@ -68,6 +68,8 @@ def init(
     click.echo(f"Default DVC remote '{res.remote_name}': {res.remote_url} {where}")
     if res.commit:
         click.echo(f"Committed {res.commit[:8]}")
+    for warning in res.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
     if template == "none":
         click.echo("No pipeline yet. Next: `mlopskit stage add NAME -d ... -o ... -- CMD`.")
 
