@@ -73,7 +73,10 @@ def recover() -> None:
     res = d.recover(_project())
     if res.action == "none":
         click.echo("Nothing to recover.")
-    elif res.action == "completed":
+        return
+    if res.restored:
+        _ok(f"Restored from the cache: {', '.join(res.restored)}")
+    if res.action == "completed":
         _ok(
             f"Completed the interrupted '{res.op}': committed {', '.join(res.files)}"
             + (f" in {res.commit[:8]}" if res.commit else "")
