@@ -242,6 +242,7 @@ def _local_remote(repo: Repo, name: str | None) -> Path | None:
         return None
 
 
+@journal.barrier
 def push(
     project: Project,
     targets: Sequence[str] = (),
@@ -278,6 +279,7 @@ def push(
         return TransferResult(count=count, remote=name)
 
 
+@journal.barrier
 def pull(
     project: Project,
     targets: Sequence[str] = (),

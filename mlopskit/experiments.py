@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _dvc, flat, params, scm
 from .errors import OperationFailed, PreconditionError, UsageError
+from .journal import barrier
 from .project import Project
 
 
@@ -156,6 +157,7 @@ def _read_metrics(root: Path) -> dict[str, Any]:
     return out
 
 
+@barrier
 def run(
     project: Project,
     assignments: Sequence[str],
@@ -191,6 +193,7 @@ def exp_ref(root: Path, name: str) -> str | None:
     return refs[0] if refs else None
 
 
+@barrier
 def push_experiment(
     project: Project, name: str, *, git_remote: str = "origin", dvc_remote: str | None = None
 ) -> str:
@@ -308,6 +311,7 @@ class Promoted:
     committed: list[str]
 
 
+@barrier
 def promote(project: Project, name: str, *, branch: str | None = None) -> Promoted:
     """Bring experiment NAME's params, lock and outputs into the workspace (and one commit),
     or into a new BRANCH whose tip is the experiment's commit, ready for a pull request."""

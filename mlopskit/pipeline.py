@@ -268,6 +268,7 @@ class CommitResult:
     pull_request: str | None = None
 
 
+@journal.barrier
 def commit_state(
     project: Project,
     targets: Sequence[str] = (),

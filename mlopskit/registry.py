@@ -16,6 +16,7 @@ from typing import Any
 
 from . import revfile, scm
 from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
+from .journal import barrier
 from .project import Project
 
 MAX_NAME = 200
@@ -341,6 +342,7 @@ class Registered:
     pushed: bool
 
 
+@barrier
 def register(
     project: Project,
     name: str,
@@ -422,6 +424,7 @@ def _stages(project: Project) -> tuple[str, ...]:
     return project.config.registry.stages
 
 
+@barrier
 def promote(
     project: Project, name: str, version: str, stage: str, *, push: bool = False
 ) -> Assigned:
@@ -457,6 +460,7 @@ def promote(
     return Assigned(name, version, stage, tag, commit)
 
 
+@barrier
 def unpromote(project: Project, name: str, stage: str, *, push: bool = False) -> Assigned:
     root = project.root
     art = state(root).get(name)
@@ -473,6 +477,7 @@ def unpromote(project: Project, name: str, stage: str, *, push: bool = False) ->
     return Assigned(name, version, stage, tag, commit)
 
 
+@barrier
 def deprecate(project: Project, name: str, *, push: bool = False) -> str:
     root = project.root
     art = state(root).get(name)

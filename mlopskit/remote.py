@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from . import _dvc
 from .errors import UsageError
+from .journal import barrier
 from .project import Project
 
 SCHEMES = (
@@ -66,6 +67,7 @@ def check_url(url: str) -> None:
             )
 
 
+@barrier
 def add(
     project: Project,
     name: str,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _dvc, lock, params, yamlio
 from .errors import UsageError
+from .journal import barrier
 from .project import Project
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def _check_name(name: str) -> None:
         )
 
 
+@barrier
 def stage_add(
     project: Project,
     name: str,

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import _proc, pins, templating, yamlio
 from .errors import PreconditionError
+from .journal import barrier
 from .project import Project
 
 WORKFLOWS = ("ci", "ct", "pr", "retrain", "deploy", "sweep")
@@ -100,6 +101,7 @@ class GenerateResult:
     unchanged: list[str]
 
 
+@barrier
 def generate(project: Project, *, force: bool = False) -> GenerateResult:
     files = render(project)
     root = project.root

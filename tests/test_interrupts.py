@@ -327,3 +327,196 @@ def test_ctrl_c_before_commit_rolls_back_at_once(
     assert (repo.head(), index(repo)) == (head, staged)
     assert repo.status() == "M  .gitignore\nA  notes.txt\n?? d.txt\n"
     assert (repo.root / "d.txt").read_text() == "data\n"
+
+
+# ------------------------------------------------ issue 11 item 5: signals during a stage
+
+# A stage that starts a child, records both pids, and writes its output (and the child
+# its own file) only after a delay: written after mlopskit exited means not stopped.
+SLOW_STAGE = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    from pathlib import Path
+
+    if sys.argv[1:] == ["child"]:
+        time.sleep(1.5)
+        Path("late-child.txt").write_text("child")
+        sys.exit(0)
+    child = subprocess.Popen([sys.executable, "slow.py", "child"])
+    Path("pids").write_text(f"{os.getpid()} {child.pid}")
+    time.sleep(1.5)
+    Path("out.txt").write_text("late")
+    child.wait()
+    """
+)
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["sigterm", "sigint", "ctrl-c-to-the-group"],
+)
+def test_signal_during_a_stage_stops_it_and_waits(repo: Repo, sig: int, to_group: bool) -> None:
+    """Item 5: SIGTERM (what CI sends) or SIGINT to mlopskit, or a terminal's Ctrl-C to its
+    whole process group: exit 130, every process of the stage is gone when mlopskit has
+    exited, and nothing is written afterwards."""
+    repo.write("slow.py", SLOW_STAGE)
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  slow:\n    cmd: python slow.py\n    deps: [slow.py]\n    outs: [out.txt]\n",
+    )
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        # Its own process group, as a shell's foreground job: the group can get Ctrl-C.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlopskit", "repro"],
+            cwd=repo.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=0,
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pids_file = repo.root / "pids"
+    deadline = time.monotonic() + 60
+    while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the stage never started"
+        time.sleep(0.02)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    if to_group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == errors.INTERRUPTED, err
+    assert "Interrupted." in err
+    assert [p for p in pids if alive(p)] == []
+    time.sleep(2)  # past the moment the stage would have written
+    assert not (repo.root / "out.txt").exists()
+    assert not (repo.root / "late-child.txt").exists()
+    assert not (repo.root / "dvc.lock").exists()
+    # The project is not stuck: the next run completes.
+    pids_file.unlink()
+    code, _, err = run_cli("repro", cwd=repo.root)
+    assert code == 0, err
+    assert (repo.root / "out.txt").read_text() == "late"
+
+
+# ------------------------------------------------ issue 11 item 7: the journal is a barrier
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("commit", "-m", "half"),
+        ("data", "add", "other"),
+        ("data", "push"),
+        ("data", "pull"),
+        ("params", "set", "train.lr=0.5"),
+        ("stage", "add", "s", "--cmd", "echo hi"),
+        ("repro",),
+        ("remote", "add", "r2", "../r2"),
+        ("model", "register", "m", "--version", "v1.0.0"),
+        ("exp", "run", "-S", "train.lr=0.2"),
+        ("ci", "generate"),
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_every_mutating_command_refuses_while_a_journal_waits(
+    repo: Repo, args: tuple[str, ...]
+) -> None:
+    """Item 7: after a kill in the middle of `data add`, the half-done pointer must not be
+    committed, pushed or built on: every command that changes the repository or the
+    remote exits 3 naming `mlopskit recover`, and changes nothing."""
+    d = repo.write("d.txt", "data\n")
+    repo.write("other", "other\n")
+    kill_during_add(repo, "commit_paths")
+    head, status = repo.head(), repo.status()
+    params, config = read(repo.root / "params.yaml"), read(repo.root / ".dvc" / "config")
+
+    code, _, err = run_cli(*args, cwd=repo.root)
+
+    assert code == errors.PRECONDITION, err
+    assert "interrupted 'data add' of d.txt left a journal" in err
+    assert "mlopskit recover" in err
+    assert (repo.head(), repo.status()) == (head, status)
+    assert read(repo.root / "params.yaml") == params
+    assert read(repo.root / ".dvc" / "config") == config
+    assert not (repo.root / "dvc.yaml").exists()
+    assert not (repo.root / "other.dvc").exists()
+    assert objects(repo.remote) == []
+    # Read-only commands still work, and recover gets the project going again.
+    assert run_cli("data", "status", "--no-remote", cwd=repo.root)[0] == 0
+    code, out, err = run_cli("recover", cwd=repo.root)
+    assert code == 0, err
+    assert "Completed the interrupted 'data add'" in out
+    assert md5(d) == hashlib.md5(b"data\n").hexdigest()
+    assert run_cli("data", "add", "other", cwd=repo.root)[0] == 0
+
+
+def write_journal(repo: Repo, **doc: object) -> Path:
+    import json
+
+    j = repo.root / JOURNAL
+    j.parent.mkdir(parents=True, exist_ok=True)
+    base = {"op": "data add", "message": "m", "targets": ["d.txt"], "before": {}, "index": {}}
+    j.write_text(json.dumps({**base, **doc}))
+    return j
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["dotdot", "absolute", "link-out", "git-dir", "data-dotdot"],
+)
+def test_recover_refuses_a_journal_that_points_outside(
+    repo: Repo, tmp_path: Path, where: str
+) -> None:
+    """Item 7: a hand-written journal must not make recover write outside the project
+    (or into .git): exit 2, and nothing written anywhere."""
+    import base64
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    evil = base64.b64encode(b"pwned\n").decode()
+    if where == "dotdot":
+        doc: dict[str, object] = {"before": {"../outside/evil.txt": evil}}
+    elif where == "absolute":
+        doc = {"before": {str(outside / "evil.txt"): evil}}
+    elif where == "link-out":
+        (repo.root / "link").symlink_to(outside)
+        doc = {"before": {"link/evil.txt": evil}}
+    elif where == "git-dir":
+        doc = {"before": {".git/hooks/post-commit": evil}}
+    else:
+        doc = {"data": {"../outside/evil.txt": {"md5": "0" * 32, "size": 1}}}
+    j = write_journal(repo, **doc)
+    head, status, staged = repo.head(), repo.status(), index(repo)
+
+    code, _, err = run_cli("recover", cwd=repo.root)
+
+    assert code == errors.USAGE, err
+    assert "outside the project or inside .git" in err
+    assert list(outside.iterdir()) == []
+    assert not (repo.root / ".git" / "hooks" / "post-commit").exists()
+    assert (repo.head(), repo.status(), index(repo)) == (head, status, staged)
+    assert j.is_file()  # left for the user to inspect
