@@ -402,7 +402,8 @@ def recover(project: Project) -> RecoverResult:
 
 
 def _drop_orphan_tmp(root: Path, targets: list[str], cache: Path | None) -> list[Path]:
-    """The ``.<token>.tmp`` files a killed DVC copy left in the cache or beside a target.
+    """The ``.<token>.tmp`` files a killed DVC copy left in the cache or beside a target,
+    and the copies a killed restore left.
 
     Only recover calls this, holding the project's lock, so no mlopskit process is
     writing them; a plain ``dvc`` command running at the same moment could be.
@@ -418,7 +419,8 @@ def _drop_orphan_tmp(root: Path, targets: list[str], cache: Path | None) -> list
         except OSError:
             continue
         for p in entries:
-            if _DVC_TMP.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+            ours = p.name.endswith(".mlopskit-restore.tmp")  # a killed restore's copy
+            if (_DVC_TMP.fullmatch(p.name) or ours) and p.is_file() and not p.is_symlink():
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
