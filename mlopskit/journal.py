@@ -342,14 +342,14 @@ def _check_path(root: Path, j: Path, rel: Any) -> str:
         or rel.startswith("/")
         or posixpath.normpath(rel) != rel
         or ".." in PurePosixPath(rel).parts
-        or PurePosixPath(rel).parts[0] == ".git"
+        or PurePosixPath(rel).parts[0] in (".git", ".dvc")
     )
     if not bad:
         top = Path(os.path.realpath(root))
         bad = not Path(os.path.realpath(root / rel)).is_relative_to(top)
     if bad:
         raise UsageError(
-            f"{j}: names {rel!r}, outside the project or inside .git",
+            f"{j}: names {rel!r}, outside the project or inside .git or .dvc",
             "mlopskit did not write this journal; nothing was changed. Inspect it, then delete it",
         )
     return str(rel)
@@ -376,6 +376,13 @@ def load(root: Path, tmp_dir: Path) -> Txn | None:
         ) from None
     for rel in [*targets, *before, *(index or {}), *data]:
         _check_path(root, j, rel)
+    for rel in [*before, *(index or {})]:
+        if not (rel.endswith(".dvc") or PurePosixPath(rel).name == ".gitignore"):
+            raise UsageError(
+                f"{j}: names {rel!r}, which is neither a .dvc pointer nor a .gitignore",
+                "mlopskit did not write this journal; nothing was changed. Inspect it, "
+                "then delete it",
+            )
     for d in data.values():
         if not all(c in "0123456789abcdef" for c in d.md5.removesuffix(".dir")) or (
             len(d.md5.removesuffix(".dir")) != 32

@@ -486,7 +486,7 @@ def write_journal(repo: Repo, **doc: object) -> Path:
 
 @pytest.mark.parametrize(
     "where",
-    ["dotdot", "absolute", "link-out", "git-dir", "data-dotdot"],
+    ["dotdot", "absolute", "link-out", "git-dir", "dvc-dir", "not-a-pointer", "data-dotdot"],
 )
 def test_recover_refuses_a_journal_that_points_outside(
     repo: Repo, tmp_path: Path, where: str
@@ -507,6 +507,10 @@ def test_recover_refuses_a_journal_that_points_outside(
         doc = {"before": {"link/evil.txt": evil}}
     elif where == "git-dir":
         doc = {"before": {".git/hooks/post-commit": evil}}
+    elif where == "dvc-dir":
+        doc = {"before": {".dvc/config": evil}}
+    elif where == "not-a-pointer":
+        doc = {"before": {"src/evil.py": evil}}
     else:
         doc = {"data": {"../outside/evil.txt": {"md5": "0" * 32, "size": 1}}}
     j = write_journal(repo, **doc)
@@ -515,8 +519,10 @@ def test_recover_refuses_a_journal_that_points_outside(
     code, _, err = run_cli("recover", cwd=repo.root)
 
     assert code == errors.USAGE, err
-    assert "outside the project or inside .git" in err
+    assert "mlopskit did not write this journal; nothing was changed" in err
     assert list(outside.iterdir()) == []
     assert not (repo.root / ".git" / "hooks" / "post-commit").exists()
+    assert "pwned" not in (repo.root / ".dvc" / "config").read_text()
+    assert not (repo.root / "src").exists()
     assert (repo.head(), repo.status(), index(repo)) == (head, status, staged)
     assert j.is_file()  # left for the user to inspect
