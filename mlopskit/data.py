@@ -134,7 +134,10 @@ def add(
             commit = scm.commit_paths(root, changed, msg, max_file_mb=max_mb)
         except BaseException as exc:
             _drop_dvc_tmp(exc, cache)
-            txn.rollback(cache)
+            if txn.committed():
+                txn.finish()  # interrupted once git had committed: keep the commit
+            else:
+                txn.rollback(cache)
             raise
         try:
             journal.checkpoint("add:committed")

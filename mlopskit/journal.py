@@ -89,6 +89,8 @@ class Txn:
     index: dict[str, str | None] | None = None
     # target -> its content as hashed before DVC touched it (the cache object to restore)
     data: dict[str, Data] = field(default_factory=dict)
+    # the commit HEAD named when the operation began
+    head: str | None = None
 
     def save(self) -> None:
         doc = {
@@ -98,6 +100,7 @@ class Txn:
             "before": self.before,
             "index": self.index,
             "data": {t: {"md5": d.md5, "size": d.size} for t, d in self.data.items()},
+            "head": self.head,
         }
         yamlio.atomic_write_text(self.journal, json.dumps(doc, indent=2))
 
@@ -158,6 +161,10 @@ class Txn:
             )
         self.finish()
         return restored
+
+    def committed(self) -> bool:
+        """Whether HEAD moved since the operation began (its commit went through)."""
+        return scm.head(self.root) != self.head
 
     def finish(self) -> None:
         self.journal.unlink(missing_ok=True)
@@ -329,6 +336,7 @@ def begin(
         f = root / rel
         before[rel] = base64.b64encode(f.read_bytes()).decode() if f.is_file() else None
     txn = Txn(root, path_for(tmp_dir), op, message, targets, before, _index_entries(root, files))
+    txn.head = scm.head(root)
     txn.save()
     return txn
 
@@ -369,6 +377,7 @@ def load(root: Path, tmp_dir: Path) -> Txn | None:
             for t, d in dict(doc.get("data") or {}).items()
         }
         txn = Txn(root, j, str(doc["op"]), str(doc["message"]), targets, before, index, data)
+        txn.head = str(doc["head"]) if doc.get("head") else None
     except (ValueError, KeyError, TypeError, AttributeError):
         raise PreconditionError(
             f"{j}: the journal is unreadable",

@@ -437,7 +437,13 @@ def test_signal_during_a_stage_stops_it_and_waits(repo: Repo, sig: int, to_group
         ("repro",),
         ("remote", "add", "r2", "../r2"),
         ("model", "register", "m", "--version", "v1.0.0"),
+        ("model", "promote", "m", "v1.0.0", "--stage", "prod"),
+        ("model", "unpromote", "m", "--stage", "prod"),
+        ("model", "deprecate", "m"),
         ("exp", "run", "-S", "train.lr=0.2"),
+        ("exp", "sweep", "-S", "train.lr=0.2,0.3"),
+        ("exp", "promote", "e1"),
+        ("data", "update"),
         ("ci", "generate"),
     ],
     ids=lambda a: " ".join(a[:2]),
@@ -526,3 +532,34 @@ def test_recover_refuses_a_journal_that_points_outside(
     assert not (repo.root / "src").exists()
     assert (repo.head(), repo.status(), index(repo)) == (head, status, staged)
     assert j.is_file()  # left for the user to inspect
+
+
+def test_ctrl_c_right_after_git_commit_keeps_the_whole_commit(
+    repo: Repo, mocker: MockerFixture
+) -> None:
+    """No half commit: an interrupt that lands once `git commit` has gone through must not
+    roll the work tree back under the new commit (HEAD with the pointer, the file deleted)."""
+    d = repo.write("d.txt", "data\n")
+    head = repo.head()
+    real_git = scm.git
+
+    def git(root: Path, *args: str, **kwargs: object) -> object:
+        res = real_git(root, *args, **kwargs)  # type: ignore[arg-type]
+        if args and args[0] == "commit":
+            raise KeyboardInterrupt
+        return res
+
+    mocker.patch("mlopskit.scm.git", side_effect=git)
+
+    code, _, err = run_cli("data", "add", "d.txt", cwd=repo.root)
+
+    assert code == errors.INTERRUPTED, err
+    assert repo.git("rev-parse", "HEAD~1").strip() == head
+    assert sorted(repo.git("show", "--name-only", "--format=", "HEAD").split()) == [
+        ".gitignore",
+        "d.txt.dvc",
+    ]
+    assert repo.status() == ""
+    assert (repo.root / "d.txt.dvc").is_file()
+    assert not (repo.root / JOURNAL).exists()
+    assert md5(d) == hashlib.md5(b"data\n").hexdigest()
