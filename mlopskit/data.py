@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _dvc, journal, lock, paths, scm, yamlio
+from . import _dvc, journal, lock, paths, scm
 from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
 from .project import Project
 
@@ -157,13 +157,13 @@ def _escape_gitignore(root: Path, rels: list[str], txn: journal.Txn) -> None:
         gitignore = _pointer_files(rel)[1]
         f = root / gitignore
         before = txn.before.get(gitignore)
-        old = base64.b64decode(before).decode("utf-8").splitlines() if before else []
-        dvc_line = paths.dvc_gitignore_entry(name)
-        want = paths.gitignore_entry(name)
-        lines = f.read_text(encoding="utf-8").splitlines() if f.is_file() else []
+        old = base64.b64decode(before).splitlines() if before else []
+        dvc_line = paths.dvc_gitignore_entry(name).encode("utf-8")
+        want = paths.gitignore_entry(name).encode("utf-8")
+        lines = f.read_bytes().splitlines() if f.is_file() else []
         fixed = [want if line == dvc_line and line not in old else line for line in lines]
         if fixed != lines:
-            yamlio.atomic_write_text(f, "".join(f"{line}\n" for line in fixed))
+            journal.replace_bytes(f, b"".join(line + b"\n" for line in fixed))
     ignored = _ignored(root, rels)
     missed = [r for r in rels if r not in ignored]
     if missed:

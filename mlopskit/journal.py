@@ -148,7 +148,7 @@ class Txn:
                 data = base64.b64decode(old)
                 if f.is_symlink() or not f.is_file() or f.read_bytes() != data:
                     f.parent.mkdir(parents=True, exist_ok=True)
-                    _write_bytes(f, data)
+                    replace_bytes(f, data)
                     restored.append(rel)
         paths = list(self.before)
         if self.index is not None:
@@ -243,7 +243,7 @@ def _copy_verified(src: Path, dst: Path, md5: str, shown: str) -> None:
         raise
 
 
-def _write_bytes(f: Path, data: bytes) -> None:
+def replace_bytes(f: Path, data: bytes) -> None:
     """Replace ``f`` (never write through a link it may be)."""
     tmp = f.parent / f".{f.name}.mlopskit-restore.tmp"
     try:
