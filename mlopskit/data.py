@@ -373,7 +373,7 @@ def recover(project: Project) -> RecoverResult:
     names (md5 verified); then the commit is completed when the pointers are whole and
     match the data, or every journaled file is put back as it was."""
     root = project.root
-    with lock.held(project.tmp_dir):
+    with lock.held(project.tmp_dir, journal_ok=True):
         txn = journal.load(root, project.tmp_dir)
         if txn is None:
             return RecoverResult(op=None, action="none", files=[])

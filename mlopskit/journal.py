@@ -301,18 +301,40 @@ def pending(tmp_dir: Path) -> Path | None:
 def _describe(j: Path) -> str:
     try:
         doc = json.loads(j.read_text())
-        return f"an interrupted '{doc['op']}' of {', '.join(doc['targets'])}"
+        return f"'{doc['op']}' of {', '.join(doc['targets'])}"
     except (OSError, ValueError, KeyError, TypeError):
-        return "an interrupted operation"
+        return "operation"
 
 
-def require_none(tmp_dir: Path) -> None:
+def refuse_pending(tmp_dir: Path) -> None:
+    """Refuse (exit 3) while a journal is left: for a caller that holds the project lock,
+    so the journal's writer is gone (killed) and only ``recover`` may go on."""
     j = pending(tmp_dir)
     if j is not None:
         raise PreconditionError(
-            f"{j}: {_describe(j)} left a journal",
+            f"{j}: an interrupted {_describe(j)} left a journal",
             "run 'mlopskit recover' to complete or undo it",
         )
+
+
+def require_none(tmp_dir: Path, *, wait: bool = False) -> None:
+    """Refuse (exit 3) while a journal exists. If its operation is still running (it holds
+    the project lock) and ``wait`` is set, go on: the caller waits for the lock, and
+    :func:`mlopskit.lock.held` checks the journal again once it has it."""
+    j = pending(tmp_dir)
+    if j is None:
+        return
+    from . import lock
+
+    who = lock.holder(tmp_dir)
+    if who is None:
+        refuse_pending(tmp_dir)
+        return  # the journal went away in between
+    if wait:
+        return
+    raise PreconditionError(
+        f"{j}: a {_describe(j)} is in progress ({who})", "wait for it to finish, or pass --wait"
+    )
 
 
 def barrier(fn: Callable[Concatenate[Project, P], R]) -> Callable[Concatenate[Project, P], R]:
@@ -321,7 +343,7 @@ def barrier(fn: Callable[Concatenate[Project, P], R]) -> Callable[Concatenate[Pr
 
     @functools.wraps(fn)
     def wrapper(project: Project, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        require_none(project.tmp_dir)
+        require_none(project.tmp_dir, wait=bool(kwargs.get("wait")))
         return fn(project, *args, **kwargs)
 
     return wrapper

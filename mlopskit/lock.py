@@ -27,9 +27,34 @@ def _describe(path: Path) -> str:
         return "another mlopskit process"
 
 
+def holder(tmp_dir: Path) -> str | None:
+    """Who holds the project's lock, or None when it is free."""
+    path = tmp_dir / "lock"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _describe(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextmanager
-def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator[None]:
-    """Hold the project's lock; exit 3 naming the holder if it is taken (``wait`` blocks)."""
+def held(
+    tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0, journal_ok: bool = False
+) -> Iterator[None]:
+    """Hold the project's lock; exit 3 naming the holder if it is taken (``wait`` blocks).
+
+    Once held, an interrupted operation's journal refuses the caller (exit 3, "run
+    mlopskit recover"): a process that waited for the lock of one that was then killed
+    must not build on its half-done files. Only ``recover`` passes ``journal_ok``.
+    """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path = tmp_dir / "lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -55,6 +80,10 @@ def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         try:
+            if not journal_ok:
+                from . import journal
+
+                journal.refuse_pending(tmp_dir)
             yield
         finally:
             os.ftruncate(fd, 0)

@@ -563,3 +563,67 @@ def test_ctrl_c_right_after_git_commit_keeps_the_whole_commit(
     assert (repo.root / "d.txt.dvc").is_file()
     assert not (repo.root / JOURNAL).exists()
     assert md5(d) == hashlib.md5(b"data\n").hexdigest()
+
+
+def paused_add(
+    repo: Repo, step: str, target: str = "d.txt"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``data add target`` stopped at ``step`` (the test-only fault hook), still alive."""
+    err = repo.root.parent / "paused-add.err"
+    with err.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlopskit", "data", "add", target],
+            cwd=repo.root,
+            env={**os.environ, "MLOPSKIT_TEST_FAULT": step},
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+    deadline = time.monotonic() + 60
+    while f"paused at {step}" not in err.read_text():
+        assert proc.poll() is None, err.read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return proc, err
+
+
+def test_a_running_add_is_waited_for_and_its_journal_checked_after(repo: Repo) -> None:
+    """Item 7, the race: `commit --wait` while an add runs waits for the project lock; when
+    the add is killed and the lock comes free, the journal it left still refuses the
+    commit. Without --wait, the message says the add is in progress, not interrupted."""
+    repo.write("d.txt", "data\n")
+    head = repo.head()
+    adder, _ = paused_add(repo, "add:pointer")
+    try:
+        code, _, err = run_cli("commit", "-m", "now", cwd=repo.root)
+        assert code == errors.PRECONDITION, err
+        assert "a 'data add' of d.txt is in progress (pid" in err
+        assert "or pass --wait" in err
+
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "mlopskit", "commit", "-m", "waited", "--wait"],
+            cwd=repo.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(3)
+            assert waiter.poll() is None, waiter.communicate()  # it waits for the lock
+            adder.kill()
+            adder.wait()
+            _, werr = waiter.communicate(timeout=60)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.communicate()
+    finally:
+        if adder.poll() is None:
+            adder.kill()
+            adder.wait()
+
+    assert waiter.returncode == errors.PRECONDITION, werr
+    assert "an interrupted 'data add' of d.txt left a journal" in werr
+    assert repo.head() == head
+    code, out, err = run_cli("recover", cwd=repo.root)
+    assert code == 0, err
+    assert "Completed the interrupted 'data add'" in out
