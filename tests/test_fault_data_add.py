@@ -348,3 +348,37 @@ def test_real_signal_while_dvc_copies_into_the_cache(repo: Repo, sig: int) -> No
     assert outcome == "reverted"
     assert assert_sane(repo, data, before) == "reverted"
     assert_next_add_completes(repo, data, before)
+
+
+@pytest.mark.slow
+def test_link_cache_directory_killed_in_the_middle_of_its_relink(repo: Repo) -> None:
+    """A directory on a hardlink cache: DVC relinks it file by file. Killed after the first
+    file was deleted, recover brings back every missing file from the directory's manifest
+    in the cache, as plain files, and the next add completes."""
+    with (repo.root / ".dvc/config.local").open("a") as f:
+        f.write("[cache]\n    type = hardlink\n")
+    top = repo.root / "dd"
+    for i in range(5):
+        (top / f"sub{i % 2}").mkdir(parents=True, exist_ok=True)
+        (top / f"sub{i % 2}" / f"f{i}.bin").write_bytes(os.urandom(2000 + i))
+    want = {p.relative_to(top).as_posix(): md5(p) for p in sorted(top.rglob("*")) if p.is_file()}
+    head = repo.head()
+
+    code, err = interrupt_at(repo, "add:relink", signal.SIGKILL, target="dd")
+    assert code == -signal.SIGKILL, err
+    left = {p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file()}
+    assert len(left) < len(want)  # the moment the journal covers: files are gone
+
+    rc, out, rerr = run_cli("recover", cwd=repo.root)
+    assert rc == 0, rerr
+    assert "Restored from the cache: dd/" in out
+    got = {p.relative_to(top).as_posix(): md5(p) for p in sorted(top.rglob("*")) if p.is_file()}
+    assert got == want
+    assert all(p.stat().st_nlink == 1 for p in top.rglob("*") if p.is_file())
+    assert repo.head() == head
+    assert not (repo.root / "dd.dvc").exists()
+    assert sorted(repo.status().splitlines()) == sorted(f"?? dd/{r}" for r in want)
+    assert tmp_files(repo) == []
+    code, _, err = run_cli("data", "add", "dd", cwd=repo.root)
+    assert code == 0, err
+    assert repo.status() == ""
