@@ -111,13 +111,24 @@ def group_alive(pgid: int) -> bool:
 
 def stop_group(proc: subprocess.Popen[Any]) -> None:
     """SIGTERM the process group led by ``proc``, SIGKILL it after the grace period (or
-    on another interrupt), and return once the leader is reaped and the group is empty."""
+    on another interrupt), and return once the leader is reaped and the group is empty.
+    Another Ctrl-C or SIGTERM during this cannot cut it short: it only ends the grace."""
     pgid = proc.pid
-    _killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE
-    killed = False
+    termed = killed = False
     while True:
         try:
+            if not termed:
+                termed = True
+                _killpg(pgid, signal.SIGTERM)
+            now = time.monotonic()
+            if not killed and now >= deadline:
+                killed = True
+                deadline = now
+            if killed:
+                if now > deadline + 30:
+                    return  # a process the kernel cannot kill (stuck in I/O)
+                _killpg(pgid, signal.SIGKILL)  # again: members forked in between
             if proc.poll() is None:
                 proc.wait(timeout=0.05)
             elif not group_alive(pgid):
@@ -127,13 +138,5 @@ def stop_group(proc: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             pass
         except KeyboardInterrupt:
-            deadline = 0.0  # a second Ctrl-C: no more grace
-        now = time.monotonic()
-        if not killed and now >= deadline:
-            _killpg(pgid, signal.SIGKILL)
-            killed = True
-            deadline = now
-        elif killed and now > deadline + 30:
-            return  # a process the kernel cannot kill (stuck in I/O): nothing more to do
-        elif killed:
-            _killpg(pgid, signal.SIGKILL)  # members forked after the first SIGKILL
+            if not killed:
+                deadline = 0.0  # a second Ctrl-C: no more grace

@@ -627,3 +627,58 @@ def test_a_running_add_is_waited_for_and_its_journal_checked_after(repo: Repo) -
     code, out, err = run_cli("recover", cwd=repo.root)
     assert code == 0, err
     assert "Completed the interrupted 'data add'" in out
+
+
+STUBBORN_STAGE = textwrap.dedent(
+    """
+    import os, signal, time
+    from pathlib import Path
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    Path("pids").write_text(str(os.getpid()))
+    time.sleep(30)
+    Path("out.txt").write_text("late")
+    """
+)
+
+
+@pytest.mark.slow
+def test_double_ctrl_c_kills_a_stage_that_ignores_sigterm(repo: Repo) -> None:
+    """C3.23: a stage that ignores SIGTERM gets the grace period; a second Ctrl-C ends it
+    at once (SIGKILL to the group). Exit 130, the stage gone, the lock released."""
+    from mlopskit import _proc, lock
+
+    repo.write("stubborn.py", STUBBORN_STAGE)
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  s:\n    cmd: python stubborn.py\n    deps: [stubborn.py]\n"
+        "    outs: [out.txt]\n",
+    )
+    proc = start_cli("repro", cwd=repo.root)
+    pids_file = repo.root / "pids"
+    deadline = time.monotonic() + 60
+    while not (pids_file.exists() and pids_file.read_text()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the stage never started"
+        time.sleep(0.02)
+    pid = int(pids_file.read_text())
+    try:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert proc.poll() is None  # in the grace period: the stage ignored SIGTERM
+        assert alive(pid)
+        proc.send_signal(signal.SIGINT)
+        # Without the second Ctrl-C it would wait out the rest of the grace period.
+        try:
+            _, err = proc.communicate(timeout=_proc.STOP_GRACE - 1)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the second Ctrl-C did not cut the grace period short") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == errors.INTERRUPTED, err
+    assert not alive(pid)
+    assert lock.holder(repo.project().tmp_dir) is None
+    assert not (repo.root / "out.txt").exists()
