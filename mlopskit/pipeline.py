@@ -165,7 +165,7 @@ def repro(
 ) -> ReproResult:
     """Check params, run DVC's repro, then push data (before) and commit (after)."""
     root = project.root
-    journal.require_none(project.tmp_dir)
+    journal.require_none(project.tmp_dir, wait=wait)
     if commit and not dry:
         project.require_branch("repro --commit")
     if not (root / "dvc.yaml").exists():
@@ -330,6 +330,7 @@ class CommitResult:
     pull_request: str | None = None
 
 
+@journal.barrier
 def commit_state(
     project: Project,
     targets: Sequence[str] = (),

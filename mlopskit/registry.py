@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _gto, revfile, scm
 from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
+from .journal import barrier
 from .project import Project
 
 MAX_NAME = 200
@@ -405,6 +406,7 @@ class Registered:
     pushed: bool
 
 
+@barrier
 def register(
     project: Project,
     name: str,
@@ -488,6 +490,7 @@ def _stages(project: Project) -> tuple[str, ...]:
     return project.config.registry.stages
 
 
+@barrier
 def promote(
     project: Project, name: str, version: str, stage: str, *, push: bool = False
 ) -> Assigned:
@@ -534,6 +537,7 @@ class Unassigned:
     now: str | None  # the version GTO now reports in that stage (an earlier assignment)
 
 
+@barrier
 def unpromote(project: Project, name: str, stage: str, *, push: bool = False) -> Unassigned:
     """Unassign the version now in ``stage``; as in GTO, the stage then falls back to the
     version whose earlier assignment is still active (reported in ``now``)."""
@@ -553,6 +557,7 @@ def unpromote(project: Project, name: str, stage: str, *, push: bool = False) ->
     return Unassigned(name, version, stage, tag, commit, after.stages.get(stage) if after else None)
 
 
+@barrier
 def deprecate(project: Project, name: str, *, push: bool = False) -> str:
     root = project.root
     art = state(root).get(name)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from . import _dvc
 from .errors import UsageError
+from .journal import barrier
 from .project import Project
 
 SCHEMES = (
@@ -67,6 +68,7 @@ def check_url(url: str) -> None:
             )
 
 
+@barrier
 def add(
     project: Project,
     name: str,

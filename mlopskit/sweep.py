@@ -23,6 +23,7 @@ from pathlib import Path
 from . import scm
 from .errors import PreconditionError, UsageError
 from .experiments import ExpResult, Point, _read_metrics
+from .journal import barrier
 from .project import Project
 
 
@@ -188,6 +189,7 @@ def _point(
         shutil.rmtree(clone, ignore_errors=True)
 
 
+@barrier
 def sweep(
     project: Project,
     points: Sequence[Point],

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import _proc, pins, templating, yamlio
 from .errors import MlopskitError, PreconditionError, UsageError
+from .journal import barrier
 from .project import Project
 
 WORKFLOWS = ("ci", "ct", "pr", "retrain", "deploy", "sweep")
@@ -251,6 +252,7 @@ class GenerateResult:
     install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
 
 
+@barrier
 def generate(
     project: Project, *, force: bool = False, require_install: bool = False
 ) -> GenerateResult:

@@ -139,7 +139,10 @@ def recover(wait: bool) -> None:
     res = d.recover(_project(), wait=wait)
     if res.action == "none":
         click.echo("Nothing to recover.")
-    elif res.action == "completed":
+        return
+    if res.restored:
+        _ok(f"Restored from the cache: {', '.join(res.restored)}")
+    if res.action == "completed":
         _ok(
             f"Completed the interrupted '{res.op}': committed {', '.join(res.files)}"
             + (f" in {res.commit[:8]}" if res.commit else "")
