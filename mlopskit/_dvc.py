@@ -418,3 +418,23 @@ def is_connection_error(exc: BaseException) -> bool:
             return True
         cur = cur.__cause__ or cur.__context__
     return False
+
+
+@contextmanager
+def repo_lock(repo: Repo) -> Iterator[None]:
+    """DVC's own repo lock (``dvc.repo.lock_repo``) around several calls on one handle, so
+    that no other DVC process gets between them and DVC builds its index once."""
+    from dvc.repo import lock_repo
+
+    with lock_repo(repo):
+        yield
+
+
+def read_tracked(root: Path, path: str, rev: str | None) -> bytes:
+    """The bytes of a DVC-tracked ``path`` at ``rev`` from wherever DVC finds them (the
+    cache, else the remote), as ``dvc.api.open`` reads them."""
+    import dvc.api
+
+    with translated(), dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as fh:
+        data: bytes = fh.read()
+    return data

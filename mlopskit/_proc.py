@@ -140,3 +140,37 @@ def stop_group(proc: subprocess.Popen[Any]) -> None:
         except KeyboardInterrupt:
             if not killed:
                 deadline = 0.0  # a second Ctrl-C: no more grace
+
+
+# For the modules that keep a process running beside them (they import no subprocess).
+Popen = subprocess.Popen
+TimeoutExpired = subprocess.TimeoutExpired
+
+
+def pipe(
+    args: Sequence[str], *, cwd: Path | None = None, text: bool = False
+) -> subprocess.Popen[Any]:
+    """A long-lived helper process to talk to over stdin/stdout (stderr discarded):
+    ``git cat-file --batch``, the PNG renderer."""
+    return subprocess.Popen(
+        list(args),
+        cwd=cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=text,
+    )
+
+
+def spawn_session(args: Sequence[str], *, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A worker in a session (and process group) of its own, output appended to ``log``,
+    no stdin: the sweep's points, which Ctrl-C stops group by group."""
+    with log.open("ab") as fh:
+        return subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )

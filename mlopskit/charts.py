@@ -122,17 +122,12 @@ class PngWorker:
     DVC. Any trouble with the child falls back to rendering in this process."""
 
     def __init__(self) -> None:
-        import subprocess
         import sys
 
+        from . import _proc
+
         try:
-            self._proc: Any = subprocess.Popen(
-                [sys.executable, "-c", _WORKER],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
+            self._proc: Any = _proc.pipe([sys.executable, "-c", _WORKER], text=True)
         except OSError:
             self._proc = None
 

@@ -128,11 +128,11 @@ def _frame(root: Path, path: str, md5: str, rev: str | None) -> Any:
     if not f.is_file() and rev is None and (root / path).is_file():
         f = root / path
     if not f.is_file():
-        import dvc.api
-
-        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as fh:
-            raw = fh.read()
         import io
+
+        from . import _dvc
+
+        raw = _dvc.read_tracked(root, path, rev)
 
         src: Any = io.BytesIO(raw)
     else:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from types import TracebackType
+
+from . import _proc
 
 
 class BlobReader:
     """``reader.read(rev, path)`` -> ``(blob id, bytes)`` or None; one long-lived git process."""
 
     def __init__(self, root: Path) -> None:
-        self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=root,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        self._proc = _proc.pipe(["git", "cat-file", "--batch"], cwd=root)
 
     def read(self, rev: str, path: str) -> tuple[str, bytes] | None:
         stdin, stdout = self._proc.stdin, self._proc.stdout

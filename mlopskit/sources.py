@@ -23,10 +23,8 @@ class SourceStatus:
 
 def check_updates(project: Project) -> list[SourceStatus]:
     """Every import in the project, and whether its source changed since it was imported."""
-    from dvc.repo import lock_repo
-
     out: list[SourceStatus] = []
-    with _dvc.open_repo(project.root) as repo, _dvc.translated(), lock_repo(repo):
+    with _dvc.open_repo(project.root) as repo, _dvc.translated(), _dvc.repo_lock(repo):
         for stage in repo.index.stages:
             if not (stage.is_import or stage.is_repo_import):
                 continue

@@ -10,7 +10,6 @@ import itertools
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -20,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import scm
+from . import _proc, scm
 from .errors import PreconditionError, UsageError
 from .experiments import ExpResult, Point, _read_metrics
 from .journal import barrier
@@ -50,27 +49,18 @@ class _Workers:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.procs: dict[int, _proc.Popen[bytes]] = {}
         self.stopping = False
 
-    def start(self, args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    def start(self, args: list[str], cwd: Path, log: Path) -> _proc.Popen[bytes]:
         with self.lock:
             if self.stopping:
                 raise KeyboardInterrupt
-            fh = log.open("ab")
-            proc = subprocess.Popen(
-                args,
-                cwd=cwd,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            fh.close()
+            proc = _proc.spawn_session(args, cwd=cwd, log=log)
             self.procs[proc.pid] = proc
             return proc
 
-    def finish(self, proc: subprocess.Popen[bytes]) -> None:
+    def finish(self, proc: _proc.Popen[bytes]) -> None:
         with self.lock:
             self.procs.pop(proc.pid, None)
 
@@ -84,12 +74,12 @@ class _Workers:
         for p in procs:
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            except _proc.TimeoutExpired:
                 _signal_group(p, signal.SIGKILL)
                 p.wait()
 
 
-def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(p: _proc.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(p.pid, sig)
     except ProcessLookupError:
