@@ -11,8 +11,9 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import chdir, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     MlopskitError,
@@ -239,3 +240,240 @@ def is_connection_error(exc: BaseException) -> bool:
             return True
         cur = cur.__cause__ or cur.__context__
     return False
+
+
+# --------------------------------------------------------------------------- gc
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One file in a cache or remote: an object DVC stores, or an orphan temporary file."""
+
+    path: str  # relative to the object store's root ("ab/cdef..." or "ab/.<token>.tmp")
+    oid: str  # the md5 ("" for a temporary file)
+    size: int
+    age: float | None = None  # seconds since last modified (temporary files only)
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What gc found unreferenced in one object store (and removed, unless dry)."""
+
+    where: str  # "cache" or "remote 'NAME'"
+    location: str  # the store's path or URL (userinfo redacted)
+    objects: list[StoredObject]
+    orphans: list[StoredObject]  # half-written ``.<token>.tmp`` files
+    kept: int  # objects that stay
+
+
+class CollectFailed(OperationFailed):
+    """A revision could not be read (DVC's RevCollectionError); nothing was removed."""
+
+    def __init__(self, message: str, hint: str | None = None, *, rev: str = "") -> None:
+        super().__init__(message, hint)
+        self.rev = rev
+
+
+_TMP_NAME = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp")  # dvc-objects' tmp_fname()
+
+
+@contextmanager
+def _never_prompt() -> Iterator[None]:
+    """DVC asks "continue?" on a terminal when a directory's manifest is missing, and on
+    "yes" it keeps the manifest but lets every file in it be collected. mlopskit never
+    continues there: the missing manifest aborts gc (CollectCacheError) instead."""
+    from dvc import prompt
+
+    saved = prompt.confirm
+    prompt.confirm = lambda statement: False
+    try:
+        yield
+    finally:
+        prompt.confirm = saved
+
+
+def _mtime(info: dict[str, object]) -> float | None:
+    import datetime as dt
+
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, dt.datetime):
+            return value.timestamp()
+    return None
+
+
+def _listing(
+    odb: object, *, tmp: bool, now: float
+) -> tuple[list[StoredObject], list[StoredObject]]:
+    """Every object (and, if ``tmp``, every ``.<token>.tmp`` file) in one object store,
+    with sizes, from one recursive listing."""
+    fs = odb.fs  # type: ignore[attr-defined]
+    root = odb.path  # type: ignore[attr-defined]
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        if fs.protocol == "local":
+            import os
+
+            for path in fs.find(root):
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:  # removed while we listed
+                    continue
+                found[path] = {"type": "file", "size": st.st_size, "mtime": st.st_mtime}
+        else:
+            found = dict(fs.fs.find(root, detail=True))
+    except FileNotFoundError:
+        return [], []
+    base = fs.parts(root)
+    objects: list[StoredObject] = []
+    orphans: list[StoredObject] = []
+    for path, info in found.items():
+        parts = fs.parts(path)[len(base) :]
+        if info.get("type") == "directory" or len(parts) != 2 or len(parts[0]) != 2:
+            continue
+        rel = "/".join(parts)
+        size = int(info.get("size") or 0)
+        if _TMP_NAME.fullmatch(parts[1]):
+            if tmp:
+                mtime = _mtime(info)
+                orphans.append(StoredObject(rel, "", size, None if mtime is None else now - mtime))
+            continue
+        try:
+            oid = odb.path_to_oid(path)  # type: ignore[attr-defined]
+        except ValueError:
+            continue
+        objects.append(StoredObject(rel, oid, size))
+    return objects, orphans
+
+
+def _sweep(
+    odb: object,
+    used: set[tuple[str, str]],
+    *,
+    where: str,
+    location: str,
+    dry: bool,
+    tmp: bool,
+    tmp_min_age: float,
+) -> Swept:
+    import time
+
+    hash_name = odb.hash_name  # type: ignore[attr-defined]
+    keep = {value for name, value in used if name == hash_name}
+    objects, orphans = _listing(odb, tmp=tmp, now=time.time())
+    garbage = sorted((o for o in objects if o.oid not in keep), key=lambda o: o.path)
+    stale = sorted(
+        (o for o in orphans if o.age is not None and o.age >= tmp_min_age), key=lambda o: o.path
+    )
+    if not dry and (garbage or stale):
+        fs = odb.fs  # type: ignore[attr-defined]
+        for o in garbage:
+            if o.oid.endswith(".dir") and hasattr(odb, "_remove_unpacked_dir"):
+                odb._remove_unpacked_dir(o.oid)  # as DVC's gc: the old ".unpacked" copies
+        # Manifests first, as DVC does: a crash in between leaves files, never a manifest
+        # whose files are gone.
+        dirs = [o for o in garbage if o.oid.endswith(".dir")]
+        files = [o for o in garbage if not o.oid.endswith(".dir")]
+        for group in (dirs, files, stale):
+            if group:
+                fs.remove([fs.join(odb.path, *o.path.split("/")) for o in group])  # type: ignore[attr-defined]
+    return Swept(
+        where=where,
+        location=location,
+        objects=garbage,
+        orphans=stale,
+        kept=len(objects) - len(garbage),
+    )
+
+
+def gc(
+    root: Path,
+    revs: list[str],
+    *,
+    others: list[tuple[Path, list[str]]] = (),  # type: ignore[assignment]
+    all_commits: bool = False,
+    cloud: bool = False,
+    remote: str | None = None,
+    dry: bool = True,
+    jobs: int | None = None,
+    tmp_min_age: float = 3600.0,
+) -> list[Swept]:
+    """Objects no kept revision uses, in the cache and (``cloud``) the remote; removed
+    unless ``dry``.
+
+    The workspace and every revision in ``revs`` are kept (DVC's ``used_objs``, which
+    ``dvc gc`` calls too), and so are the revisions of each other project in ``others``
+    that shares the cache or remote. A revision that cannot be read aborts the whole run
+    before anything is removed (DVC's ``--skip-failed`` is never used). Orphan temporary
+    files older than ``tmp_min_age`` seconds are removed too, never younger ones: those
+    may belong to a transfer that is still running.
+    """
+    from dvc.exceptions import RevCollectionError
+    from dvc.repo import Repo as DvcRepo
+    from dvc_data.hashfile.db import get_index
+
+    used: set[tuple[str, str]] = set()
+    with open_repo(root) as repo, translated(), repo.lock:
+        for where, wanted in [(root, revs), *others]:
+            other = repo if where == root else DvcRepo(str(where))
+            try:
+                with _never_prompt():
+                    found = other.used_objs(
+                        revs=wanted or None,
+                        all_commits=all_commits,
+                        remote=remote,
+                        jobs=jobs,
+                        num=1,
+                        force=False,
+                    )
+            except RevCollectionError as exc:
+                cause = exc.__cause__
+                detail = _pretty(cause) if cause is not None else ""
+                raise CollectFailed(
+                    f"gc: cannot read revision {exc.rev} of {where}: {detail}; nothing was removed",
+                    "fix or pull what that revision needs (gc never skips a revision)",
+                    rev=str(exc.rev),
+                ) from exc
+            finally:
+                if other is not repo:
+                    other.close()
+            for objs in found.values():
+                used.update((h.name, h.value) for h in objs if h.value)
+        # Resolve the remote before touching anything: a missing or unusable remote must
+        # fail with the cache intact.
+        remote_odbs: list[tuple[object, str, str, bool]] = []
+        if cloud:
+            rem = repo.cloud.get_remote(remote, "gc")
+            label = f"remote '{rem.name}'"
+            url = redact(str(repo.config["remote"].get(rem.name, {}).get("url", rem.path)))
+            for hash_name in ("md5", "md5-dos2unix"):
+                odb = repo.cloud.get_remote_odb(remote, "gc", hash_name=hash_name)
+                tmp = hash_name == "md5" and rem.fs.protocol in ("local", "ssh")
+                remote_odbs.append((odb, label, url, tmp))
+        swept: list[Swept] = []
+        seen: list[object] = []
+        for _scheme, odb in repo.cache.by_scheme():
+            if not odb or odb in seen:
+                continue
+            seen.append(odb)
+            swept.append(
+                _sweep(
+                    odb,
+                    used,
+                    where="cache",
+                    location=str(odb.path),
+                    dry=dry,
+                    tmp=odb.hash_name == "md5",
+                    tmp_min_age=tmp_min_age,
+                )
+            )
+        for odb, label, url, tmp in remote_odbs:
+            result = _sweep(
+                odb, used, where=label, location=url, dry=dry, tmp=tmp, tmp_min_age=tmp_min_age
+            )
+            if result.objects and not dry:
+                get_index(odb).clear()
+            swept.append(result)
+    return swept

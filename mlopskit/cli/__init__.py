@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import INTERRUPTED, PRECONDITION, USAGE, MlopskitError
-from . import ci_cmds, data_cmds, exp_cmds, metrics_cmds, model_cmds, project_cmds  # noqa: F401
+from . import ci_cmds, data_cmds, exp_cmds, gc_cmds, metrics_cmds, model_cmds, project_cmds  # noqa: F401
 from ._base import cli
 
 __all__ = ["cli", "main"]
