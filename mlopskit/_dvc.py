@@ -125,6 +125,8 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
         return OperationFailed(_pretty(exc), "run 'mlopskit data status' to see what is missing")
     if isinstance(exc, DvcException):
         return OperationFailed(_pretty(exc))
+    if is_connection_error(exc):  # e.g. botocore's EndpointConnectionError, raised bare
+        return RemoteError(remote_error_text(exc), "check the remote and the network, then retry")
     return None
 
 
