@@ -279,6 +279,11 @@ class CollectFailed(OperationFailed):
 _TMP_NAME = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp")  # dvc-objects' tmp_fname()
 
 
+def is_tmp_name(name: str) -> bool:
+    """A temporary file name of dvc-objects (``.<token_urlsafe(16)>.tmp``)."""
+    return _TMP_NAME.fullmatch(name) is not None
+
+
 @contextmanager
 def _never_prompt() -> Iterator[None]:
     """DVC asks "continue?" on a terminal when a directory's manifest is missing, and on

@@ -180,6 +180,15 @@ def _local_remote(repo: Repo, name: str | None) -> Path | None:
         return None
 
 
+def _sweep_tmp(repo: Repo, remote: str | None) -> None:
+    """After a transfer: drop the stale ``.tmp`` orphans an earlier, killed transfer left in
+    the cache or a local remote (gc sweeps SSH remotes too)."""
+    from .gc import sweep_stale_tmp
+
+    rem = _local_remote(repo, remote)
+    sweep_stale_tmp([_cache_dir(repo), rem / "files" / "md5" if rem else None])
+
+
 def push(
     project: Project,
     targets: Sequence[str] = (),
@@ -213,6 +222,7 @@ def push(
         except BaseException as exc:
             _drop_dvc_tmp(exc, _local_remote(repo, remote))
             raise
+        _sweep_tmp(repo, remote)
         return TransferResult(count=count, remote=name)
 
 
@@ -236,6 +246,7 @@ def pull(
             return int(stats.get("fetched", 0))
 
         count = _retry(run, what="pull")
+        _sweep_tmp(repo, remote)
         return TransferResult(count=count, remote=name)
 
 

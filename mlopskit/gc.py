@@ -23,7 +23,9 @@ belong to a transfer that is still running.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +60,34 @@ class GcResult:
     @property
     def size(self) -> int:
         return sum(o.size for s in self.swept for o in [*s.objects, *s.orphans])
+
+
+def sweep_stale_tmp(stores: Iterable[Path | None], *, min_age: float = TMP_MIN_AGE) -> list[Path]:
+    """Remove the ``.<token>.tmp`` orphans older than ``min_age`` seconds from local object
+    stores (a cache's or a local remote's ``files/md5``): what a killed transfer left.
+
+    Cheap enough to run after every transfer: one directory scan per two-hex-digit
+    prefix, no hashing. SSH remotes are swept by ``gc --cloud`` (a listing there costs a
+    round trip per directory)."""
+    now = time.time()
+    removed: list[Path] = []
+    for store in stores:
+        if store is None or not store.is_dir():
+            continue
+        with os.scandir(store) as prefixes:
+            dirs = [e.path for e in prefixes if len(e.name) == 2 and e.is_dir()]
+        for d in dirs:
+            with os.scandir(d) as entries:
+                for e in entries:
+                    if not (e.name.startswith(".") and _dvc.is_tmp_name(e.name)):
+                        continue
+                    try:
+                        if e.is_file(follow_symlinks=False) and now - e.stat().st_mtime >= min_age:
+                            Path(e.path).unlink()
+                            removed.append(Path(e.path))
+                    except FileNotFoundError:  # its transfer finished meanwhile
+                        pass
+    return removed
 
 
 def _branches(root: Path) -> list[tuple[str, str]]:

@@ -290,3 +290,29 @@ def test_promoted_model_survives_cloud_gc_after_its_branch_is_deleted(
     assert code == 0, err
     assert f"md5 {exp_md5} verified" in out
     assert hashlib.md5((out_dir / "model.skops").read_bytes()).hexdigest() == exp_md5
+
+
+def test_the_next_transfer_removes_stale_tmp_files(repo: Repo) -> None:
+    """Issue 11's cleanup: after a killed transfer, the next push or pull removes its
+    orphans from the cache and a local remote; a fresh one is left to its transfer."""
+    stale = [
+        cache(repo) / "files" / "md5" / "ab" / TMP_NAME,
+        repo.remote / "files" / "md5" / "cd" / TMP_NAME,
+    ]
+    fresh = repo.remote / "files" / "md5" / "ef" / TMP_NAME
+    for p in (*stale, fresh):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"partial")
+    for p in stale:
+        os.utime(p, (time.time() - 7200, time.time() - 7200))
+    repo.write("data/x.txt", "x\n")
+    assert run_cli("data", "add", "data/x.txt", cwd=repo.root)[0] == 0
+    assert all(p.exists() for p in stale)  # add is not a transfer to a remote
+    code, _, err = run_cli("data", "push", cwd=repo.root)
+    assert code == 0, err
+    assert not any(p.exists() for p in stale) and fresh.exists()
+    assert obj(repo.remote, md5("x\n")).exists()
+    os.utime(fresh, (time.time() - 7200, time.time() - 7200))
+    code, _, err = run_cli("data", "pull", cwd=repo.root)
+    assert code == 0, err
+    assert not fresh.exists()
