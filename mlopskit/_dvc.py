@@ -395,6 +395,15 @@ def _sweep(
     )
 
 
+def _raw_remotes(repo: Repo) -> dict[str, dict[str, Any]]:
+    """The remote sections of every config level, merged as written (no schema defaults)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for level in ("system", "global", "repo", "local"):
+        for name, section in repo.config.read(level).get("remote", {}).items():
+            merged.setdefault(name, {}).update(section)
+    return merged
+
+
 def gc(
     root: Path,
     revs: list[str],
@@ -424,7 +433,15 @@ def gc(
     used: set[tuple[str, str]] = set()
     with open_repo(root) as repo, translated(), repo.lock:
         for where, wanted in [(root, revs), *others]:
-            other = repo if where == root else DvcRepo(str(where))
+            # Each revision is read with its own .dvc/config plus today's config.local. A
+            # remote added since (its url in .dvc/config, its key in config.local) would
+            # make every older revision's config invalid ("expected 'url'"), so today's
+            # remote sections are laid over each revision's, as gc sweeps today's remote.
+            base = repo if where == root else DvcRepo(str(where))
+            remotes = _raw_remotes(base)
+            if base is not repo:
+                base.close()
+            other = DvcRepo(str(where), config={"remote": remotes})
             try:
                 with _never_prompt():
                     found = other.used_objs(
@@ -444,8 +461,7 @@ def gc(
                     rev=str(exc.rev),
                 ) from exc
             finally:
-                if other is not repo:
-                    other.close()
+                other.close()
             for objs in found.values():
                 used.update((h.name, h.value) for h in objs if h.value)
         # Resolve the remote before touching anything: a missing or unusable remote must

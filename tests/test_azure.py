@@ -144,7 +144,10 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-@pytest.mark.parametrize("creds_local", [False, True], ids=["env", "config.local"])
+@pytest.mark.parametrize(
+    "creds_local",
+    [pytest.param(False, id="env"), pytest.param(True, id="config.local", marks=pytest.mark.slow)],
+)
 def test_push_pull_and_gc_against_azurite(
     repo: Repo, azurite: Azurite, monkeypatch: pytest.MonkeyPatch, creds_local: bool
 ) -> None:

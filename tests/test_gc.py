@@ -316,3 +316,30 @@ def test_the_next_transfer_removes_stale_tmp_files(repo: Repo) -> None:
     code, _, err = run_cli("data", "pull", cwd=repo.root)
     assert code == 0, err
     assert not fresh.exists()
+
+
+@pytest.mark.ssh
+def test_gc_cloud_over_ssh_removes_objects_and_stale_tmp(history: Repo, tmp_path: Path) -> None:
+    """gc --cloud on a real SSH remote (sshd on 127.0.0.1, dvc-ssh): unreferenced objects
+    and stale .tmp orphans go, the tagged version and a fresh .tmp stay."""
+    from . import sshd
+
+    with sshd.running(tmp_path / "sshd") as server:
+        store = tmp_path / "ssh-remote"
+        shutil.copytree(history.remote, store)
+        code, _, err = run_cli(
+            "remote", "add", "ssh", server.url(store), "--default",
+            "--credential", f"keyfile={server.client_key}", cwd=history.root,
+        )  # fmt: skip
+        assert code == 0, err
+        stale, fresh = store / "files/md5/ab" / TMP_NAME, store / "files/md5/cd" / TMP_NAME
+        for p in (stale, fresh):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"partial")
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        code, out, err = run_cli("gc", "--cloud", "--yes", "--not-shared", cwd=history.root)
+        assert code == 0, err
+        assert "Removed from remote 'ssh'" in out and f"ab/{TMP_NAME}" in out
+        assert not stale.exists() and fresh.exists()
+        assert not obj(store, md5("v2\n")).exists()
+        assert obj(store, md5("v1\n")).exists() and obj(store, md5("dir v1 a\n")).exists()

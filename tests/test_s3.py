@@ -197,9 +197,14 @@ def test_credentials_from_config_local(
     assert len(s3_server.keys(bucket)) == 1
     code, out3, err3 = run_cli("remote", "list", cwd=repo.root)
     assert code == 0 and "secret_access_key=***" in out3
+    # gc reads older commits, whose .dvc/config has no 's3' url; the key in config.local
+    # alone must not make them unreadable.
+    code, out4, err4 = run_cli("gc", "--cloud", "--commits", "5", cwd=repo.root)
+    assert code == 0, err4
+    assert "Nothing to remove from the cache or the remote." in out4
     repo.git("add", "-A")
     repo.git("commit", "-qm", "remote")
-    no_secret_anywhere(repo.root, out1, err1, out2, err2, out3, err3)
+    no_secret_anywhere(repo.root, out1, err1, out2, err2, out3, err3, out4, err4)
 
 
 @pytest.mark.slow
