@@ -123,6 +123,24 @@ def test_more_commits_and_named_branches(history: Repo) -> None:
     assert code == 0 and '"removed": false' in out
 
 
+def test_remote_tracking_branches_are_kept(history: Repo, origin: Path) -> None:
+    """A branch that exists only as origin/NAME (deleted locally) still keeps its data."""
+    history.git("branch", "feature", "HEAD~1")  # v2
+    history.git("remote", "add", "origin", str(origin))
+    history.git("push", "-q", "origin", "main", "feature")
+    history.git("fetch", "-q", "origin")
+    history.git("branch", "-D", "feature")
+    v2 = md5("v2\n")
+    code, out, err = run_cli("gc", "--yes", cwd=history.root)
+    assert code == 0, err
+    assert "origin/feature" in out and "origin/main" in out
+    assert obj(cache(history), v2).exists()
+    history.git("branch", "-dr", "origin/feature")
+    code, out, err = run_cli("gc", "--yes", cwd=history.root)
+    assert code == 0, err
+    assert not obj(cache(history), v2).exists()
+
+
 def test_scope_and_usage_errors(history: Repo) -> None:
     """C1.9 in mlopskit's terms: the scope is always explicit in the output, and a bad
     one is exit 2 before anything is read."""
