@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import chdir, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,13 +311,11 @@ def _mtime(info: dict[str, object]) -> float | None:
     return None
 
 
-def _listing(
-    odb: object, *, tmp: bool, now: float
-) -> tuple[list[StoredObject], list[StoredObject]]:
+def _listing(odb: Any, *, tmp: bool, now: float) -> tuple[list[StoredObject], list[StoredObject]]:
     """Every object (and, if ``tmp``, every ``.<token>.tmp`` file) in one object store,
     with sizes, from one recursive listing."""
-    fs = odb.fs  # type: ignore[attr-defined]
-    root = odb.path  # type: ignore[attr-defined]
+    fs = odb.fs
+    root = odb.path
     found: dict[str, dict[str, Any]] = {}
     try:
         if fs.protocol == "local":
@@ -348,7 +346,7 @@ def _listing(
                 orphans.append(StoredObject(rel, "", size, None if mtime is None else now - mtime))
             continue
         try:
-            oid = odb.path_to_oid(path)  # type: ignore[attr-defined]
+            oid = odb.path_to_oid(path)
         except ValueError:
             continue
         objects.append(StoredObject(rel, oid, size))
@@ -356,7 +354,7 @@ def _listing(
 
 
 def _sweep(
-    odb: object,
+    odb: Any,
     used: set[tuple[str, str]],
     *,
     where: str,
@@ -367,7 +365,7 @@ def _sweep(
 ) -> Swept:
     import time
 
-    hash_name = odb.hash_name  # type: ignore[attr-defined]
+    hash_name = odb.hash_name
     keep = {value for name, value in used if name == hash_name}
     objects, orphans = _listing(odb, tmp=tmp, now=time.time())
     garbage = sorted((o for o in objects if o.oid not in keep), key=lambda o: o.path)
@@ -375,7 +373,7 @@ def _sweep(
         (o for o in orphans if o.age is not None and o.age >= tmp_min_age), key=lambda o: o.path
     )
     if not dry and (garbage or stale):
-        fs = odb.fs  # type: ignore[attr-defined]
+        fs = odb.fs
         for o in garbage:
             if o.oid.endswith(".dir") and hasattr(odb, "_remove_unpacked_dir"):
                 odb._remove_unpacked_dir(o.oid)  # as DVC's gc: the old ".unpacked" copies
@@ -385,7 +383,7 @@ def _sweep(
         files = [o for o in garbage if not o.oid.endswith(".dir")]
         for group in (dirs, files, stale):
             if group:
-                fs.remove([fs.join(odb.path, *o.path.split("/")) for o in group])  # type: ignore[attr-defined]
+                fs.remove([fs.join(odb.path, *o.path.split("/")) for o in group])
     return Swept(
         where=where,
         location=location,
@@ -408,7 +406,7 @@ def gc(
     root: Path,
     revs: list[str],
     *,
-    others: list[tuple[Path, list[str]]] = (),  # type: ignore[assignment]
+    others: Sequence[tuple[Path, list[str]]] = (),
     all_commits: bool = False,
     cloud: bool = False,
     remote: str | None = None,
@@ -466,7 +464,7 @@ def gc(
                 used.update((h.name, h.value) for h in objs if h.value)
         # Resolve the remote before touching anything: a missing or unusable remote must
         # fail with the cache intact.
-        remote_odbs: list[tuple[object, str, str, bool]] = []
+        remote_odbs: list[tuple[Any, str, str, bool]] = []
         if cloud:
             rem = repo.cloud.get_remote(remote, "gc")
             label = f"remote '{rem.name}'"
@@ -476,7 +474,7 @@ def gc(
                 tmp = hash_name == "md5" and rem.fs.protocol in ("local", "ssh")
                 remote_odbs.append((odb, label, url, tmp))
         swept: list[Swept] = []
-        seen: list[object] = []
+        seen: list[Any] = []
         for _scheme, odb in repo.cache.by_scheme():
             if not odb or odb in seen:
                 continue
