@@ -172,6 +172,10 @@ def test_cloud_needs_yes_and_an_answer_about_sharing(history: Repo) -> None:
     assert not obj(history.remote, md5("v2\n")).exists()
     assert obj(history.remote, md5("v1\n")).exists() and obj(history.remote, md5("v3\n")).exists()
     assert "in sync" in dvc(history.root, "status", "-c").stdout
+    # dvc#7496: the tagged version's .dir manifest is still in the remote.
+    tagged = history.git("show", "data@v1.0.0:data/dir.dvc")
+    manifest = next(line.split()[-1] for line in tagged.splitlines() if "md5:" in line)
+    assert manifest.endswith(".dir") and obj(history.remote, manifest).exists()
 
 
 def test_other_projects_on_a_shared_remote_are_kept(history: Repo, tmp_path: Path) -> None:
