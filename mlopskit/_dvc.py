@@ -255,6 +255,7 @@ class StoredObject:
     oid: str  # the md5 ("" for a temporary file)
     size: int
     age: float | None = None  # seconds since last modified (temporary files only)
+    upload: str = ""  # an unfinished S3 multipart upload's id (its parts are billed)
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,33 @@ def _listing(odb: Any, *, tmp: bool, now: float) -> tuple[list[StoredObject], li
     return objects, orphans
 
 
+def _s3_unfinished(odb: Any, *, now: float) -> list[StoredObject]:
+    """Unfinished multipart uploads under an S3 remote's object prefix: what a killed
+    push leaves. S3 publishes an object only when its upload completes, so these are
+    never visible as objects, but their parts stay stored (and billed) until aborted."""
+    import datetime as dt
+
+    s3 = odb.fs.fs
+    bucket, prefix, _ = s3.split_path(odb.path)
+    prefix = prefix.rstrip("/") + "/"
+    found: list[StoredObject] = []
+    kwargs: dict[str, str] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = s3.call_s3("list_multipart_uploads", **kwargs)
+        for up in page.get("Uploads") or []:
+            rel = str(up["Key"])[len(prefix) :]
+            parts = rel.split("/")
+            if len(parts) != 2 or len(parts[0]) != 2:
+                continue
+            started = up.get("Initiated")
+            age = now - started.timestamp() if isinstance(started, dt.datetime) else None
+            found.append(StoredObject(rel, "", 0, age, upload=str(up["UploadId"])))
+        if not page.get("IsTruncated"):
+            return found
+        kwargs["KeyMarker"] = page["NextKeyMarker"]
+        kwargs["UploadIdMarker"] = page["NextUploadIdMarker"]
+
+
 def _sweep(
     odb: Any,
     used: set[tuple[str, str]],
@@ -367,7 +395,10 @@ def _sweep(
 
     hash_name = odb.hash_name
     keep = {value for name, value in used if name == hash_name}
-    objects, orphans = _listing(odb, tmp=tmp, now=time.time())
+    now = time.time()
+    objects, orphans = _listing(odb, tmp=tmp and odb.fs.protocol != "s3", now=now)
+    if tmp and odb.fs.protocol == "s3":
+        orphans += _s3_unfinished(odb, now=now)
     garbage = sorted((o for o in objects if o.oid not in keep), key=lambda o: o.path)
     stale = sorted(
         (o for o in orphans if o.age is not None and o.age >= tmp_min_age), key=lambda o: o.path
@@ -381,9 +412,18 @@ def _sweep(
         # whose files are gone.
         dirs = [o for o in garbage if o.oid.endswith(".dir")]
         files = [o for o in garbage if not o.oid.endswith(".dir")]
-        for group in (dirs, files, stale):
+        tmp_files = [o for o in stale if not o.upload]
+        for group in (dirs, files, tmp_files):
             if group:
                 fs.remove([fs.join(odb.path, *o.path.split("/")) for o in group])
+        if any(o.upload for o in stale):
+            bucket, prefix, _ = fs.fs.split_path(odb.path)
+            for o in stale:
+                if o.upload:
+                    key = f"{prefix.rstrip('/')}/{o.path}"
+                    fs.fs.call_s3(
+                        "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=o.upload
+                    )
     return Swept(
         where=where,
         location=location,
@@ -471,7 +511,7 @@ def gc(
             url = redact(str(repo.config["remote"].get(rem.name, {}).get("url", rem.path)))
             for hash_name in ("md5", "md5-dos2unix"):
                 odb = repo.cloud.get_remote_odb(remote, "gc", hash_name=hash_name)
-                tmp = hash_name == "md5" and rem.fs.protocol in ("local", "ssh")
+                tmp = hash_name == "md5" and rem.fs.protocol in ("local", "ssh", "s3")
                 remote_odbs.append((odb, label, url, tmp))
         swept: list[Swept] = []
         seen: list[Any] = []

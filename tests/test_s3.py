@@ -312,3 +312,16 @@ def test_an_interrupted_upload_leaves_the_remote_consistent(
     assert code == 0, err
     assert s3_server.keys(bucket)[key] == big.stat().st_size
     assert "in sync" in dvc(repo.root, "status", "-c").stdout
+    # The killed upload's parts are still stored; gc aborts unfinished uploads once they
+    # are an hour old (a younger one may be a running push's). moto dates every upload
+    # 2010-11-10, so here it is old at once; the age rule is the one .tmp files follow.
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    code, out, err = run_cli("gc", "--cloud", cwd=repo.root)
+    assert code == 0, err
+    assert f"{oid[:2]}/{oid[2:]}  (unfinished multipart upload" in out
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    code, out, err = run_cli("gc", "--cloud", "--yes", "--not-shared", cwd=repo.root)
+    assert code == 0, err
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert s3_server.keys(bucket)[key] == big.stat().st_size
+    assert "in sync" in dvc(repo.root, "status", "-c").stdout

@@ -105,7 +105,10 @@ def gc_cmd(
         for o in s.objects:
             click.echo(f"  {o.path}  {human(o.size)}")
         for o in s.orphans:
-            click.echo(f"  {o.path}  {human(o.size)}  (temporary file left by a transfer)")
+            if o.upload:
+                click.echo(f"  {o.path}  (unfinished multipart upload {o.upload[:12]})")
+            else:
+                click.echo(f"  {o.path}  {human(o.size)}  (temporary file left by a transfer)")
     if not res.count:
         _ok(
             "Nothing to remove"
