@@ -6,6 +6,8 @@ import click
 
 from ._base import _json, _ok, _project, cli
 
+SHOWN = 25  # kept commits listed in text output
+
 
 def human(size: int) -> str:
     value = float(size)
@@ -91,8 +93,10 @@ def gc_cmd(
         return
     scope = "every commit" if all_commits else f"{len(res.kept)} commit(s)"
     click.echo(f"Keeping the data of the workspace and {scope}:")
-    for k in res.kept:
+    for k in res.kept[:SHOWN]:
         click.echo(f"  {k.commit[:8]}  {', '.join(k.reasons)}")
+    if len(res.kept) > SHOWN:
+        click.echo(f"  ... and {len(res.kept) - SHOWN} more (--json lists them all)")
     for p in res.projects:
         click.echo(f"  and of the branches and registry tags of {p}")
     verb = "Removed" if res.removed else "Would remove"
