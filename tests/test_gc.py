@@ -92,9 +92,12 @@ def test_dry_run_by_default_then_yes_removes(history: Repo) -> None:
     assert "tag data@v1.0.0" in out and "main" in out
     assert f"{md5('v1' + chr(10))[:2]}/" not in out.split("Would remove")[1]
 
+    status = history.status()
     code, out, err = run_cli("gc", "--yes", cwd=history.root)
     assert code == 0, err
     assert "Removed 4 file(s)" in out  # v2, junk, the v2 .dir manifest and dir v2's a.txt
+    assert history.status() == status and history.git("tag", "-l").split() == ["data@v1.0.0"]
+    assert "up to date" in dvc(history.root, "status").stdout  # the workspace lost nothing
     for gone in (v2, junk, md5("dir v2 a\n")):
         assert not obj(cache(history), gone).exists()
     for kept in (md5("v1\n"), md5("v3\n"), md5("dir v1 a\n"), md5("dir v1 b\n")):
