@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import chdir, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,6 +200,8 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
         return OperationFailed(_pretty(exc), "run 'mlopskit data status' to see what is missing")
     if isinstance(exc, DvcException):
         return OperationFailed(_pretty(exc))
+    if is_connection_error(exc):  # e.g. botocore's EndpointConnectionError, raised bare
+        return RemoteError(remote_error_text(exc), "check the remote and the network, then retry")
     return None
 
 
@@ -438,3 +441,299 @@ def read_tracked(root: Path, path: str, rev: str | None) -> bytes:
     with translated(), dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as fh:
         data: bytes = fh.read()
     return data
+
+
+# --------------------------------------------------------------------------- gc
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One file in a cache or remote: an object DVC stores, or an orphan temporary file."""
+
+    path: str  # relative to the object store's root ("ab/cdef..." or "ab/.<token>.tmp")
+    oid: str  # the md5 ("" for a temporary file)
+    size: int
+    age: float | None = None  # seconds since last modified (temporary files only)
+    upload: str = ""  # an unfinished S3 multipart upload's id (its parts are billed)
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What gc found unreferenced in one object store (and removed, unless dry)."""
+
+    where: str  # "cache" or "remote 'NAME'"
+    location: str  # the store's path or URL (userinfo redacted)
+    objects: list[StoredObject]
+    orphans: list[StoredObject]  # half-written ``.<token>.tmp`` files
+    kept: int  # objects that stay
+
+
+class CollectFailed(OperationFailed):
+    """A revision could not be read (DVC's RevCollectionError); nothing was removed."""
+
+    def __init__(self, message: str, hint: str | None = None, *, rev: str = "") -> None:
+        super().__init__(message, hint)
+        self.rev = rev
+
+
+_TMP_NAME = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp")  # dvc-objects' tmp_fname()
+
+
+def is_tmp_name(name: str) -> bool:
+    """A temporary file name of dvc-objects (``.<token_urlsafe(16)>.tmp``)."""
+    return _TMP_NAME.fullmatch(name) is not None
+
+
+@contextmanager
+def _never_prompt() -> Iterator[None]:
+    """DVC asks "continue?" on a terminal when a directory's manifest is missing, and on
+    "yes" it keeps the manifest but lets every file in it be collected. mlopskit never
+    continues there: the missing manifest aborts gc (CollectCacheError) instead."""
+    from dvc import prompt
+
+    saved = prompt.confirm
+    prompt.confirm = lambda statement: False
+    try:
+        yield
+    finally:
+        prompt.confirm = saved
+
+
+def _mtime(info: dict[str, object]) -> float | None:
+    import datetime as dt
+
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, dt.datetime):
+            return value.timestamp()
+    return None
+
+
+def _listing(odb: Any, *, tmp: bool, now: float) -> tuple[list[StoredObject], list[StoredObject]]:
+    """Every object (and, if ``tmp``, every ``.<token>.tmp`` file) in one object store,
+    with sizes, from one recursive listing."""
+    fs = odb.fs
+    root = odb.path
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        if fs.protocol == "local":
+            import os
+
+            for path in fs.find(root):
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:  # removed while we listed
+                    continue
+                found[path] = {"type": "file", "size": st.st_size, "mtime": st.st_mtime}
+        else:
+            found = dict(fs.fs.find(root, detail=True))
+    except FileNotFoundError:
+        return [], []
+    base = fs.parts(root)
+    objects: list[StoredObject] = []
+    orphans: list[StoredObject] = []
+    for path, info in found.items():
+        parts = fs.parts(path)[len(base) :]
+        if info.get("type") == "directory" or len(parts) != 2 or len(parts[0]) != 2:
+            continue
+        rel = "/".join(parts)
+        size = int(info.get("size") or 0)
+        if _TMP_NAME.fullmatch(parts[1]):
+            if tmp:
+                mtime = _mtime(info)
+                orphans.append(StoredObject(rel, "", size, None if mtime is None else now - mtime))
+            continue
+        try:
+            oid = odb.path_to_oid(path)
+        except ValueError:
+            continue
+        objects.append(StoredObject(rel, oid, size))
+    return objects, orphans
+
+
+def _s3_unfinished(odb: Any, *, now: float) -> list[StoredObject]:
+    """Unfinished multipart uploads under an S3 remote's object prefix: what a killed
+    push leaves. S3 publishes an object only when its upload completes, so these are
+    never visible as objects, but their parts stay stored (and billed) until aborted."""
+    import datetime as dt
+
+    s3 = odb.fs.fs
+    bucket, prefix, _ = s3.split_path(odb.path)
+    prefix = prefix.rstrip("/") + "/"
+    found: list[StoredObject] = []
+    kwargs: dict[str, str] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        page = s3.call_s3("list_multipart_uploads", **kwargs)
+        for up in page.get("Uploads") or []:
+            rel = str(up["Key"])[len(prefix) :]
+            parts = rel.split("/")
+            if len(parts) != 2 or len(parts[0]) != 2:
+                continue
+            started = up.get("Initiated")
+            age = now - started.timestamp() if isinstance(started, dt.datetime) else None
+            found.append(StoredObject(rel, "", 0, age, upload=str(up["UploadId"])))
+        if not page.get("IsTruncated"):
+            return found
+        kwargs["KeyMarker"] = page["NextKeyMarker"]
+        kwargs["UploadIdMarker"] = page["NextUploadIdMarker"]
+
+
+def _sweep(
+    odb: Any,
+    used: set[tuple[str, str]],
+    *,
+    where: str,
+    location: str,
+    dry: bool,
+    tmp: bool,
+    tmp_min_age: float,
+) -> Swept:
+    import time
+
+    hash_name = odb.hash_name
+    keep = {value for name, value in used if name == hash_name}
+    now = time.time()
+    objects, orphans = _listing(odb, tmp=tmp and odb.fs.protocol != "s3", now=now)
+    if tmp and odb.fs.protocol == "s3":
+        orphans += _s3_unfinished(odb, now=now)
+    garbage = sorted((o for o in objects if o.oid not in keep), key=lambda o: o.path)
+    stale = sorted(
+        (o for o in orphans if o.age is not None and o.age >= tmp_min_age), key=lambda o: o.path
+    )
+    if not dry and (garbage or stale):
+        fs = odb.fs
+        for o in garbage:
+            if o.oid.endswith(".dir") and hasattr(odb, "_remove_unpacked_dir"):
+                odb._remove_unpacked_dir(o.oid)  # as DVC's gc: the old ".unpacked" copies
+        # Manifests first, as DVC does: a crash in between leaves files, never a manifest
+        # whose files are gone.
+        dirs = [o for o in garbage if o.oid.endswith(".dir")]
+        files = [o for o in garbage if not o.oid.endswith(".dir")]
+        tmp_files = [o for o in stale if not o.upload]
+        for group in (dirs, files, tmp_files):
+            if group:
+                fs.remove([fs.join(odb.path, *o.path.split("/")) for o in group])
+        if any(o.upload for o in stale):
+            bucket, prefix, _ = fs.fs.split_path(odb.path)
+            for o in stale:
+                if o.upload:
+                    key = f"{prefix.rstrip('/')}/{o.path}"
+                    fs.fs.call_s3(
+                        "abort_multipart_upload", Bucket=bucket, Key=key, UploadId=o.upload
+                    )
+    return Swept(
+        where=where,
+        location=location,
+        objects=garbage,
+        orphans=stale,
+        kept=len(objects) - len(garbage),
+    )
+
+
+def _raw_remotes(repo: Repo) -> dict[str, dict[str, Any]]:
+    """The remote sections of every config level, merged as written (no schema defaults)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for level in ("system", "global", "repo", "local"):
+        for name, section in repo.config.read(level).get("remote", {}).items():
+            merged.setdefault(name, {}).update(section)
+    return merged
+
+
+def gc(
+    root: Path,
+    revs: list[str],
+    *,
+    others: Sequence[tuple[Path, list[str]]] = (),
+    all_commits: bool = False,
+    cloud: bool = False,
+    remote: str | None = None,
+    dry: bool = True,
+    jobs: int | None = None,
+    tmp_min_age: float = 3600.0,
+) -> list[Swept]:
+    """Objects no kept revision uses, in the cache and (``cloud``) the remote; removed
+    unless ``dry``.
+
+    The workspace and every revision in ``revs`` are kept (DVC's ``used_objs``, which
+    ``dvc gc`` calls too), and so are the revisions of each other project in ``others``
+    that shares the cache or remote. A revision that cannot be read aborts the whole run
+    before anything is removed (DVC's ``--skip-failed`` is never used). Orphan temporary
+    files older than ``tmp_min_age`` seconds are removed too, never younger ones: those
+    may belong to a transfer that is still running.
+    """
+    from dvc.exceptions import RevCollectionError
+    from dvc.repo import Repo as DvcRepo
+    from dvc_data.hashfile.db import get_index
+
+    used: set[tuple[str, str]] = set()
+    with open_repo(root) as repo, translated(), repo.lock:
+        for where, wanted in [(root, revs), *others]:
+            # Each revision is read with its own .dvc/config plus today's config.local. A
+            # remote added since (its url in .dvc/config, its key in config.local) would
+            # make every older revision's config invalid ("expected 'url'"), so today's
+            # remote sections are laid over each revision's, as gc sweeps today's remote.
+            base = repo if where == root else DvcRepo(str(where))
+            remotes = _raw_remotes(base)
+            if base is not repo:
+                base.close()
+            other = DvcRepo(str(where), config={"remote": remotes})
+            try:
+                with _never_prompt():
+                    found = other.used_objs(
+                        revs=wanted or None,
+                        all_commits=all_commits,
+                        remote=remote,
+                        jobs=jobs,
+                        num=1,
+                        force=False,
+                    )
+            except RevCollectionError as exc:
+                cause = exc.__cause__
+                detail = _pretty(cause) if cause is not None else ""
+                raise CollectFailed(
+                    f"gc: cannot read revision {exc.rev} of {where}: {detail}; nothing was removed",
+                    "fix or pull what that revision needs (gc never skips a revision)",
+                    rev=str(exc.rev),
+                ) from exc
+            finally:
+                other.close()
+            for objs in found.values():
+                used.update((h.name, h.value) for h in objs if h.value)
+        # Resolve the remote before touching anything: a missing or unusable remote must
+        # fail with the cache intact.
+        remote_odbs: list[tuple[Any, str, str, bool]] = []
+        if cloud:
+            rem = repo.cloud.get_remote(remote, "gc")
+            label = f"remote '{rem.name}'"
+            url = redact(str(repo.config["remote"].get(rem.name, {}).get("url", rem.path)))
+            for hash_name in ("md5", "md5-dos2unix"):
+                odb = repo.cloud.get_remote_odb(remote, "gc", hash_name=hash_name)
+                tmp = hash_name == "md5" and rem.fs.protocol in ("local", "ssh", "s3")
+                remote_odbs.append((odb, label, url, tmp))
+        swept: list[Swept] = []
+        seen: list[Any] = []
+        for _scheme, odb in repo.cache.by_scheme():
+            if not odb or odb in seen:
+                continue
+            seen.append(odb)
+            swept.append(
+                _sweep(
+                    odb,
+                    used,
+                    where="cache",
+                    location=str(odb.path),
+                    dry=dry,
+                    tmp=odb.hash_name == "md5",
+                    tmp_min_age=tmp_min_age,
+                )
+            )
+        for odb, label, url, tmp in remote_odbs:
+            result = _sweep(
+                odb, used, where=label, location=url, dry=dry, tmp=tmp, tmp_min_age=tmp_min_age
+            )
+            if result.objects and not dry:
+                get_index(odb).clear()
+            swept.append(result)
+    return swept

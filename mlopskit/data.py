@@ -245,6 +245,15 @@ def _local_remote(repo: Repo, name: str | None) -> Path | None:
         return None
 
 
+def _sweep_tmp(repo: Repo, remote: str | None) -> None:
+    """After a transfer: drop the stale ``.tmp`` orphans an earlier, killed transfer left in
+    the cache or a local remote (gc sweeps SSH remotes too)."""
+    from .gc import sweep_stale_tmp
+
+    rem = _local_remote(repo, remote)
+    sweep_stale_tmp([_cache_dir(repo), rem / "files" / "md5" if rem else None])
+
+
 @journal.barrier
 def push(
     project: Project,
@@ -279,6 +288,7 @@ def push(
         except BaseException as exc:
             _drop_dvc_tmp(exc, _local_remote(repo, remote))
             raise
+        _sweep_tmp(repo, remote)
         return TransferResult(count=count, remote=name)
 
 
@@ -317,6 +327,7 @@ def pull(
                 "push them from the machine that made them ('mlopskit data push'), "
                 "or skip them with --allow-missing",
             ) from err.__cause__
+        _sweep_tmp(repo, remote)
         return TransferResult(count=count, remote=name)
 
 

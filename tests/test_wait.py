@@ -98,6 +98,7 @@ ARGS: dict[str, list[str]] = {
     "gate remove": ["accuracy >= 0.1"],
     "stage remove": ["evaluate"],
     "doctor": ["--timeout", "2"],
+    "gc": [],
 }
 
 

@@ -19,7 +19,15 @@ import click
 
 from ..errors import INTERRUPTED, PRECONDITION, USAGE, MlopskitError
 from ..lock import LockedError
-from . import ci_cmds, data_cmds, exp_cmds, metrics_cmds, model_cmds, project_cmds  # noqa: F401
+from . import (  # noqa: F401
+    ci_cmds,
+    data_cmds,
+    exp_cmds,
+    gc_cmds,
+    metrics_cmds,
+    model_cmds,
+    project_cmds,
+)
 from ._base import cli
 from .doctor_cmds import doctor as _doctor  # noqa: F401
 
