@@ -353,11 +353,9 @@ def _shown(path: str) -> str:
     if p.name.endswith(".tmp"):
         p = p.parent
     text = p.as_posix()
-    for marker in ("/files/md5", "/files"):
-        head, sep, _ = text.partition(marker)
-        if sep and head:
-            text = head
-            break
+    head, sep, _ = f"{text}/".partition("/files/md5/")  # DVC 3's layout: cache/files/md5/ab/cdef
+    if sep and head:
+        text = head
     try:
         rel = Path(text).relative_to(Path.cwd())
     except ValueError:
@@ -365,21 +363,24 @@ def _shown(path: str) -> str:
     return rel.as_posix() if rel.parts else "."
 
 
-def _push_remote(exc: BaseException, logged: Sequence[BaseException]) -> tuple[bool, str | None]:
+def _push_remote(
+    exc: BaseException, logged: Sequence[BaseException]
+) -> tuple[bool, str | None, str | None]:
     """Whether the failure happened inside DVC's push (where every write goes to the
-    remote), and the remote's name."""
+    remote), and the remote's name and URL."""
     for err in (exc, *logged):
         for file, local_vars in _frames(err):
-            if Path(file).as_posix().endswith("/dvc/repo/push.py"):
-                name = local_vars.get("remote")
-                if not name:
-                    repo = local_vars.get("self")  # push(self, ...) is bound to Repo
-                    try:
-                        name = repo.config["core"].get("remote") if repo is not None else None
-                    except Exception:  # noqa: BLE001 - the name only decorates the message
-                        name = None
-                return True, str(name) if name else None
-    return False, None
+            if not Path(file).as_posix().endswith("/dvc/repo/push.py"):
+                continue
+            name, url = local_vars.get("remote"), None
+            repo: Any = local_vars.get("self")  # push(self, ...) is bound to Repo
+            try:
+                name = name or repo.config["core"].get("remote")
+                url = repo.config["remote"][name]["url"]
+            except Exception:  # noqa: BLE001 - name and URL only decorate the message
+                pass
+            return True, str(name) if name else None, redact(str(url)) if url else None
+    return False, None, None
 
 
 def _disk_error(exc: BaseException, logged: Sequence[BaseException]) -> MlopskitError | None:
@@ -398,10 +399,10 @@ def _disk_error(exc: BaseException, logged: Sequence[BaseException]) -> Mlopskit
     where = _shown(path) if path else None
     reason = err.strerror or os.strerror(err.errno or 0)
     full = err.errno in _FULL
-    pushing, name = _push_remote(exc, logged)
+    pushing, name, url = _push_remote(exc, logged)
     if pushing:
         label = f"DVC remote '{name}'" if name else "the DVC remote"
-        at = f" ({where})" if where else ""
+        at = f" ({url or where})" if url or where else ""
         if full:
             return RemoteError(
                 f"{label}{at} is full: {reason.lower()}",
@@ -422,8 +423,8 @@ def _disk_error(exc: BaseException, logged: Sequence[BaseException]) -> Mlopskit
             + ", then retry",
         )
     return OperationFailed(
-        f"{where or 'a file'}: cannot write: {reason.lower()}",
-        "make it writable, then retry",
+        f"{where or 'a file'}: {reason.lower()}",
+        "check its permissions and that its disk is not mounted read-only, then retry",
     )
 
 
