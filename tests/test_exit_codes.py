@@ -62,6 +62,18 @@ def small_disk(path: Path, size: str) -> Iterator[None]:
         _umount(path)
 
 
+@contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """Nothing may be created in ``path``, root included (``chattr +i``: EPERM)."""
+    res = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        pytest.skip(f"cannot chattr +i here ({res.stderr.strip()}): needs root on ext4/xfs")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=True)
+
+
 def _files(top: Path) -> list[str]:
     return sorted(p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file())
 
@@ -133,15 +145,24 @@ def test_data_status_after_dvc_move_shows_the_rename(repo: Repo) -> None:
 # -- a read-only or full remote: 4 ------------------------------------------------------
 
 
-def test_push_to_read_only_remote_is_exit_4_naming_it(repo: Repo) -> None:
+@pytest.mark.parametrize(
+    ("guard", "reason"),
+    [(read_only, "read-only file system"), (immutable, "operation not permitted")],
+)
+def test_push_to_read_only_remote_is_exit_4_naming_it(
+    repo: Repo, guard: object, reason: str
+) -> None:
+    """A read-only mount (EROFS) and a folder nobody may write in (EPERM; what a chmod'ed
+    folder gives a user who is not root, as EACCES) are both the remote's fault."""
     repo.write("data/a.csv", "x,y\n1,2\n")
     assert run_cli("data", "add", "data/a.csv", cwd=repo.root)[0] == 0
     head = repo.head()
-    with read_only(repo.remote):
+    assert callable(guard)
+    with guard(repo.remote):
         code, _, err = run_cli("data", "push", cwd=repo.root)
         assert code == errors.REMOTE, err
         assert f"DVC remote 'local' ({repo.remote.as_posix()}) refused the upload" in err
-        assert "read-only file system" in err and "nothing local was changed" in err
+        assert reason in err and "nothing local was changed" in err
         assert "please report" not in err and err.count("\n") == 1
         assert _files(repo.remote) == []
     assert repo.head() == head and repo.status() == ""
