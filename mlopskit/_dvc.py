@@ -272,17 +272,17 @@ _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def _disk_errors(exc: BaseException, logged: Sequence[BaseException]) -> list[OSError]:
+    """The refused writes among ``exc``, what it was raised from, and what DVC logged.
+    Not ``__context__``: an error DVC handled (a link type it tried) explains nothing."""
     found: list[OSError] = []
     seen: set[int] = set()
-    stack: list[BaseException] = [*reversed(logged), exc]
-    while stack:
-        cur = stack.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno in _WRITE_ERRNOS:
-            found.append(cur)
-        stack += [e for e in (cur.__cause__, cur.__context__) if e is not None]
+    for start in (exc, *logged):
+        cur: BaseException | None = start
+        while cur is not None and id(cur) not in seen:
+            seen.add(id(cur))
+            if isinstance(cur, OSError) and cur.errno in _WRITE_ERRNOS:
+                found.append(cur)
+            cur = cur.__cause__
     return found
 
 
