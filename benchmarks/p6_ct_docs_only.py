@@ -81,6 +81,9 @@ def setup(box: c.Sandbox, size: int) -> tuple[Path, Path, Path]:
     )
     c.run(["git", "add", "-A"], cwd=project, env=env)
     c.run(["git", "commit", "-q", "-m", "pipeline: one cheap stage"], cwd=project, env=env)
+    # repro --push --commit pushes the commit too: origin is needed from here on.
+    c.run(["git", "remote", "add", "origin", str(origin)], cwd=project, env=env)
+    c.run(["git", "push", "-q", "-u", "origin", "main"], cwd=project, env=env)
     print(f"writing {size / 2**20:.0f} MiB of random bytes ...", file=sys.stderr, flush=True)
     with (project / DATA).open("wb") as f:
         left = size
@@ -93,8 +96,7 @@ def setup(box: c.Sandbox, size: int) -> tuple[Path, Path, Path]:
     with (project / "README.md").open("a") as f:
         f.write("\nA docs-only change: nothing the pipeline depends on.\n")
     c.run(["git", "commit", "-q", "-am", "docs: README"], cwd=project, env=env)
-    c.run(["git", "remote", "add", "origin", str(origin)], cwd=project, env=env)
-    c.run(["git", "push", "-q", "-u", "origin", "main"], cwd=project, env=env)
+    c.run(["git", "push", "-q", "origin", "main"], cwd=project, env=env)
     dirty = c.run(["git", "status", "--porcelain"], cwd=project, env=env).stdout
     if dirty.strip():
         raise SystemExit(f"setup left changes in the project:\n{dirty.decode()}")

@@ -16,7 +16,7 @@ from contextlib import chdir, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import yamlio
+from . import _proc, journal, yamlio
 from .errors import (
     MlopskitError,
     OperationFailed,
@@ -475,6 +475,7 @@ def open_repo(root: Path) -> Iterator[Repo]:
         from dvc.repo import Repo
 
         _check_stage_dirs(root)
+        _install_stage_runner()
         repo = Repo(str(root))
         repo.scm_context.quiet = True
         try:
@@ -489,6 +490,83 @@ def _check_stage_dirs(root: Path) -> None:
     from . import dvcyaml
 
     dvcyaml.check_workspace_wdirs(root)
+
+
+def _install_stage_runner() -> None:
+    """Stage commands run through :func:`mlopskit._proc.run_stage` (their own process
+    group, stopped and waited for on SIGINT/SIGTERM) instead of DVC's ``_run``, which
+    ignores SIGINT while the command runs and leaves it running on SIGTERM."""
+    import dvc.stage.run as dvc_run
+
+    if getattr(dvc_run._run, "_mlopskit", False):
+        return
+
+    def _run(executable: str | None, cmd: str, **kwargs: Any) -> None:
+        from dvc.stage.exceptions import StageCmdFailedError
+
+        code = _proc.run_stage(dvc_run._make_cmd(executable, cmd), **kwargs)
+        if code != 0:
+            raise StageCmdFailedError(cmd, code)
+
+    _run._mlopskit = True  # type: ignore[attr-defined]
+    dvc_run._run = _run
+
+
+def hash_target(repo: Repo, path: str) -> tuple[str, int | None]:
+    """The md5 (a directory's ``<md5>.dir``) and size DVC will record for ``path``.
+
+    Computed by DVC's own builder, which stores it in DVC's state database: the
+    ``add`` that follows finds it there and does not read the data a second time.
+    """
+    from dvc_data.hashfile.build import build
+
+    _, meta, obj = build(
+        repo.cache.local, path, repo.fs, "md5", dry_run=True, ignore=repo.dvcignore
+    )
+    return str(obj.hash_info.value), meta.size
+
+
+def add(repo: Repo, paths: list[str]) -> None:
+    """DVC's add. With a copy or reflink cache (DVC's default), the workspace file stays
+    as it is (``dvc add --no-relink``): a relink deletes it and copies it back from the
+    cache, and for that second no file holds the user's bytes under their own name.
+    Hard- and symlink caches still relink (a link is what they are for); the journal
+    names the cache object, and ``recover`` restores from it."""
+    types = list(repo.cache.local.cache_types)
+    relink = bool(types) and types[0] not in ("copy", "reflink")
+    with _fault_points():
+        repo.add(paths, relink=relink)
+
+
+@contextmanager
+def _fault_points() -> Iterator[None]:
+    """Test-only (``MLOPSKIT_TEST_FAULT=add:...``): stop inside DVC's add, before and after
+    it copies into the cache, and right after a relink removed the workspace file."""
+    step = journal.fault_step()
+    if step is None or not step.startswith("add:"):
+        yield
+        return
+    import dvc.output as dvc_output
+    import dvc_data.hashfile.checkout as dvc_checkout
+
+    real_transfer, real_remove = dvc_output.otransfer, dvc_checkout._remove
+
+    def transfer(*args: Any, **kwargs: Any) -> Any:
+        journal.checkpoint("add:cache")
+        res = real_transfer(*args, **kwargs)
+        journal.checkpoint("add:cached")
+        return res
+
+    def remove(*args: Any, **kwargs: Any) -> Any:
+        res = real_remove(*args, **kwargs)
+        journal.checkpoint("add:relink")
+        return res
+
+    dvc_output.otransfer, dvc_checkout._remove = transfer, remove
+    try:
+        yield
+    finally:
+        dvc_output.otransfer, dvc_checkout._remove = real_transfer, real_remove
 
 
 def init(root: Path, *, subdir: bool = False) -> None:

@@ -129,6 +129,9 @@ class CIConfig:
     retrain_cron: str = "23 4 * * 1"
     ct_mode: str = "commit"  # or "pull-request"
     timeout_minutes: int = 120
+    # A pip requirement for mlopskit itself ("": derived from how it was installed).
+    install: str = ""
+    index_url: str = ""  # the index ci.install's mlopskit==VERSION comes from
 
 
 @dataclass(frozen=True)
@@ -303,9 +306,25 @@ def _text(value: Any, where: str, pattern: re.Pattern[str] = _SAFE) -> str:
 def _parse_ci(data: Any) -> CIConfig:
     ci = _mapping(data, "ci")
     _check_keys(
-        ci, "ci.", ["python", "runner", "remote", "retrain_cron", "ct_mode", "timeout_minutes"]
+        ci,
+        "ci.",
+        [
+            "python",
+            "runner",
+            "remote",
+            "retrain_cron",
+            "ct_mode",
+            "timeout_minutes",
+            "install",
+            "index_url",
+        ],
     )
     python = _text(ci.get("python", CIConfig.python), "ci.python", re.compile(r"^3\.\d{1,2}$"))
+    if int(python.split(".")[1]) < 11:
+        raise UsageError(
+            f"{FILENAME}: ci.python {python!r} is older than mlopskit supports",
+            "mlopskit needs Python 3.11 or later: set ci.python to '3.11' or newer",
+        )
     runner_raw = ci.get("runner", list(CIConfig.runner))
     runner = tuple(runner_raw) if isinstance(runner_raw, list) else (runner_raw,)
     runner = tuple(_text(r, "ci.runner label") for r in runner)
@@ -318,6 +337,7 @@ def _parse_ci(data: Any) -> CIConfig:
     timeout = ci.get("timeout_minutes", CIConfig.timeout_minutes)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 4320:
         raise UsageError(f"{FILENAME}: ci.timeout_minutes must be a whole number of minutes")
+    install, index_url = _parse_ci_install(ci)
     return CIConfig(
         python=python,
         runner=runner,
@@ -325,7 +345,61 @@ def _parse_ci(data: Any) -> CIConfig:
         retrain_cron=cron,
         ct_mode=mode,
         timeout_minutes=timeout,
+        install=install,
+        index_url=index_url,
     )
+
+
+_COMMIT_URL = re.compile(r"^git\+https://[^@\s]+@[0-9a-f]{40}$")
+_WHEEL_URL = re.compile(r"^https?://[^@\s#]+\.whl#sha256=[0-9a-f]{64}$")
+_PINNED_NAME = re.compile(r"^mlopskit==\d+(\.\d+)*([a-z]+\d*)?$")
+INSTALL_FORMS = (
+    "a git+https://HOST/REPO.git@COMMIT URL (the full 40-character commit), "
+    "a wheel URL ending in #sha256=HASH, or mlopskit==VERSION together with ci.index_url"
+)
+
+
+def check_install(value: str, index_url: str = "", *, where: str = "ci.install") -> str:
+    """A reproducible pip requirement for mlopskit itself, or a UsageError naming the forms.
+
+    Never a bare ``mlopskit==VERSION``: on PyPI that name is an unrelated placeholder.
+    """
+    text = _text(value, where, re.compile(r"^[A-Za-z0-9_.:/@+=,#%~-]+$"))
+    if _COMMIT_URL.match(text) or _WHEEL_URL.match(text):
+        return text
+    if _PINNED_NAME.match(text):
+        if index_url:
+            return text
+        raise UsageError(
+            f"{FILENAME}: {where} {text!r} without ci.index_url would install from PyPI, "
+            "where the name mlopskit is an unrelated placeholder package",
+            f"use {INSTALL_FORMS}",
+        )
+    raise UsageError(
+        f"{FILENAME}: {where} {text!r} is not a reproducible source of mlopskit",
+        f"use {INSTALL_FORMS}",
+    )
+
+
+def _parse_ci_install(ci: Mapping[str, Any]) -> tuple[str, str]:
+    index_url = ""
+    if ci.get("index_url"):
+        index_url = _text(ci["index_url"], "ci.index_url")
+        if not index_url.startswith("https://") or "@" in index_url:
+            raise UsageError(
+                f"{FILENAME}: ci.index_url {index_url!r} must be an https:// URL "
+                "without credentials",
+                "runners read credentials from secrets, not from mlopskit.yaml",
+            )
+    install = ci.get("install") or ""
+    if install:
+        install = check_install(str(install), index_url)
+    elif index_url:
+        raise UsageError(
+            f"{FILENAME}: ci.index_url is set but ci.install is not",
+            "set ci.install: mlopskit==VERSION",
+        )
+    return install, index_url
 
 
 def _parse_ci_remote(data: Any) -> CIRemote:

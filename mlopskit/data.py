@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import traceback
@@ -91,15 +92,23 @@ def _drop_dvc_tmp(exc: BaseException, within: Path | None) -> list[Path]:
     return removed
 
 
+@journal.barrier
 def add(
     project: Project, targets: Sequence[str], *, message: str | None = None, wait: bool = False
 ) -> AddResult:
-    """``dvc add`` the targets, then commit exactly their pointers and .gitignore entries."""
+    """``dvc add`` the targets, then commit exactly their pointers and .gitignore entries.
+
+    The journal is written, and each target hashed into it, before DVC touches anything:
+    if the process dies at any instant, the data is in the workspace or in the cache
+    object the journal names, and ``recover`` (or the rollback on Ctrl-C) puts it back.
+    """
     root = project.root
     rels = [paths.inside(root, t, cwd=project.cwd) for t in targets]
     _refuse_root(root, rels)
     if not rels:
         raise MlopskitError("nothing to add")
+    for rel in rels:
+        paths.check_ignorable(rel)
     project.require_branch("data add")
     max_mb = project.config.git.max_file_mb
     files = sorted({f for t in rels for f in _pointer_files(t)})
@@ -110,17 +119,31 @@ def add(
         )
         cache: Path | None = None
         try:
+            journal.checkpoint("add:journal")
             with _dvc.open_repo(root) as repo:
                 cache = _cache_dir(repo)
                 with _dvc.translated():
-                    repo.add([str(root / t) for t in rels])
+                    for t in rels:
+                        md5, size = _dvc.hash_target(repo, str(root / t))
+                        txn.data[t] = journal.Data(md5, size)
+                    txn.save()
+                    journal.checkpoint("add:hashed")
+                    _dvc.add(repo, [str(root / t) for t in rels])
+            journal.checkpoint("add:pointer")
+            _escape_gitignore(root, rels, txn)
             changed = txn.changed()
             commit = scm.commit_paths(root, changed, msg, max_file_mb=max_mb)
         except BaseException as exc:
             _drop_dvc_tmp(exc, cache)
-            txn.rollback()
+            if txn.committed():
+                txn.finish()  # interrupted once git had committed: keep the commit
+            else:
+                txn.rollback(cache)
             raise
-        txn.finish()
+        try:
+            journal.checkpoint("add:committed")
+        finally:
+            txn.finish()
     return AddResult(targets=rels, committed=changed if commit else [], commit=commit)
 
 
@@ -136,6 +159,48 @@ def _refuse_root(root: Path, rels: Sequence[str]) -> None:
         f"{root.name}: the project root cannot be one DVC output: it holds .git, .dvc and dvc.yaml",
         f"name the files or folders to add, e.g. 'mlopskit data add {example}'",
     )
+
+
+def _escape_gitignore(root: Path, rels: list[str], txn: journal.Txn) -> None:
+    """DVC escapes git's wildcards in the .gitignore lines it writes, but not trailing
+    spaces, which git strips: its line then ignores another name. Replace such a line
+    by the escaped one, then ask git that every target is ignored."""
+    for rel in rels:
+        name = PurePosixPath(rel).name
+        if not name.endswith(" "):
+            continue
+        gitignore = _pointer_files(rel)[1]
+        f = root / gitignore
+        before = txn.before.get(gitignore)
+        old = base64.b64decode(before).splitlines() if before else []
+        dvc_line = paths.dvc_gitignore_entry(name).encode("utf-8")
+        want = paths.gitignore_entry(name).encode("utf-8")
+        lines = f.read_bytes().splitlines() if f.is_file() else []
+        fixed = [want if line == dvc_line and line not in old else line for line in lines]
+        if fixed != lines:
+            journal.replace_bytes(f, b"".join(line + b"\n" for line in fixed))
+    ignored = _ignored(root, rels)
+    missed = [r for r in rels if r not in ignored]
+    if missed:
+        raise OperationFailed(
+            f"git would not ignore {', '.join(repr(m) for m in missed)} with the .gitignore "
+            "lines written for it",
+            "nothing was changed; check the .gitignore files for a '!' rule that re-includes it",
+        )
+
+
+def _ignored(root: Path, rels: list[str]) -> set[str]:
+    """The paths git ignores (``git check-ignore``, whatever the index holds)."""
+    res = scm.git(
+        root,
+        "check-ignore",
+        "--no-index",
+        "-z",
+        "--stdin",
+        input="".join(f"{r}\0" for r in rels).encode("utf-8", "surrogateescape"),
+        check=False,
+    )
+    return {p for p in res.out.split("\0") if p}
 
 
 def _retry(fn: Callable[[], T], *, what: str, retries: int = 2) -> T:
@@ -195,6 +260,7 @@ def _local_remote(repo: Repo, name: str | None) -> Path | None:
         return None
 
 
+@journal.barrier
 def push(
     project: Project,
     targets: Sequence[str] = (),
@@ -231,6 +297,7 @@ def push(
         return TransferResult(count=count, remote=name)
 
 
+@journal.barrier
 def pull(
     project: Project,
     targets: Sequence[str] = (),
@@ -421,15 +488,25 @@ class RecoverResult:
     action: str  # "none", "completed", "reverted"
     files: list[str]
     commit: str | None = None
+    # data files put back from the cache (they were missing or a link into it)
+    restored: list[str] = field(default_factory=list)
 
 
 def recover(project: Project, *, wait: bool = False) -> RecoverResult:
-    """Finish or undo what an interrupted ``data add`` left behind."""
+    """Finish or undo what an interrupted ``data add`` left behind.
+
+    First every target file that is missing comes back from the cache object the journal
+    names (md5 verified); then the commit is completed when the pointers are whole and
+    match the data, or every journaled file is put back as it was."""
     root = project.root
-    with lock.held(project.tmp_dir, wait=wait):
+    with lock.held(project.tmp_dir, wait=wait, journal_ok=True):
         txn = journal.load(root, project.tmp_dir)
         if txn is None:
             return RecoverResult(op=None, action="none", files=[])
+        with _dvc.open_repo(root) as repo:
+            cache = _cache_dir(repo)
+        _drop_orphan_tmp(root, txn.targets, cache)
+        restored = txn.restore_data(cache, unlink=False)
         changed = txn.changed()
         whole = bool(changed) and all((root / f"{t}.dvc").is_file() for t in txn.targets)
         if whole:
@@ -441,6 +518,38 @@ def recover(project: Project, *, wait: bool = False) -> RecoverResult:
                 root, changed, txn.message, max_file_mb=project.config.git.max_file_mb
             )
             txn.finish()
-            return RecoverResult(op=txn.op, action="completed", files=changed, commit=commit)
-        restored = txn.rollback()
-        return RecoverResult(op=txn.op, action="reverted", files=restored)
+            return RecoverResult(
+                op=txn.op, action="completed", files=changed, commit=commit, restored=restored
+            )
+        undone = txn.rollback(cache)
+        return RecoverResult(
+            op=txn.op,
+            action="reverted",
+            files=[f for f in undone if f in txn.before],
+            restored=sorted({*restored, *(f for f in undone if f not in txn.before)}),
+        )
+
+
+def _drop_orphan_tmp(root: Path, targets: list[str], cache: Path | None) -> list[Path]:
+    """The ``.<token>.tmp`` files a killed DVC copy left in the cache or beside a target,
+    and the copies a killed restore left.
+
+    Only recover calls this, holding the project's lock, so no mlopskit process is
+    writing them; a plain ``dvc`` command running at the same moment could be.
+    """
+    dirs: list[Path] = []
+    if cache is not None and cache.is_dir():
+        dirs += [d for d in cache.iterdir() if d.is_dir()]
+    dirs += [(root / t).parent for t in targets]
+    removed = []
+    for d in dict.fromkeys(dirs):
+        try:
+            entries = list(d.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            ours = p.name.endswith(".mlopskit-restore.tmp")  # a killed restore's copy
+            if (_DVC_TMP.fullmatch(p.name) or ours) and p.is_file() and not p.is_symlink():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _dvc, flat, lock, params, revfile, scm
 from .errors import OperationFailed, PreconditionError, UsageError
+from .journal import barrier
 from .project import Project
 
 
@@ -156,6 +157,7 @@ def _read_metrics(root: Path) -> dict[str, Any]:
     return out
 
 
+@barrier
 def run(
     project: Project,
     assignments: Sequence[str],
@@ -198,6 +200,7 @@ def exp_ref(root: Path, name: str) -> str | None:
     return refs[0] if refs else None
 
 
+@barrier
 def push_experiment(
     project: Project,
     name: str,
@@ -367,6 +370,7 @@ class Promoted:
     committed: list[str]
 
 
+@barrier
 def promote(
     project: Project, name: str, *, branch: str | None = None, wait: bool = False
 ) -> Promoted:

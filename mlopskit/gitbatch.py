@@ -23,7 +23,7 @@ class BlobReader:
         stdin, stdout = self._proc.stdin, self._proc.stdout
         assert stdin is not None
         assert stdout is not None
-        spec = f"{rev}:{path}"
+        spec = f"{rev}:./{path}"  # ./: relative to root, also in a sub-folder project
         if "\n" in spec:
             return None
         stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")

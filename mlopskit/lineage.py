@@ -90,7 +90,7 @@ def _lock_md5s(root: Path, rev: str) -> dict[str, str]:
 
 
 def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
-    return scm.git(root, "cat-file", "-e", f"{rev}:{path}", check=False).returncode == 0
+    return scm.git(root, "cat-file", "-e", f"{rev}:./{path}", check=False).returncode == 0
 
 
 def code_span(text: str) -> str:

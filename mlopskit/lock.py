@@ -44,10 +44,35 @@ def _describe(path: Path) -> str:
         return "another mlopskit process"
 
 
+def holder(tmp_dir: Path) -> str | None:
+    """Who holds the project's lock, or None when it is free."""
+    path = tmp_dir / "lock"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _describe(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextmanager
-def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator[None]:
-    """Hold the project's lock; LockedError (exit 3) naming the holder if it is taken
-    (``wait`` blocks until it is free)."""
+def held(
+    tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0, journal_ok: bool = False
+) -> Iterator[None]:
+    """Hold the project's lock; LockedError (exit 3) naming the holder if it is
+    taken (``wait`` blocks until it is free).
+
+    Once held, an interrupted operation's journal refuses the caller (exit 3, "run
+    mlopskit recover"): a process that waited for the lock of one that was then killed
+    must not build on its half-done files. Only ``recover`` passes ``journal_ok``.
+    """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path = tmp_dir / "lock"
     # Re-entrant within a thread (exp promote holds it and commits through commit_state):
@@ -77,6 +102,10 @@ def held(tmp_dir: Path, *, wait: bool = False, timeout: float = 0.0) -> Iterator
         os.pwrite(fd, json.dumps(info).encode(), 0)
         _HELD.add(key)
         try:
+            if not journal_ok:
+                from . import journal
+
+                journal.refuse_pending(tmp_dir)
             yield
         finally:
             _HELD.discard(key)

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import dvcyaml, flat, lock, revfile, yamlio
 from .errors import UsageError
+from .journal import barrier
 from .project import Project
 
 MISSING: Any = object()
@@ -130,6 +131,7 @@ def _walk_set(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@barrier
 def set_params(
     project: Project, assignments: Sequence[str], *, allow_new: bool = False, wait: bool = False
 ) -> SetResult:

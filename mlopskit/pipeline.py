@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _dvc, dvcyaml, journal, lock, revfile, scm
-from .errors import PreconditionError, UsageError
+from .errors import PreconditionError, RemoteError, UsageError
 from .project import Project
 from .remote import plainly_reachable
 
@@ -43,45 +43,94 @@ def _git_tracked_outputs(stages: Sequence[Any], root: Path) -> list[str]:
     return out
 
 
-def _dep_paths(stages: Sequence[Any], root: Path) -> set[str]:
-    from dvc.dependency.param import ParamsDependency
-
-    found = set()
-    for s in stages:
-        for d in s.deps:
-            if isinstance(d, ParamsDependency):
-                continue
-            try:
-                found.add(Path(d.fs_path).relative_to(root).as_posix())
-            except ValueError:
-                continue
-    return found
-
-
-def commit_candidates(root: Path, stages: Sequence[Any]) -> list[str]:
+def commit_candidates(project: Project, stages: Sequence[Any]) -> list[str]:
+    """What a state commit takes (project-relative): dvc.lock, dvc.yaml, params files,
+    git-tracked outputs, and changed pointers and .gitignore files inside the project."""
+    root = project.root
     files = ["dvc.lock", "dvc.yaml", *dvcyaml.files(root).params]
     files += _git_tracked_outputs(stages, root)
-    for entry in scm.status(root):
+    for entry in project.status():
         if entry.path.endswith(".gitignore") or entry.path.endswith(".dvc"):
             files.append(entry.path)
     return list(dict.fromkeys(files))
 
 
-def _dirty_code(root: Path, stages: Sequence[Any], ours: set[str]) -> list[str]:
-    deps = _dep_paths(stages, root)
-    dvc_outs = {Path(o.fs_path).relative_to(root).as_posix() for s in stages for o in s.outs}
-    dirty = []
-    for entry in scm.status(root):
+@dataclass(frozen=True)
+class DirtyDep:
+    path: str  # relative to the project root ("../x" when outside it)
+    stages: list[str]
+
+    def __str__(self) -> str:
+        word = "stage" if len(self.stages) == 1 else "stages"
+        return f"{self.path} ({word} {', '.join(self.stages)})"
+
+
+def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list[DirtyDep]:
+    """Uncommitted changes (modified, staged, deleted or new) to a file a stage depends on,
+    minus what the state commit takes (``ours``: dvc.yaml, params files...) and DVC's outputs.
+
+    Only stage dependencies count: a modified README.md, a staged unrelated file or a
+    workflow file never does. Compared in git's own terms (paths from the git root), so a
+    project in a sub-folder and a dependency outside it are judged alike.
+    """
+    from dvc.dependency.param import ParamsDependency
+
+    top = project.git_root
+    deps: dict[str, list[str]] = {}
+    outs: set[str] = set()
+    for s in stages:
+        name = getattr(s, "addressing", str(s))
+        for d in s.deps:
+            if isinstance(d, ParamsDependency) or getattr(d.fs, "protocol", "local") not in (
+                "local",
+                "file",
+            ):
+                continue
+            try:
+                rel = Path(os.path.realpath(d.fs_path)).relative_to(top).as_posix()
+            except ValueError:
+                continue
+            deps.setdefault(rel, []).append(name)
+        for o in s.outs:
+            try:
+                outs.add(Path(os.path.realpath(o.fs_path)).relative_to(top).as_posix())
+            except ValueError:
+                continue
+    skip = {project.git_path(p) for p in ours}
+    found: dict[str, list[str]] = {}
+    for entry in scm.status(project.root):
         p = entry.path
-        if p in ours:
+        if p in skip or any(p == o or p.startswith(o + "/") for o in outs):
             continue
-        if (
-            entry.code != "??"
-            or any(p == d or p.startswith(d.rstrip("/") + "/") for d in deps)
-            and not any(p == o or p.startswith(o + "/") for o in dvc_outs)
-        ):
-            dirty.append(p)
-    return dirty
+        for dep, names in deps.items():
+            if p == dep or p.startswith(dep.rstrip("/") + "/"):
+                found.setdefault(p, [])
+                found[p] += [n for n in names if n not in found[p]]
+    out = []
+    for p, names in found.items():
+        shown = project.project_path(p)
+        if shown is None:
+            shown = os.path.relpath(top / p, project.root)
+        out.append(DirtyDep(Path(shown).as_posix(), names))
+    return out
+
+
+def _git_push_target(project: Project, branch: str) -> str:
+    """The remote ``--push`` pushes ``branch`` to; none configured: exit 4 with the fix."""
+    remote_name = scm.push_remote(project.root, branch)
+    if remote_name is not None:
+        return remote_name
+    names = scm.remotes(project.root)
+    if not names:
+        raise RemoteError(
+            f"--push: this repository has no git remote to push '{branch}' to",
+            f"git remote add origin URL && git push -u origin {branch}",
+        )
+    guess = "origin" if "origin" in names else names[0]
+    raise RemoteError(
+        f"--push: branch '{branch}' has no upstream branch to push to",
+        f"git push -u {guess} {branch}",
+    )
 
 
 @contextmanager
@@ -116,7 +165,7 @@ def repro(
 ) -> ReproResult:
     """Check params, run DVC's repro, then push data (before) and commit (after)."""
     root = project.root
-    journal.require_none(project.tmp_dir)
+    journal.require_none(project.tmp_dir, wait=wait)
     if commit and not dry:
         project.require_branch("repro --commit")
     if not (root / "dvc.yaml").exists():
@@ -143,11 +192,11 @@ def repro(
             check_paths(root, stages)
             check_params(root, stages)
             if commit and not dry and not allow_dirty:
-                dirty = _dirty_code(root, stages, set(commit_candidates(root, stages)))
+                dirty = _dirty_code(project, stages, set(commit_candidates(project, stages)))
                 if dirty:
                     raise PreconditionError(
                         "uncommitted changes the pipeline depends on: "
-                        + ", ".join(dirty[:8])
+                        + ", ".join(str(d) for d in dirty[:8])
                         + (" ..." if len(dirty) > 8 else ""),
                         "commit them first so the model traces to a commit, or pass --allow-dirty",
                     )
@@ -159,6 +208,8 @@ def repro(
             if push and not dry:
                 repo.cloud.get_remote(remote, "push")  # no remote: exit 2 before training
                 name = remote or repo.config["core"].get("remote")
+                if commit:  # nowhere to push the commit to: exit 4 before training
+                    _git_push_target(project, project.require_branch("repro --commit"))
             with _interpreter_on_path():
                 ran = repo.reproduce(
                     list(targets) or None,
@@ -247,9 +298,9 @@ def fresh_clone_up_to_date(root: Path) -> bool:
     if inputs is None:
         return False
     watched = inputs | {"dvc.yaml", "dvc.lock", *dvcyaml.files(root).params}
-    changed = [
-        p for p in scm.git(root, "diff", "--name-only", "-z", last, "HEAD").out.split("\0") if p
-    ]
+    # --relative: paths as seen from root (a project may be a sub-folder of its repository)
+    diff = scm.git(root, "diff", "--name-only", "--relative", "-z", last, "HEAD").out
+    changed = [p for p in diff.split("\0") if p]
     for path in changed:
         if (
             path.endswith(".dvc")
@@ -279,6 +330,7 @@ class CommitResult:
     pull_request: str | None = None
 
 
+@journal.barrier
 def commit_state(
     project: Project,
     targets: Sequence[str] = (),
@@ -298,37 +350,52 @@ def commit_state(
     """
     root = project.root
     branch = project.require_branch("committing the pipeline state")
-    if not scm.status(root):
-        # A clean tree has nothing to commit: answer before paying for DVC.
-        return CommitResult(None, [], None)
-    with _dvc.open_repo(root) as repo, _dvc.translated():
-        stages = _stages_in_scope(repo, targets)
-    files = commit_candidates(root, stages)
-    changed = {e.path for e in scm.status(root)}
-    todo = [f for f in files if f in changed]
+    remote_name = None
+    if push and pull_request:
+        remote_name = scm.push_remote(root, branch) or "origin"
+    elif push:
+        # No remote to push to is an error before anything is committed, never a skip.
+        remote_name = _git_push_target(project, branch)
+    sha = None
+    todo: list[str] = []
     msg = message
-    if note_dirty and (dirty := _dirty_code(root, stages, set(files))):
-        msg += f"\n\nmlopskit: built from a dirty work tree ({', '.join(dirty[:8])})"
-    with lock.held(project.tmp_dir, wait=wait):
-        sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
+    if status := project.status():  # a clean tree: no need to pay for DVC
+        with _dvc.open_repo(root) as repo, _dvc.translated():
+            stages = _stages_in_scope(repo, targets)
+        files = commit_candidates(project, stages)
+        changed = {e.path for e in status}
+        todo = [f for f in files if f in changed]
+        if note_dirty and (dirty := _dirty_code(project, stages, set(files))):
+            msg += (
+                "\n\nmlopskit: built from a dirty work tree ("
+                + ", ".join(d.path for d in dirty[:8])
+                + ")"
+            )
+        with lock.held(project.tmp_dir, wait=wait):
+            sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
     pushed_to = None
     pr_url = None
-    if push and sha:
-        remote_name = scm.push_remote(root, branch) or ("origin" if pull_request else None)
-        if remote_name and pull_request:
-            from . import github
+    if remote_name is None:
+        return CommitResult(sha, todo if sha else [], None)
+    # Nothing new, but an earlier push may have died (killed, network): push what the
+    # remote branch lacks. An unknown remote-tracking branch: push to find out.
+    if sha is None and (pull_request or scm.ahead(root, remote_name, branch) == 0):
+        return CommitResult(None, [], None)
+    if pull_request:
+        assert sha is not None
+        from . import github
 
-            head = f"mlopskit/ct-{sha[:12]}"
-            scm.push_rebasing(root, remote_name, head, retries=retries)
-            pushed_to = f"{remote_name}/{head}"
-            title = msg.splitlines()[0].replace("[skip ci]", "").strip()
-            pr_url = github.open_pull_request(
-                head=head,
-                base=branch,
-                title=title,
-                body=f"Retrained by mlopskit: `{', '.join(todo)}` updated.\n\n{msg}",
-            )
-        elif remote_name:
-            scm.push_rebasing(root, remote_name, branch, retries=retries)
-            pushed_to = remote_name
+        head = f"mlopskit/ct-{sha[:12]}"
+        scm.push_rebasing(root, remote_name, head, retries=retries)
+        pushed_to = f"{remote_name}/{head}"
+        title = msg.splitlines()[0].replace("[skip ci]", "").strip()
+        pr_url = github.open_pull_request(
+            head=head,
+            base=branch,
+            title=title,
+            body=f"Retrained by mlopskit: `{', '.join(todo)}` updated.\n\n{msg}",
+        )
+    else:
+        scm.push_rebasing(root, remote_name, branch, retries=retries)
+        pushed_to = remote_name
     return CommitResult(sha, todo if sha else [], pushed_to, pr_url)

@@ -48,6 +48,45 @@ class Project:
     def config(self) -> _config.Config:
         return _config.load(self.root)
 
+    @cached_property
+    def _layout(self) -> tuple[Path, str]:
+        found = scm.layout(self.root)
+        return (found[0], found[1]) if found is not None else (self.root, "")
+
+    @property
+    def git_root(self) -> Path:
+        """The top of the git work tree holding the project (the root itself, unless the
+        project is a sub-folder of a bigger repository: ``init --subdir``)."""
+        return self._layout[0]
+
+    @property
+    def git_prefix(self) -> str:
+        """The project's folder inside its repository, "" or "sub/dir/". git prints paths
+        relative to the top (``git status``, ``git diff --name-only``): compare them with
+        project paths through :meth:`git_path` and :meth:`project_path`."""
+        return self._layout[1]
+
+    def git_path(self, rel: str) -> str:
+        """A project-relative path as git prints it (relative to the git root)."""
+        return self.git_prefix + rel
+
+    def project_path(self, git_path: str) -> str | None:
+        """A path git printed, relative to the project root; None when outside the project."""
+        prefix = self.git_prefix
+        if not prefix:
+            return git_path
+        return git_path[len(prefix) :] if git_path.startswith(prefix) else None
+
+    def status(self) -> list[scm.StatusEntry]:
+        """``git status`` of the files inside the project, with project-relative paths."""
+        entries = scm.status(self.root, ["."] if self.git_prefix else ())
+        out = []
+        for e in entries:
+            rel = self.project_path(e.path)
+            if rel is not None:
+                out.append(scm.StatusEntry(e.code, rel))
+        return out
+
     @property
     def tmp_dir(self) -> Path:
         """mlopskit's private state, inside DVC's git-ignored ``.dvc/tmp``."""

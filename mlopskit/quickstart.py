@@ -24,6 +24,12 @@ class QuickstartResult:
     remote_url: str
     pushed: int
     commits: list[str]
+    # The git repository DIR was inside, when quickstart made DIR one of its own.
+    enclosing: Path | None = None
+    git_root: Path | None = None
+    # The git remote the branch would be pushed to; quickstart never pushes git itself.
+    git_remote: str | None = None
+    branch: str = "main"
 
 
 def write_dataset(root: Path, dataset: str = "breast_cancer") -> int:
@@ -44,8 +50,11 @@ def quickstart(
     dataset: str = "breast_cancer",
     remote_url: str | None = None,
     name: str | None = None,
+    subdir: bool = False,
 ) -> QuickstartResult:
-    init = scaffold.init(path, remote_url=remote_url, name=name)
+    """Init, version a data set, train, commit; DVC data is pushed, git is not (the new
+    repository has no git remote yet: the summary says how to add one)."""
+    init = scaffold.init(path, remote_url=remote_url, name=name, subdir=subdir)
     project = Project(root=init.root)
     rows = write_dataset(project.root, dataset)
     added = data.add(project, [RAW], message=f"data: add the {dataset} data set")
@@ -58,11 +67,11 @@ def quickstart(
         "data: schema of the raw data",
         max_file_mb=project.config.git.max_file_mb,
     )
-    result = pipeline.repro(
-        project, push=True, commit=True, message="train: first model from the quickstart"
-    )
+    result = pipeline.repro(project, push=True)
+    state = pipeline.commit_state(project, message="train: first model from the quickstart")
     values = metrics.show(project)
-    commits = [c for c in (init.commit, added.commit, schema_commit, result.commit) if c]
+    commits = [c for c in (init.commit, added.commit, schema_commit, state.commit) if c]
+    branch = project.require_branch("quickstart")
     return QuickstartResult(
         root=project.root,
         dataset=dataset,
@@ -72,4 +81,8 @@ def quickstart(
         remote_url=init.remote_url,
         pushed=result.pushed or 0,
         commits=commits,
+        enclosing=init.enclosing,
+        git_root=project.git_root,
+        git_remote=scm.push_remote(project.root, branch),
+        branch=branch,
     )

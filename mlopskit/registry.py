@@ -17,6 +17,7 @@ from typing import Any
 
 from . import _gto, revfile, scm
 from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
+from .journal import barrier
 from .project import Project
 
 MAX_NAME = 200
@@ -314,13 +315,15 @@ def _stale_stages(root: Path, rev: str) -> list[str]:
         wt = Path(tmp) / "wt"
         scm.git(root, "worktree", "add", "--quiet", "--detach", str(wt), rev)
         try:
+            # The project may be a sub-folder of its repository (init --subdir).
+            here = wt / (scm.layout(root) or (root, ""))[1]
             cache = root / ".dvc" / "cache"
             if cache.is_dir():
-                (wt / ".dvc" / "cache").symlink_to(cache)
+                (here / ".dvc" / "cache").symlink_to(cache)
             local = root / ".dvc" / "config.local"
             if local.is_file():
-                (wt / ".dvc" / "config.local").write_text(local.read_text())
-            return check(wt)
+                (here / ".dvc" / "config.local").write_text(local.read_text())
+            return check(here)
         finally:
             scm.git(root, "worktree", "remove", "--force", str(wt), check=False)
 
@@ -403,6 +406,7 @@ class Registered:
     pushed: bool
 
 
+@barrier
 def register(
     project: Project,
     name: str,
@@ -486,6 +490,7 @@ def _stages(project: Project) -> tuple[str, ...]:
     return project.config.registry.stages
 
 
+@barrier
 def promote(
     project: Project, name: str, version: str, stage: str, *, push: bool = False
 ) -> Assigned:
@@ -532,6 +537,7 @@ class Unassigned:
     now: str | None  # the version GTO now reports in that stage (an earlier assignment)
 
 
+@barrier
 def unpromote(project: Project, name: str, stage: str, *, push: bool = False) -> Unassigned:
     """Unassign the version now in ``stage``; as in GTO, the stage then falls back to the
     version whose earlier assignment is still active (reported in ``now``)."""
@@ -551,6 +557,7 @@ def unpromote(project: Project, name: str, stage: str, *, push: bool = False) ->
     return Unassigned(name, version, stage, tag, commit, after.stages.get(stage) if after else None)
 
 
+@barrier
 def deprecate(project: Project, name: str, *, push: bool = False) -> str:
     root = project.root
     art = state(root).get(name)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from . import _dvc
 from .errors import UsageError
+from .journal import barrier
 from .project import Project
 
 SCHEMES = (
@@ -67,6 +68,7 @@ def check_url(url: str) -> None:
             )
 
 
+@barrier
 def add(
     project: Project,
     name: str,
@@ -176,3 +178,28 @@ def plainly_reachable(root: Path, name: str | None) -> bool:
     if "://" in url:
         return not url.startswith(("file://", "local://"))
     return (root / ".dvc" / Path(url).expanduser()).is_dir()
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a fresh clone (a CI runner) sees of the remotes: ``.dvc/config`` alone."""
+
+    default: str | None
+    urls: dict[str, str]  # name -> URL (redacted)
+    secrets: dict[str, list[str]]  # name -> options holding a secret, committed by mistake
+
+
+def committed(project: Project) -> Committed:
+    """The remotes in the committed ``.dvc/config``, without ``config.local`` or user config."""
+    with _dvc.open_repo(project.root) as repo:
+        raw = repo.config.read("repo")
+    default = raw.get("core", {}).get("remote")
+    urls: dict[str, str] = {}
+    secrets: dict[str, list[str]] = {}
+    for name, section in sorted(raw.get("remote", {}).items()):
+        if "url" in section:
+            urls[str(name)] = _dvc.redact(str(section["url"]))
+        found = sorted(str(k) for k in section if is_secret(str(k)))
+        if found:
+            secrets[str(name)] = found
+    return Committed(str(default) if default else None, urls, secrets)

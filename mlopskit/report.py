@@ -213,7 +213,7 @@ def lineage(project: Project) -> Lineage:
         in_sync = not status
     except MlopskitError:
         in_sync = None
-    dirty = [e.path for e in scm.status(root) if e.code != "??"]
+    dirty = [e.path for e in project.status() if e.code != "??"]
     return Lineage(head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty)
 
 

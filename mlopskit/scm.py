@@ -30,6 +30,15 @@ def toplevel(path: Path) -> Path | None:
     return Path(res.out.strip())
 
 
+def layout(path: Path) -> tuple[Path, str] | None:
+    """(the work tree's top, ``path``'s prefix inside it: "" or "sub/dir/"), or None outside git."""
+    res = _proc.run(["git", "rev-parse", "--show-toplevel", "--show-prefix"], cwd=path)
+    if res.returncode != 0:
+        return None
+    lines = res.out.split("\n")
+    return Path(lines[0]), (lines[1] if len(lines) > 1 else "")
+
+
 def init(path: Path, branch: str = "main") -> None:
     git(path, "init", "-q", "-b", branch)
 
@@ -57,8 +66,12 @@ def resolve(root: Path, rev: str) -> str | None:
 
 
 def show(root: Path, rev: str, path: str) -> bytes | None:
-    """The bytes of ``path`` at ``rev`` straight from git objects, or None."""
-    res = git(root, "cat-file", "blob", f"{rev}:{path}", check=False)
+    """The bytes of ``path`` (relative to ``root``) at ``rev`` from git objects, or None.
+
+    ``REV:./PATH`` is relative to the working directory, so this also reads a project
+    in a sub-folder of its repository (``REV:PATH`` would be relative to the git root).
+    """
+    res = git(root, "cat-file", "blob", f"{rev}:./{path}", check=False)
     return res.stdout if res.returncode == 0 else None
 
 
@@ -89,12 +102,34 @@ def status(root: Path, paths: Sequence[str] = ()) -> list[StatusEntry]:
 
 
 def staged_paths(root: Path) -> list[str]:
+    """Every staged path of the repository, relative to its top (as ``status`` prints)."""
     if not has_commits(root):
-        raw = git(root, "diff", "--cached", "--name-only", "-z", "--root").out
-        res = git(root, "ls-files", "-z", "--cached").out
-        return [p for p in (raw + res).split("\0") if p]
+        res = git(root, "ls-files", "-z", "--cached", "--full-name", "--", ":/").out
+        return [p for p in res.split("\0") if p]
     raw = git(root, "diff", "--cached", "--name-only", "-z", "HEAD").out
     return [p for p in raw.split("\0") if p]
+
+
+def tracked(root: Path, paths: Sequence[str]) -> set[str]:
+    """The ``paths`` (relative to ``root``) that git tracks."""
+    if not paths:
+        return set()
+    raw = git(root, "--literal-pathspecs", "ls-files", "-z", "--", *paths).out
+    return {p for p in raw.split("\0") if p}
+
+
+def remotes(root: Path) -> list[str]:
+    return [r for r in git(root, "remote").out.split() if r]
+
+
+def ahead(root: Path, remote: str, branch: str) -> int | None:
+    """How many commits HEAD has that ``remote``'s ``branch`` (as last fetched or pushed)
+    lacks; None when that remote-tracking branch is unknown."""
+    ref = f"refs/remotes/{remote}/{branch}"
+    if resolve(root, ref) is None:
+        return None
+    res = git(root, "rev-list", "--count", f"{ref}..HEAD", check=False)
+    return int(res.out.strip()) if res.returncode == 0 and res.out.strip().isdigit() else None
 
 
 def dirty_tracked(root: Path, ignore: Iterable[str] = ()) -> list[str]:
@@ -134,7 +169,8 @@ def commit_paths(
     git(root, "add", "-A", "--", *paths)
     if not has_commits(root):
         # --only needs a HEAD; the first commit takes what the index holds.
-        others = set(staged_paths(root)) - set(paths)
+        prefix = (layout(root) or (root, ""))[1]
+        others = set(staged_paths(root)) - {prefix + p for p in paths}
         if others:
             raise PreconditionError(
                 "other files are staged in a repository with no commit yet: "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _dvc
+from .journal import barrier
 from .project import Project
 
 
@@ -49,6 +50,7 @@ def check_updates(project: Project) -> list[SourceStatus]:
     return sorted(out, key=lambda s: s.path)
 
 
+@barrier
 def update(project: Project, targets: list[str] | None = None) -> list[str]:
     """Re-import the sources that changed upstream (``dvc update``; imports are frozen, so
     ``repro`` alone never refreshes them). Returns the .dvc files that changed; committing

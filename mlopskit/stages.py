@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _dvc, dvcyaml, flat, lock, params, yamlio
 from .errors import UsageError
+from .journal import barrier
 from .project import Project
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def check_stage_params(
                 )
 
 
+@barrier
 def stage_add(
     project: Project,
     name: str,

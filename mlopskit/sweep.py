@@ -23,6 +23,7 @@ from pathlib import Path
 from . import scm
 from .errors import PreconditionError, UsageError
 from .experiments import ExpResult, Point, _read_metrics
+from .journal import barrier
 from .project import Project
 
 
@@ -95,16 +96,21 @@ def _signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def _prepare_clone(root: Path, base: str, clone: Path, diff: bytes) -> None:
-    scm.git(root, "clone", "--quiet", "--shared", "--no-checkout", str(root), str(clone))
+def _prepare_clone(root: Path, base: str, clone: Path, diff: bytes) -> Path:
+    """A clone of the repository at ``base`` plus ``diff``; returns the project in it
+    (a sub-folder of the clone when the project is one of its repository's)."""
+    top, prefix = scm.layout(root) or (root, "")
+    scm.git(root, "clone", "--quiet", "--shared", "--no-checkout", str(top), str(clone))
     scm.git(clone, "checkout", "--quiet", "--detach", base)
     if diff:
         scm.git(clone, "apply", "--whitespace=nowarn", "--binary", "-", input=diff)
+    here = clone / prefix
     local = root / ".dvc" / "config.local"
     text = local.read_text() if local.is_file() else ""
     # Share the project's DVC cache: nothing is copied twice, outputs restore from it.
     cache = root / ".dvc" / "cache"
-    (clone / ".dvc" / "config.local").write_text(text + f"\n[cache]\n    dir = {cache}\n")
+    (here / ".dvc" / "config.local").write_text(text + f"\n[cache]\n    dir = {cache}\n")
+    return here
 
 
 def _point(
@@ -121,7 +127,7 @@ def _point(
     log = tmp / f"{point.name}.log"
     py = sys.executable
     try:
-        _prepare_clone(root, base, clone, diff)
+        work = _prepare_clone(root, base, clone, diff)
         steps = [
             [py, "-m", "dvc", "checkout", "--quiet"],
             [
@@ -137,7 +143,7 @@ def _point(
             ],
         ]
         for i, args in enumerate(steps):
-            proc = workers.start(args, clone, log)
+            proc = workers.start(args, work, log)
             try:
                 code = proc.wait()
             finally:
@@ -167,7 +173,7 @@ def _point(
                 scm.git(root, "fetch", "--quiet", str(clone), f"+{r}:{r}")
         rev = scm.git(clone, "rev-parse", ref[0]).out.strip() if ref else None
         return ExpResult(
-            point.name, "done", point.values, _read_metrics(clone), rev, time.monotonic() - start
+            point.name, "done", point.values, _read_metrics(work), rev, time.monotonic() - start
         )
     except KeyboardInterrupt:
         return ExpResult(point.name, "stopped", point.values, seconds=time.monotonic() - start)
@@ -183,6 +189,7 @@ def _point(
         shutil.rmtree(clone, ignore_errors=True)
 
 
+@barrier
 def sweep(
     project: Project,
     points: Sequence[Point],

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from . import _proc, pins, templating, yamlio
-from .errors import PreconditionError
+from .errors import MlopskitError, PreconditionError, UsageError
+from .journal import barrier
 from .project import Project
 
 WORKFLOWS = ("ci", "ct", "pr", "retrain", "deploy", "sweep")
@@ -41,41 +42,188 @@ def _runs_on(labels: Any) -> str:
     return _quote(labels[0]) if len(labels) == 1 else _flow(labels)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("mlopskit")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        from . import __version__
+@dataclass(frozen=True)
+class Install:
+    """How the workflows install mlopskit: a pip requirement, or why there is none."""
 
-        return __version__
+    requirement: str = ""  # "" when unknown: the jobs then fail with the fix
+    index_url: str = ""
+    source: str = ""  # "ci.install", or how the running mlopskit was installed
+    problem: str = ""  # why no source a runner can reach is known
+
+    @property
+    def args(self) -> str:
+        """The arguments of ``pip install`` (validated characters only, quoted)."""
+        index = f"--index-url {_quote(self.index_url)} " if self.index_url else ""
+        return index + _quote(self.requirement)
+
+
+def source_from_direct_url(info: Any) -> tuple[str, str]:
+    """(requirement, problem) from a PEP 610 ``direct_url.json`` document (None: from an index)."""
+    from .config import check_install
+
+    if info is None:
+        return "", (
+            "mlopskit was installed from a package index, and pip does not record which "
+            "(on PyPI the name mlopskit is an unrelated placeholder package)"
+        )
+    url = str(info.get("url", ""))
+    if "dir_info" in info:
+        editable = (info["dir_info"] or {}).get("editable")
+        how = "is an editable install of" if editable else "was installed from"
+        return "", f"mlopskit {how} a local folder, which a runner cannot reach"
+    if "vcs_info" in info:
+        vcs = info["vcs_info"] or {}
+        if vcs.get("vcs") != "git" or not url.startswith("https://"):
+            what = vcs.get("vcs", "a VCS")
+            return "", f"mlopskit was installed from {what} at a URL a runner may not reach"
+        candidate = f"git+{url}@{vcs.get('commit_id', '')}"
+    elif "archive_info" in info:
+        archive = info["archive_info"] or {}
+        digest = (archive.get("hashes") or {}).get("sha256") or ""
+        if not digest and str(archive.get("hash", "")).startswith("sha256="):
+            digest = str(archive["hash"]).split("=", 1)[1]
+        if not url.startswith(("https://", "http://")) or not digest:
+            return "", "mlopskit was installed from a local archive (or with no recorded sha256)"
+        candidate = f"{url}#sha256={digest}"
+    else:
+        return "", "mlopskit's install record (direct_url.json) names no source"
+    try:
+        return check_install(candidate, where="the running mlopskit's source"), ""
+    except UsageError:
+        return "", "mlopskit was installed from a source that is not a pinned commit or wheel"
+
+
+def installed_source() -> tuple[str, str]:
+    """(requirement, problem) for the running mlopskit, from its PEP 610 install record."""
+    try:
+        raw = metadata.distribution("mlopskit").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return "", "mlopskit is running from a checkout that is not installed"
+    return source_from_direct_url(json.loads(raw) if raw else None)
+
+
+def install(project: Project) -> Install:
+    ci = project.config.ci
+    if ci.install:
+        return Install(ci.install, ci.index_url, "ci.install")
+    requirement, problem = installed_source()
+    return Install(requirement, "", "the running mlopskit's install record", problem)
+
+
+def install_hint() -> str:
+    from .config import INSTALL_FORMS
+
+    return f"set ci.install in mlopskit.yaml to {INSTALL_FORMS}, then run 'mlopskit ci generate'"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a project's workflows go: the git root, and the project's folder below it."""
+
+    base: Path  # the git root (the project root outside git)
+    sub: str  # the project's folder relative to base, POSIX; "" at the git root
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.sub).strip("-.")
+
+    def filename(self, name: str) -> str:
+        return f"{name}-{self.slug}.yml" if self.sub else f"{name}.yml"
+
+    def path(self, rel: str) -> str:
+        """``rel`` (relative to the project root) relative to the git root."""
+        return f"{self.sub}/{rel}" if self.sub else rel
+
+
+def layout(project: Project) -> Layout:
+    from . import scm
+
+    root = project.root.resolve()
+    top = scm.toplevel(root)
+    if top is None or top.resolve() == root:
+        return Layout(root, "")
+    sub = root.relative_to(top.resolve()).as_posix()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", sub):
+        raise UsageError(
+            f"{sub}: the project's folder has characters workflows cannot quote safely",
+            "use letters, digits, '.', '_' and '-' in the folder names",
+        )
+    return Layout(top.resolve(), sub)
 
 
 def render(project: Project) -> dict[str, str]:
-    """``{path relative to the root: text}`` for every generated file."""
+    """``{path relative to the git root: text}`` for every generated file."""
     cfg = project.config
+    where = layout(project)
     base = templating.templates_dir() / "workflows"
     env = templating.environment(base, workflow=True)
-    env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on})
+    env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on, "p": where.path})
     env.globals["pin"] = pins.uses
     context = {
         "ci": cfg.ci,
         "git": cfg.git,
         "project": cfg,
         "monitor": cfg.monitor,
-        "mlopskit_version": _version(),
+        "install": install(project),
+        "sub": where.sub,
+        # Names, concurrency groups and cache keys carry the folder in a monorepo.
+        "tag": f"-{where.slug}" if where.sub else "",
+        "title": f" ({where.sub})" if where.sub else "",
+        "wf": where.filename,
+        "artifacts": _artifact_names(project) if where.sub else [],
     }
     out: dict[str, str] = {}
     names = [*WORKFLOWS, *(["monitor"] if cfg.monitor.current and cfg.monitor.reference else [])]
     for name in names:
         body = env.get_template(f"{name}.yml.j2").render(**context)
-        out[f".github/workflows/{name}.yml"] = _stamp(body)
-    out[".github/dependabot.yml"] = _stamp(env.get_template("dependabot.yml.j2").render(**context))
+        out[f".github/workflows/{where.filename(name)}"] = _stamp(body)
+    # Shared by every project of the repository: merged with what is there, not replaced.
+    dependabot = where.base / ".github" / "dependabot.yml"
+    dirs = {"/" + where.sub} | set(_existing(dependabot, _pip_directories))
+    out[".github/dependabot.yml"] = _stamp(
+        env.get_template("dependabot.yml.j2").render(pip_directories=sorted(dirs), **context)
+    )
     standard = ("ubuntu-", "windows-", "macos-", "self-hosted", "linux", "x64", "arm", "arm64")
-    custom = [label for label in cfg.ci.runner if not label.startswith(standard)]
+    custom = {label for label in cfg.ci.runner if not label.startswith(standard)}
+    custom |= set(_existing(where.base / ".github" / "actionlint.yaml", _runner_labels))
     out[".github/actionlint.yaml"] = _stamp(
-        env.get_template("actionlint.yaml.j2").render(custom_labels=custom)
+        env.get_template("actionlint.yaml.j2").render(custom_labels=sorted(custom))
     )
     return out
+
+
+def _artifact_names(project: Project) -> list[str]:
+    """The ``artifacts:`` of the project's dvc.yaml: a sub-folder project's deploy workflow
+    runs on stage tags of these (the repository's other projects have their own)."""
+    doc = yamlio.load(project.root / "dvc.yaml", display="dvc.yaml", missing_ok=True)
+    arts = doc.get("artifacts") if isinstance(doc, dict) else None
+    names = [
+        str(n) for n in (arts or {}) if re.fullmatch(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?", str(n))
+    ]
+    return sorted(names)
+
+
+def _existing(path: Path, pick: Any) -> list[str]:
+    """What ``pick`` reads from a shared file another project generated (none if unreadable)."""
+    if not path.is_file():
+        return []
+    try:
+        doc = yamlio.loads(path.read_text(encoding="utf-8"), display=path.name)
+    except MlopskitError:  # unreadable: replaced (a hand-edited file is refused before)
+        return []
+    try:
+        return [str(v) for v in pick(doc)]
+    except (AttributeError, KeyError, TypeError):
+        return []
+
+
+def _pip_directories(doc: Any) -> list[str]:
+    return [u["directory"] for u in doc["updates"] if u.get("package-ecosystem") == "pip"]
+
+
+def _runner_labels(doc: Any) -> list[str]:
+    return list(doc["self-hosted-runner"]["labels"] or [])
 
 
 def _stamp(body: str) -> str:
@@ -96,13 +244,30 @@ def edited_by_hand(text: str) -> bool:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    written: list[str]
+    written: list[str]  # relative to base
     unchanged: list[str]
+    base: Path  # the git root, where .github/ is
+    install: str = ""  # the pip requirement the jobs install mlopskit from
+    install_source: str = ""  # ci.install, or the running mlopskit's install record
+    install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
 
 
-def generate(project: Project, *, force: bool = False) -> GenerateResult:
+@barrier
+def generate(
+    project: Project, *, force: bool = False, require_install: bool = False
+) -> GenerateResult:
+    """Write the workflows. Without a known source of mlopskit for the runners they are
+    written with a step that fails each job with the fix, and ``install_problem`` says
+    so (``init`` warns); with ``require_install`` (``ci generate``) that is a UsageError
+    and nothing is written."""
+    inst = install(project)
+    if inst.problem and require_install:
+        raise UsageError(
+            f"cannot tell where a runner installs mlopskit from: {inst.problem}",
+            install_hint(),
+        )
     files = render(project)
-    root = project.root
+    root = layout(project).base
     refused = []
     for rel, text in files.items():
         target = root / rel
@@ -123,12 +288,17 @@ def generate(project: Project, *, force: bool = False) -> GenerateResult:
             continue
         yamlio.atomic_write_text(target, text)
         written.append(rel)
-    return GenerateResult(written, unchanged)
+    return GenerateResult(written, unchanged, root, inst.requirement, inst.source, inst.problem)
 
 
 # --------------------------------------------------------------------------- checks
 
 _USES = re.compile(r"^\s*(?:-\s*)?uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*))?$", re.M)
+# `pip install mlopskit` / `mlopskit==X` by name with no index of its own: PyPI's mlopskit
+# is an unrelated placeholder package.
+_BARE_INSTALL = re.compile(
+    r"pip3? install\b(?![^\n]*--index-url)[^\n]*[\s\"'](mlopskit)([=<>~!]=?[^\s\"']*)?[\"']?(\s|$)"
+)
 _UNTRUSTED = re.compile(
     r"\$\{\{[^}]*(github\.event\.|inputs\.|github\.head_ref|github\.event_path)[^}]*\}\}"
 )
@@ -210,6 +380,11 @@ def own_checks(rel: str, text: str) -> list[Finding]:
         hit = _UNTRUSTED.search(script)
         if hit:
             bad(f"job '{job_name}': untrusted '{hit.group(0)}' inside run: (pass it through env:)")
+        if _BARE_INSTALL.search(script):
+            bad(
+                f"job '{job_name}' installs mlopskit by name from PyPI, where that name is an "
+                "unrelated placeholder package (set ci.install and regenerate)"
+            )
         if "toJSON(secrets)" in script or "ACTIONS_ALLOW_UNSECURE_COMMANDS" in script:
             bad(f"job '{job_name}': forbidden construct in run:")
     if "toJSON(secrets)" in text:
@@ -223,7 +398,7 @@ def _tool(name: str) -> str | None:
 
 def check(project: Project, *, paths: list[Path] | None = None) -> CheckResult:
     """mlopskit's checks, then zizmor, actionlint and check-jsonschema where installed."""
-    root = project.root
+    root = layout(project).base
     files = paths or sorted((root / ".github" / "workflows").glob("*.yml"))
     dependabot = root / ".github" / "dependabot.yml"
     if paths is None and dependabot.is_file():

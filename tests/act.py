@@ -2,17 +2,35 @@
 
 `act -P ubuntu-latest=-self-hosted` runs each job's steps on this machine; its
 actions/checkout copies the working tree. The actions that would be downloaded from
-GitHub are replaced by local stand-ins (tests/act_stubs) pinned to the same SHAs,
-so nothing reaches the network. The repository's identity comes from a remote named
-`github` (https://github.com/acme/churn.git) that is never contacted.
+GitHub are replaced by local stand-ins (tests/act_stubs) pinned to the same SHAs.
+The repository's identity comes from a remote named `github`
+(https://github.com/acme/churn.git) that is never contacted.
+
+As on a fresh GitHub-hosted runner, the setup-python stand-in gives every job a new
+virtual environment of the base interpreter with nothing installed, and the jobs see
+neither the test interpreter (it is taken off PATH) nor the checkout under test
+(no PYTHONPATH): each installs what its workflow says, `requirements.txt` from the
+package index and mlopskit from `ci.install`, which the tests point at a wheel built
+from this checkout and served over 127.0.0.1 (`WheelServer`). A run with
+``fresh=False`` still installs mlopskit from that wheel into a new environment, but
+finds the other requirements already satisfied (the environment reads the test
+interpreter's site-packages, and pip is kept off the index): quicker, for the runs
+whose subject is not installation.
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +58,50 @@ class ActRun:
         return text in self.output
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def wheel_server(folder: Path) -> Iterator[str]:
+    """Build mlopskit's wheel from the checkout under test and serve it on 127.0.0.1:
+    yields the ``ci.install`` requirement (the wheel's URL with its sha256)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(folder), str(CHECKOUT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = folder.glob("mlopskit-*.whl")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kw)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{wheel.name}#sha256={digest}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _runner_env() -> dict[str, str]:
+    """The environment act runs in: this one, without the test interpreter or checkout."""
+    env = dict(os.environ)
+    for name in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PIP_NO_INDEX"):
+        env.pop(name, None)
+    here = {str(Path(sys.executable).parent), str(Path(sys.prefix) / "bin")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p not in here)
+    return env
+
+
 def prepare_clone(clone: Path) -> None:
     """Give the clone the GitHub identity act derives github.repository from."""
     subprocess.run(
@@ -61,6 +123,7 @@ def run(
     env: dict[str, str] | None = None,
     job: str | None = None,
     timeout: int = 600,
+    fresh: bool = True,
 ) -> ActRun:
     event_file = artifacts.parent / f"event-{event_name}.json"
     event_file.write_text(json.dumps(event))
@@ -81,10 +144,15 @@ def run(
         "--env",
         f"MLOPSKIT_ACT_ARTIFACTS={artifacts}",
         "--env",
-        "PIP_NO_INDEX=1",
+        f"MLOPSKIT_ACT_PYTHON={Path(sys._base_executable).resolve()}",
+        "--env",
+        f"MLOPSKIT_ACT_VENVS={artifacts.parent / 'runner-venvs'}",
         "--env",
         "PIP_DISABLE_PIP_VERSION_CHECK=1",
     ]
+    if not fresh:
+        reuse = sysconfig.get_paths()["purelib"]
+        args += ["--env", f"MLOPSKIT_ACT_REUSE={reuse}", "--env", "PIP_NO_INDEX=1"]
     for name in STUBBED:
         pin = pins.PINS[f"actions/{name}"]
         args += ["--local-repository", f"actions/{name}@{pin.sha}={STUBS / name}"]
@@ -100,7 +168,7 @@ def run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=dict(os.environ),
+        env=_runner_env(),
         check=False,
     )
     output = res.stdout + res.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,13 @@ from .fake_github import State, serve
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="session")
+def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """ci.install for every run: a wheel of this checkout, served on 127.0.0.1."""
+    with act.wheel_server(tmp_path_factory.mktemp("wheel")) as url:
+        yield url
+
+
 def remote_objects(path: Path) -> set[str]:
     return {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
 
@@ -27,12 +35,15 @@ def setup_ci(
     trained: Repo,
     origin: Path,
     tmp_path: Path,
+    install: str | None,
     *,
     kind: str = "local",
     url: str | None = None,
     gates: str | None = None,
 ) -> Path:
-    """Commit a CI-ready project (remote in .dvc/config, ci.remote.kind) and clone it."""
+    """Commit a CI-ready project (remote in .dvc/config, ci.remote.kind, ci.install) and
+    clone it. ``install=None`` leaves ci.install unset, as `init` does from an editable
+    install."""
     root = trained.root
     (root / ".dvc" / "config.local").unlink()
     project = Project(root=root)
@@ -40,8 +51,11 @@ def setup_ci(
     text = (root / "mlopskit.yaml").read_text().replace("kind: none", f"kind: {kind}")
     if gates is not None:
         text = re.sub(r"gates:\n(  - .*\n)+", f"gates:\n{gates}", text)
+    if install is not None:
+        text, n = re.subn(r"^ci:\n", f"ci:\n  install: {install}\n", text, flags=re.M)
+        assert n == 1, text
     (root / "mlopskit.yaml").write_text(text)
-    workflows.generate(Project(root=root), force=True)
+    workflows.generate(Project(root=root), force=True, require_install=install is not None)
     trained.git("add", "-A")
     trained.git("commit", "-qm", "ci: configure the DVC remote for CI")
     trained.git("remote", "add", "origin", str(origin))
@@ -56,7 +70,7 @@ def push_event(message: str) -> dict[str, object]:
     return {"ref": "refs/heads/main", "head_commit": {"message": message}}
 
 
-def run_ct(clone: Path, message: str, tmp_path: Path) -> act.ActRun:
+def run_ct(clone: Path, message: str, tmp_path: Path, *, fresh: bool = True) -> act.ActRun:
     """ct.yml on a push to main, as GitHub would start it."""
     return act.run(
         clone,
@@ -65,7 +79,20 @@ def run_ct(clone: Path, message: str, tmp_path: Path) -> act.ActRun:
         push_event(message),
         artifacts=tmp_path / "art",
         secrets={"GITHUB_TOKEN": "test-token"},
+        fresh=fresh,
     )
+
+
+def installed_fresh(run: act.ActRun, install: str, jobs: int) -> None:
+    """Each job had a new environment and installed mlopskit from ci.install (the wheel
+    served on 127.0.0.1), and with it what the environment lacked, from the index."""
+    out = run.output
+    assert len(re.findall(r"\| fresh virtual environment /", out)) == jobs, out[-3000:]
+    wheel = install.split("#", 1)[0]
+    assert out.count(f"Downloading {wheel}") == jobs, out[-3000:]
+    installed = re.findall(r"\| Successfully installed (.*)", out)
+    assert sum("mlopskit-0.1.0" in line.split() for line in installed) == jobs
+    assert "Not uninstalling mlopskit" not in out  # no other mlopskit was in sight
 
 
 def act_workspaces() -> list[Path]:
@@ -76,9 +103,9 @@ def act_workspaces() -> list[Path]:
 
 
 def test_params_change_on_main_retrains_stores_and_commits(
-    trained: Repo, origin: Path, tmp_path: Path
+    trained: Repo, origin: Path, tmp_path: Path, install: str
 ) -> None:
-    clone = setup_ci(trained, origin, tmp_path)
+    clone = setup_ci(trained, origin, tmp_path, install)
     params.set_params(Project(root=clone), ["train.C=0.3"])
     git(clone, "commit", "-qam", "try C=0.3")
     git(clone, "push", "-q", "origin", "main")
@@ -87,6 +114,8 @@ def test_params_change_on_main_retrains_stores_and_commits(
 
     run = run_ct(clone, "try C=0.3", tmp_path)
     assert run.returncode == 0, run.output[-6000:]
+    installed_fresh(run, install, jobs=1)
+    assert re.search(r"Successfully installed .*\bdvc-3\.", run.output)  # from the index
     assert run.ran("Running stage 'train'") and run.ran("Running stage 'evaluate'")
 
     log = git(origin, "log", "--format=%H %s", "-2", "main").splitlines()
@@ -110,9 +139,9 @@ def test_params_change_on_main_retrains_stores_and_commits(
 
 
 def test_docs_only_commit_retrains_nothing_and_moves_no_data(
-    trained: Repo, origin: Path, tmp_path: Path
+    trained: Repo, origin: Path, tmp_path: Path, install: str
 ) -> None:
-    clone = setup_ci(trained, origin, tmp_path)
+    clone = setup_ci(trained, origin, tmp_path, install)
     (clone / "docs").mkdir()
     (clone / "docs" / "index.md").write_text("# docs\n")
     git(clone, "add", "docs")
@@ -123,7 +152,7 @@ def test_docs_only_commit_retrains_nothing_and_moves_no_data(
     # On GitHub the paths filter keeps ct.yml from starting at all for this commit
     # (checked in test_workflows); act ignores paths filters, so the job runs here and
     # must find nothing to do.
-    run = run_ct(clone, "docs only", tmp_path)
+    run = run_ct(clone, "docs only", tmp_path, fresh=False)
     assert run.returncode == 0, run.output[-6000:]
     assert not run.ran("Running stage")
     assert run.ran("Pipeline is up to date.") and run.ran("No changes to commit.")
@@ -154,9 +183,15 @@ def _open_pr(clone: Path, change: str) -> None:
     git(clone, "commit", "-qam", f"try {change}")
 
 
-def test_pull_request_report_gate_and_comment(trained: Repo, origin: Path, tmp_path: Path) -> None:
+def test_pull_request_report_gate_and_comment(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
     clone = setup_ci(
-        trained, origin, tmp_path, gates="  - accuracy >= 0.5\n  - 'accuracy: max_drop 0.05'\n"
+        trained,
+        origin,
+        tmp_path,
+        install,
+        gates="  - accuracy >= 0.5\n  - 'accuracy: max_drop 0.05'\n",
     )
     _open_pr(clone, "train.C=0.2")
     state = State(repo=act.REPOSITORY, token="test-token")
@@ -171,6 +206,7 @@ def test_pull_request_report_gate_and_comment(trained: Repo, origin: Path, tmp_p
             env={"GITHUB_API_URL": url, "GITHUB_SERVER_URL": "https://github.test"},
         )
     assert run.returncode == 0, run.output[-6000:]
+    installed_fresh(run, install, jobs=2)  # report, and comment (which checks out nothing)
     assert run.ran("Quality gate passed")
     report = json.loads((tmp_path / "art" / "mlopskit-report" / "report.json").read_text())
     assert [p["key"] for p in report["params"]] == ["train.C"]
@@ -184,9 +220,9 @@ def test_pull_request_report_gate_and_comment(trained: Repo, origin: Path, tmp_p
 
 
 def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
-    trained: Repo, origin: Path, tmp_path: Path
+    trained: Repo, origin: Path, tmp_path: Path, install: str
 ) -> None:
-    clone = setup_ci(trained, origin, tmp_path, gates="  - accuracy >= 0.999\n")
+    clone = setup_ci(trained, origin, tmp_path, install, gates="  - accuracy >= 0.999\n")
     _open_pr(clone, "train.C=0.01")
     title = 'Improve $(touch pwned) `touch pwned2` "; touch pwned3; #'
     state = State(repo=act.REPOSITORY, token="test-token")
@@ -199,6 +235,7 @@ def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "test-token"},
             env={"GITHUB_API_URL": url},
+            fresh=False,
         )
     assert run.returncode != 0
     assert run.ran("quality gate failed")
@@ -210,7 +247,7 @@ def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
 
 
 @pytest.mark.ssh
-def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path) -> None:
+def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path, install: str) -> None:
     import getpass
 
     from . import sshd
@@ -219,7 +256,7 @@ def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path) -> N
         remote_dir = tmp_path / "ssh-remote"
         remote_dir.mkdir()
         url = f"ssh://{getpass.getuser()}@127.0.0.1:{server.port}{remote_dir}"
-        clone = setup_ci(trained, origin, tmp_path, kind="ssh", url=url)
+        clone = setup_ci(trained, origin, tmp_path, install, kind="ssh", url=url)
         params.set_params(Project(root=clone), ["train.C=0.4"])
         git(clone, "commit", "-qam", "try C=0.4")
         git(clone, "push", "-q", "origin", "main")
@@ -234,6 +271,7 @@ def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path) -> N
             push_event("try C=0.4"),
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "t", "DVC_SSH_KEY": server.client_key.read_text()},
+            fresh=False,
         )
     assert run.returncode == 0, run.output[-6000:]
     lock = git(origin, "show", "main:dvc.lock")
@@ -243,13 +281,15 @@ def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path) -> N
     assert (remote_dir / "files" / "md5" / md5.group(1)[:2] / md5.group(1)[2:]).is_file()
 
 
-def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: Path) -> None:
+def test_deploy_workflow_on_a_stage_tag(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
     """A pushed stage tag: resolve it, fetch and verify the model, card, deploy.sh, release."""
     import hashlib
 
     from mlopskit import lineage, registry
 
-    clone = setup_ci(trained, origin, tmp_path)
+    clone = setup_ci(trained, origin, tmp_path, install)
     # the data is in the remote: register and promote from the developer's clone
     (clone / ".dvc" / "config.local").unlink(missing_ok=True)
     project = Project(root=clone)
@@ -275,6 +315,7 @@ def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: P
                 "GITHUB_REF": f"refs/tags/{promoted.tag}",
                 "DEPLOYED_TO": str(deployed),
             },
+            fresh=False,
         )
     assert run.returncode == 0, run.output[-6000:]
     lock = lineage.show(project, "model@v1.0.0")
@@ -287,8 +328,10 @@ def test_deploy_workflow_on_a_stage_tag(trained: Repo, origin: Path, tmp_path: P
     assert hashlib.md5(state.uploads["model.skops"]).hexdigest() == lock.model_md5
 
 
-def test_sweep_matrix_fans_out_and_collects(trained: Repo, origin: Path, tmp_path: Path) -> None:
-    clone = setup_ci(trained, origin, tmp_path)
+def test_sweep_matrix_fans_out_and_collects(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
+    clone = setup_ci(trained, origin, tmp_path, install)
     event = {"inputs": {"grid": "train.C=0.3,3", "random": "0"}}
     run = act.run(
         clone,
@@ -297,6 +340,7 @@ def test_sweep_matrix_fans_out_and_collects(trained: Repo, origin: Path, tmp_pat
         event,
         artifacts=tmp_path / "art",
         secrets={"GITHUB_TOKEN": "test-token"},
+        fresh=False,
     )
     assert run.returncode == 0, run.output[-8000:]
     refs = git(origin, "for-each-ref", "--format=%(refname)", "refs/exps").split()
@@ -313,6 +357,7 @@ def test_sweep_matrix_fans_out_and_collects(trained: Repo, origin: Path, tmp_pat
         {"inputs": {"grid": "train.C=1 $(touch pwned)", "random": "0"}},
         artifacts=tmp_path / "art2",
         secrets={"GITHUB_TOKEN": "test-token"},
+        fresh=False,
     )
     assert bad.returncode != 0
     assert not (clone / "pwned").exists()
@@ -321,7 +366,7 @@ def test_sweep_matrix_fans_out_and_collects(trained: Repo, origin: Path, tmp_pat
 
 @pytest.mark.parametrize("drifted", [True, False])
 def test_monitor_dispatches_retraining_only_on_drift(
-    trained: Repo, origin: Path, tmp_path: Path, drifted: bool
+    trained: Repo, origin: Path, tmp_path: Path, install: str, drifted: bool
 ) -> None:
     import numpy as np
     import pandas as pd
@@ -348,7 +393,7 @@ def test_monitor_dispatches_retraining_only_on_drift(
         )
     )
     (trained.root / "mlopskit.yaml").write_text(text)
-    clone = setup_ci(trained, origin, tmp_path)
+    clone = setup_ci(trained, origin, tmp_path, install)
     assert (clone / ".github" / "workflows" / "monitor.yml").is_file()
     state = State(repo=act.REPOSITORY, token="test-token")
     with serve(state) as url:
@@ -360,6 +405,7 @@ def test_monitor_dispatches_retraining_only_on_drift(
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "test-token"},
             env={"GITHUB_API_URL": url},
+            fresh=False,
         )
     assert run.returncode == 0, run.output[-6000:]
     if drifted:
@@ -369,3 +415,98 @@ def test_monitor_dispatches_retraining_only_on_drift(
         assert (report / "drift.md").is_file() and (report / "drift.png").is_file()
     else:
         assert state.dispatches == []
+
+
+def test_workflows_without_a_known_mlopskit_source_fail_with_the_fix(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """What `init` writes from an editable install: the job stops at installing mlopskit,
+    naming ci.install, instead of installing something else."""
+    clone = setup_ci(trained, origin, tmp_path, None)
+    run = act.run(
+        clone,
+        "push",
+        "ci.yml",
+        push_event("anything"),
+        artifacts=tmp_path / "art",
+        fresh=False,
+    )
+    assert run.returncode != 0
+    # (act may drop the output of a step that ends this quickly: the step's own line
+    # carries the fix; the ::error text is checked in test_workflows)
+    assert run.ran("Failure - Main Install mlopskit (no source known; set ci.install)")
+    assert not run.ran("Validate dvc.yaml")  # nothing after the install step ran
+
+
+def test_the_default_install_is_the_wheel_mlopskit_was_installed_from(
+    install: str, tmp_path: Path
+) -> None:
+    """pip's own PEP 610 record of a wheel installed from a URL gives back that URL and
+    its sha256: what `ci generate` writes when ci.install is not set."""
+    import subprocess
+    import sys
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+    env = act._runner_env()
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", install],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    code = "from mlopskit import workflows; print(*workflows.installed_source(), sep='|')"
+    res = subprocess.run(
+        [python, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert res.stdout.strip() == f"{install}|"
+
+
+def test_ct_of_a_project_in_a_subfolder_of_the_repository(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
+    """A monorepo: the trained project moved into ml/churn of a bigger repository; its
+    ct workflow (at the repository root) retrains in that folder and commits back."""
+    import shutil
+
+    top = tmp_path / "mono"
+    sub = top / "ml" / "churn"
+    shutil.copytree(
+        trained.root, sub, ignore=shutil.ignore_patterns(".git", "cache", "tmp", ".github")
+    )
+    (top / "README.md").write_text("# a monorepo\n")
+    git(top, "init", "-q", "-b", "main")
+    (sub / ".dvc" / "config.local").unlink()
+    remote.add(Project(root=sub), "storage", str(trained.remote), default=True)
+    text = (sub / "mlopskit.yaml").read_text().replace("kind: none", "kind: local")
+    text = re.sub(r"^ci:\n", f"ci:\n  install: {install}\n", text, flags=re.M)
+    (sub / "mlopskit.yaml").write_text(text)
+    res = workflows.generate(Project(root=sub))
+    assert ".github/workflows/ct-ml-churn.yml" in res.written
+    git(top, "add", "-A")
+    git(top, "commit", "-qm", "a monorepo with one ML project")
+    git(top, "remote", "add", "origin", str(origin))
+    git(top, "push", "-q", "-u", "origin", "main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    act.prepare_clone(clone)
+    params.set_params(Project(root=clone / "ml" / "churn"), ["train.C=0.3"])
+    git(clone, "commit", "-qam", "try C=0.3")
+    git(clone, "push", "-q", "origin", "main")
+    run = act.run(
+        clone,
+        "push",
+        "ct-ml-churn.yml",
+        push_event("try C=0.3"),
+        artifacts=tmp_path / "art",
+        secrets={"GITHUB_TOKEN": "test-token"},
+        fresh=False,
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.ran("Running stage 'train'")
+    log = git(origin, "log", "--format=%s", "-2", "main").splitlines()
+    assert log[0].startswith("ct: retrain on ") and log[1] == "try C=0.3"
+    files = set(git(origin, "show", "--name-only", "--format=", "main").split())
+    assert "ml/churn/dvc.lock" in files and all(f.startswith("ml/churn/") for f in files)
+    assert "train.C: 0.3" in git(origin, "show", "main:ml/churn/dvc.lock")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -231,9 +232,11 @@ def test_push_without_remote_fails_before_running(repo: Repo) -> None:
     assert repo.head() == head
 
 
-def test_failed_data_push_means_no_commit(repo: Repo) -> None:
+def test_failed_data_push_means_no_commit(repo: Repo, origin: Path) -> None:
     """C1.4 / dvc#1362: never commit a dvc.lock whose objects did not reach the remote."""
     two_stages(repo)
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("push", "-q", "-u", "origin", "main")
     # A remote that cannot be written: a path under a regular file.
     (repo.root.parent / "blocker").write_text("not a directory\n")
     repo.write(

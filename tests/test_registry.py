@@ -85,7 +85,8 @@ def test_show_hashes_equal_dvc_lock_at_that_commit(trained: Repo) -> None:
     trained.write(
         "params.yaml", (trained.root / "params.yaml").read_text().replace("C: 1.0", "C: 0.2")
     )
-    assert run_cli("repro", "--commit", "--push", cwd=trained.root)[0] == 0
+    assert run_cli("repro", "--commit", cwd=trained.root)[0] == 0  # no git remote to push to
+    assert run_cli("data", "push", cwd=trained.root)[0] == 0
     registry.register(trained.project(), "model", bump_part="minor")
     lin = lineage.show(trained.project(), "model@v1.0.0")
     assert lin.commit == first

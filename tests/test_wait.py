@@ -97,6 +97,7 @@ ARGS: dict[str, list[str]] = {
     "gate add": ["accuracy >= 0.1"],
     "gate remove": ["accuracy >= 0.1"],
     "stage remove": ["evaluate"],
+    "doctor": ["--timeout", "2"],
 }
 
 

@@ -32,10 +32,15 @@ VARIANTS: dict[str, str] = {
 }
 
 
+# A pinned commit of mlopskit for the runners (the tests' own mlopskit is an editable
+# install, whose source no runner could reach).
+INSTALL = "git+https://github.com/acme/mlopskit.git@1234567890abcdef1234567890abcdef12345678"
+
+
 def config(remote: str, *, mode: str = "commit", runner: str = "[ubuntu-latest]") -> str:
     return (
         f"project:\n  name: demo\nci:\n  runner: {runner}\n  ct_mode: {mode}\n"
-        f"  remote:\n    {remote}\n"
+        f"  install: {INSTALL}\n  remote:\n    {remote}\n"
     )
 
 
@@ -258,10 +263,7 @@ def test_golden_files(rendered: dict[str, dict[str, str]], variant: str) -> None
     import os
 
     folder = GOLDEN / variant
-    files = {
-        k: v.replace(f"mlopskit=={workflows._version()}", "mlopskit==VERSION")
-        for k, v in rendered[variant].items()
-    }
+    files = rendered[variant]
     if os.environ.get("MLOPSKIT_UPDATE_GOLDEN"):
         for rel, text in files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -297,6 +299,13 @@ def test_regenerate_is_byte_identical_and_respects_hand_edits(repo: Repo) -> Non
         ("ci:\n  remote:\n    kind: s3\n    auth: oidc\n", "needs role, region"),
         ("ci:\n  remote:\n    kind: ssh\n    secrets: ['bad name']\n", "not allowed"),
         ("ci:\n  pyhton: '3.12'\n", "did you mean 'python'"),
+        ("ci:\n  python: '3.10'\n", "Python 3.11 or later"),
+        ("ci:\n  install: mlopskit==0.1.0\n", "unrelated placeholder"),
+        ("ci:\n  install: mlopskit\n", "not a reproducible source"),
+        ("ci:\n  install: git+https://github.com/a/mlopskit.git@main\n", "40-character commit"),
+        ("ci:\n  install: https://x.test/mlopskit-1-py3-none-any.whl\n", "#sha256="),
+        ("ci:\n  install: 'git+https://x.test/m.git@$(id)'\n", "not allowed"),
+        ("ci:\n  install: mlopskit==1.0\n  index_url: http://pypi.test/simple\n", "https://"),
     ],
 )
 def test_bad_ci_settings(repo: Repo, bad: str, message: str) -> None:
@@ -316,24 +325,239 @@ def test_ci_check_finds_problems(repo: Repo) -> None:
     )
     text = re.sub(r"actions/checkout@[0-9a-f]{40}  # v7.0.1", "actions/checkout@v7", text)
     text = text.replace("persist-credentials: false", "persist-credentials: true")
+    text = text.replace(f'pip install "{INSTALL}"', 'pip install "mlopskit==0.1.0"')
     wf.write_text(text)
     code, out, err = run_cli("ci", "check", cwd=repo.root)
     assert code == errors.FAILED
     assert "not pinned to a full commit SHA" in out
     assert "github.event.pull_request.title" in out
     assert "persist-credentials" in out
+    assert "installs mlopskit by name from PyPI" in out
 
 
 def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
     code, _, err = run_cli("init", "p", "--remote", "s3://bucket/dvc")
     assert code == 0, err
+    # The tests' mlopskit is an editable install: init says so, and how to fix it.
+    assert "Warning: the workflows cannot install mlopskit yet" in err
+    assert "editable install of a local folder" in err and "ci.install" in err
     root = tmp_path / "p"
     committed = subprocess.run(
         ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.split()
     for name in ("ci", "ct", "pr", "retrain", "deploy", "sweep"):
         assert f".github/workflows/{name}.yml" in committed
-    assert "dvc[s3]==" in (root / "requirements.txt").read_text()
+    requirements = (root / "requirements.txt").read_text()
+    assert "dvc[s3]==" in requirements
+    assert not re.search(r"^mlopskit", requirements, re.M)  # never the PyPI placeholder
+    ct = yamlio.loads((root / ".github/workflows/ct.yml").read_text(), display="ct")
+    step = next(s for s in ct["jobs"]["train"]["steps"] if "mlopskit" in s["name"])
+    assert "set ci.install" in step["name"]
+    assert "::error title=ci.install is not set::" in step["run"] and "exit 1" in step["run"]
     code, out, err = run_cli("ci", "check", cwd=root)
     assert code == 0, out + err
     assert "ran: mlopskit, zizmor, actionlint, check-jsonschema" in out
+
+
+# --------------------------------------------------------------------------- monorepo
+
+
+def _monorepo(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    """One git repository holding two DVC projects made with `dvc init --subdir`."""
+    from .conftest import dvc, git
+
+    top = tmp_path / "mono"
+    top.mkdir()
+    git(top, "init", "-q", "-b", "main")
+    projects = {}
+    for sub, runner in (("services/churn", "[ubuntu-latest]"), ("fraud", "[self-hosted, gpu]")):
+        root = top / sub
+        root.mkdir(parents=True)
+        dvc(root, "init", "--subdir", "-q")
+        (root / "mlopskit.yaml").write_text(config("kind: local", runner=runner))
+        if sub == "fraud":
+            (root / "dvc.yaml").write_text(
+                "stages: {}\nartifacts:\n  fraud-model:\n    path: m.pkl\n    type: model\n"
+            )
+        projects[sub] = root
+    return top, projects
+
+
+def _generate_all(top: Path, projects: dict[str, Path]) -> dict[str, str]:
+    for root in projects.values():
+        assert workflows.generate(Project(root=root)).base == top.resolve()
+    return {p.relative_to(top).as_posix(): p.read_text() for p in (top / ".github").rglob("*.y*ml")}
+
+
+def test_two_subdir_projects_share_the_repository_without_collisions(tmp_path: Path) -> None:
+    top, projects = _monorepo(tmp_path)
+    files = _generate_all(top, projects)
+    names = {rel for rel in files if "/workflows/" in rel}
+    expected = {
+        f".github/workflows/{n}-{slug}.yml"
+        for n in workflows.WORKFLOWS
+        for slug in ("services-churn", "fraud")
+    }
+    assert names == expected
+    assert not (projects["fraud"] / ".github").exists()
+    for sub, slug in (("services/churn", "services-churn"), ("fraud", "fraud")):
+        ct = yamlio.loads(files[f".github/workflows/ct-{slug}.yml"], display="ct")
+        assert ct["name"] == f"ct ({sub})"
+        assert ct["concurrency"]["group"] == f"ct-{slug}-${{{{ github.ref }}}}"
+        paths = ct["on"]["push"]["paths"]
+        assert all(p.startswith(f"{sub}/") for p in paths), paths
+        assert f"{sub}/params.yaml" in paths and f"{sub}/**/*.dvc" in paths
+        job = ct["jobs"]["train"]
+        assert job["defaults"] == {"run": {"working-directory": sub}}
+        cache = next(s for s in job["steps"] if "actions/cache" in s.get("uses", ""))
+        assert cache["with"]["path"] == f"{sub}/.dvc/cache"
+        assert f"hashFiles('{sub}/dvc.lock')" in cache["with"]["key"]
+        assert cache["with"]["key"].startswith(f"dvc-{slug}-")
+        setup = next(s for s in job["steps"] if "setup-python" in s.get("uses", ""))
+        assert setup["with"]["cache-dependency-path"] == f"{sub}/requirements.txt"
+        retrain = yamlio.loads(files[f".github/workflows/retrain-{slug}.yml"], display="r")
+        assert retrain["concurrency"]["group"] == ct["concurrency"]["group"]
+        pr = yamlio.loads(files[f".github/workflows/pr-{slug}.yml"], display="pr")
+        own = f".github/workflows/pr-{slug}.yml"
+        assert pr["on"]["pull_request"]["paths"] == [f"{sub}/**", own]
+        assert pr["jobs"]["report"]["defaults"] == {"run": {"working-directory": sub}}
+        assert "defaults" not in pr["jobs"]["comment"]  # checks out nothing: no folder
+        steps = pr["jobs"]["report"]["steps"]
+        upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
+        assert upload["with"]["path"] == f"{sub}/mlopskit-report/"
+        deploy = yamlio.loads(files[f".github/workflows/deploy-{slug}.yml"], display="d")
+        # stage tags of its own artifacts, and GTO's monorepo form (SUB:artifact -> SUB=...)
+        own_tags = ["fraud-model#*"] if sub == "fraud" else []
+        assert deploy["on"]["push"]["tags"] == [*own_tags, f"{sub}=**#*"]
+        sweep = yamlio.loads(files[f".github/workflows/sweep-{slug}.yml"], display="s")
+        for job in sweep["jobs"].values():
+            assert job["defaults"] == {"run": {"working-directory": sub}}
+    groups = [
+        yamlio.loads(t, display=r)["concurrency"]["group"]
+        for r, t in files.items()
+        if "/workflows/" in r and "retrain" not in r
+    ]
+    assert len(groups) == len(set(groups))
+    dep = yamlio.loads(files[".github/dependabot.yml"], display="dependabot")
+    pip = [u["directory"] for u in dep["updates"] if u["package-ecosystem"] == "pip"]
+    assert pip == ["/fraud", "/services/churn"]
+    actions = [u for u in dep["updates"] if u["package-ecosystem"] == "github-actions"]
+    assert [u["directory"] for u in actions] == ["/"]
+    lint = yamlio.loads(files[".github/actionlint.yaml"], display="actionlint")
+    assert lint["self-hosted-runner"]["labels"] == ["gpu"]
+
+    # Regenerating either project, in any order, changes nothing.
+    for root in [projects["fraud"], projects["services/churn"], projects["fraud"]]:
+        code, out, err = run_cli("ci", "generate", cwd=root)
+        assert code == 0 and "wrote" not in out, out + err
+    assert _generate_all(top, projects) == files
+
+    # The hand-edit check still guards the shared and the per-project files.
+    ct = top / ".github/workflows/ct-fraud.yml"
+    ct.write_text(ct.read_text().replace("timeout-minutes: 120", "timeout-minutes: 7"))
+    code, _, err = run_cli("ci", "generate", cwd=projects["fraud"])
+    assert code == errors.PRECONDITION and ".github/workflows/ct-fraud.yml" in err
+    code, _, err = run_cli("ci", "generate", cwd=projects["services/churn"])
+    assert code == 0, err  # the other project's files are not its business
+    code, _, err = run_cli("ci", "generate", "--force", cwd=projects["fraud"])
+    assert code == 0 and "timeout-minutes: 120" in ct.read_text()
+
+    # Every file passes mlopskit's own rules, zizmor, actionlint and check-jsonschema.
+    for root in projects.values():
+        code, out, err = run_cli("ci", "check", cwd=root)
+        assert code == 0, out + err
+        assert "ran: mlopskit, zizmor, actionlint, check-jsonschema" in out
+
+
+def test_ci_install_is_never_a_bare_version_from_pypi(repo: Repo) -> None:
+    """Every job that runs mlopskit installs it from ci.install; without one (an editable
+    install, as here) `ci generate` refuses with the fix and writes nothing."""
+    repo.write("mlopskit.yaml", "project:\n  name: demo\n")
+    code, _, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == errors.USAGE
+    assert "cannot tell where a runner installs mlopskit from" in err
+    assert "editable install" in err and "set ci.install in mlopskit.yaml" in err
+    assert not (repo.root / ".github").exists()
+    for install, extra, expected in [
+        (INSTALL, "", f'python -m pip install "{INSTALL}"'),
+        (
+            "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256=" + "ab" * 32,
+            "",
+            'python -m pip install "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256='
+            + "ab" * 32
+            + '"',
+        ),
+        (
+            "mlopskit==0.1.0",
+            "  index_url: https://pypi.acme.test/simple\n",
+            'python -m pip install --index-url "https://pypi.acme.test/simple" "mlopskit==0.1.0"',
+        ),
+    ]:
+        repo.write("mlopskit.yaml", f"ci:\n  install: {install}\n{extra}")
+        code, out, err = run_cli("ci", "generate", "--force", cwd=repo.root)
+        assert code == 0, err
+        assert f"Runners install mlopskit from {install} (ci.install)" in out
+        for path in (repo.root / ".github/workflows").glob("*.yml"):
+            doc = yamlio.loads(path.read_text(), display=path.name)
+            for name, job in doc["jobs"].items():
+                runs = [str(s.get("run", "")) for s in job["steps"]]
+                if not any("mlopskit " in r for r in runs):
+                    continue  # monitor's dispatch job runs no mlopskit
+                installs = [r for r in runs if "pip install" in r and "-r requirements" not in r]
+                assert installs == [expected], (path.name, name, runs)
+                first = next(i for i, r in enumerate(runs) if r.startswith("mlopskit "))
+                assert runs.index(expected) < first
+
+
+@pytest.mark.parametrize(
+    ("record", "requirement", "problem"),
+    [
+        (
+            {
+                "url": "https://github.com/acme/mlopskit.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab" * 20, "requested_revision": "main"},
+            },
+            "git+https://github.com/acme/mlopskit.git@" + "ab" * 20,
+            "",
+        ),
+        (
+            {
+                "url": "https://files.test/mlopskit-0.1.0-py3-none-any.whl",
+                "archive_info": {"hashes": {"sha256": "cd" * 32}},
+            },
+            "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256=" + "cd" * 32,
+            "",
+        ),
+        (
+            {
+                "url": "https://files.test/mlopskit-0.1.0-py3-none-any.whl",
+                "archive_info": {"hash": "sha256=" + "ef" * 32},
+            },
+            "https://files.test/mlopskit-0.1.0-py3-none-any.whl#sha256=" + "ef" * 32,
+            "",
+        ),
+        ({"url": "file:///src/mlopskit", "dir_info": {"editable": True}}, "", "editable"),
+        ({"url": "file:///src/mlopskit", "dir_info": {}}, "", "local folder"),
+        ({"url": "file:///dl/mlopskit-0.1.0.whl", "archive_info": {}}, "", "local archive"),
+        (
+            {"url": "ssh://git@github.com/acme/mlopskit.git", "vcs_info": {"vcs": "git"}},
+            "",
+            "may not reach",
+        ),
+        (
+            {
+                "url": "https://tok@github.com/a/m.git",
+                "vcs_info": {"vcs": "git", "commit_id": "ab" * 20},
+            },
+            "",
+            "not a pinned commit",
+        ),
+        (None, "", "package index"),
+    ],
+)
+def test_the_default_install_comes_from_pep_610(
+    record: dict[str, object] | None, requirement: str, problem: str
+) -> None:
+    got, why = workflows.source_from_direct_url(record)
+    assert got == requirement
+    assert problem in why and (why == "") == (problem == "")

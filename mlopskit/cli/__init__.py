@@ -21,6 +21,7 @@ from ..errors import INTERNAL, INTERRUPTED, USAGE, MlopskitError
 from ..lock import LockedError
 from . import ci_cmds, data_cmds, exp_cmds, metrics_cmds, model_cmds, project_cmds  # noqa: F401
 from ._base import cli
+from .doctor_cmds import doctor as _doctor  # noqa: F401
 
 __all__ = ["cli", "main"]
 

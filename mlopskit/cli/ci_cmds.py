@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -21,11 +22,16 @@ def ci_generate(force: bool) -> None:
     """Write .github/workflows/ from the ci: settings in mlopskit.yaml."""
     from .. import workflows
 
-    res = workflows.generate(_project(), force=force)
+    res = workflows.generate(_project(), force=force, require_install=True)
+
+    def shown(rel: str) -> str:  # as seen from where the user is (a monorepo's sub-folder)
+        return Path(os.path.relpath(res.base / rel)).as_posix()
+
     for rel in res.written:
-        click.echo(f"wrote {rel}")
+        click.echo(f"wrote {shown(rel)}")
     if res.unchanged:
-        click.echo(f"unchanged: {', '.join(res.unchanged)}")
+        click.echo(f"unchanged: {', '.join(shown(r) for r in res.unchanged)}")
+    click.echo(f"Runners install mlopskit from {res.install} ({res.install_source})")
 
 
 @ci.command("check")
