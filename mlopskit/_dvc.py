@@ -241,9 +241,26 @@ def translated() -> Iterator[None]:
             raise
         _chain_logged(exc, failures.excs)
         raise err from exc
+    else:
+        refused = _refused_write(failures.excs)
+        if refused is not None:
+            raise refused[0] from refused[1]
     finally:
         for log in logs:
             log.removeHandler(failures)
+
+
+def _refused_write(logged: Sequence[BaseException]) -> tuple[MlopskitError, BaseException] | None:
+    """A write a disk refused that DVC only logged and went on from: its ``add`` then
+    writes a pointer to an object that never reached the cache (a full disk), so the
+    call must fail all the same. The error is raised from the logged one, whose frames
+    name the half-written file for the cleanup."""
+    for exc in logged:
+        if _disk_errors(exc, ()):
+            err = _disk_error(exc, [e for e in logged if e is not exc])
+            if err is not None:
+                return err, exc
+    return None
 
 
 def _chain_logged(exc: BaseException, logged: Sequence[BaseException]) -> None:
