@@ -7,6 +7,7 @@ here, and only here.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -124,8 +125,14 @@ def _validation_error(exc: BaseException) -> UsageError:
     return UsageError(f"{where}: {message}", more)
 
 
-def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
-    """The mlopskit error for a DVC exception, or None when it is not DVC's."""
+def translate(  # noqa: PLR0911
+    exc: BaseException, logged: Sequence[BaseException] = ()
+) -> MlopskitError | None:
+    """The mlopskit error for a DVC exception, or None when it is not DVC's.
+
+    ``logged`` are the exceptions DVC logged and carried on from during the call (a file
+    that failed to transfer): the disk errors among them explain the one it raised.
+    """
     from dvc.config import ConfigError, NoRemoteError
     from dvc.dependency.param import (
         BadParamFileError,
@@ -158,6 +165,9 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
     )
     from dvc.utils.strictyaml import YAMLSyntaxError, YAMLValidationError
 
+    disk_err = _disk_error(exc, logged)
+    if disk_err is not None:
+        return disk_err
     if isinstance(exc, NoRemoteError):
         from .remote import no_remote_error
 
@@ -205,17 +215,237 @@ def translate(exc: BaseException) -> MlopskitError | None:  # noqa: PLR0911
     return None
 
 
+class _Failures(logging.Handler):
+    """The exceptions DVC logs as errors and then carries on from ("failed to transfer")."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.excs: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and exc not in self.excs:
+            self.excs.append(exc)
+
+
 @contextmanager
 def translated() -> Iterator[None]:
+    failures = _Failures()
+    logs = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    for log in logs:
+        log.addHandler(failures)
     try:
         yield
     except MlopskitError:
         raise
     except Exception as exc:
-        err = translate(exc)
+        err = translate(exc, failures.excs)
         if err is None:
             raise
+        _chain_logged(exc, failures.excs)
         raise err from exc
+    else:
+        refused = _refused_write(failures.excs)
+        if refused is not None:
+            raise refused[0] from refused[1]
+    finally:
+        for log in logs:
+            log.removeHandler(failures)
+
+
+def _refused_write(logged: Sequence[BaseException]) -> tuple[MlopskitError, BaseException] | None:
+    """A write a disk refused that DVC only logged and went on from: its ``add`` then
+    writes a pointer to an object that never reached the cache (a full disk), so the
+    call must fail all the same. The error is raised from the logged one, whose frames
+    name the half-written file for the cleanup."""
+    for exc in logged:
+        if _disk_errors(exc, ()):
+            err = _disk_error(exc, [e for e in logged if e is not exc])
+            if err is not None:
+                return err, exc
+    return None
+
+
+def _chain_logged(exc: BaseException, logged: Sequence[BaseException]) -> None:
+    """Hang the exception DVC logged and swallowed (a copy that failed half-way) under the
+    one it raised later, so that the cleanup that walks the chain (``data._drop_dvc_tmp``)
+    finds the half-written file in its frames, and --traceback shows the real cause."""
+    if not logged:
+        return
+    last: BaseException = exc
+    seen = {id(exc)}
+    while last.__context__ is not None and id(last.__context__) not in seen:
+        last = last.__context__
+        seen.add(id(last))
+    for extra in logged:
+        if id(extra) not in seen:
+            last.__context__ = extra
+            seen.add(id(extra))
+            last = extra
+
+
+# Errors a disk gives when it refuses a write: read-only, no permission, full, quota.
+_WRITE_ERRNOS = frozenset(
+    {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+)
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _disk_errors(exc: BaseException, logged: Sequence[BaseException]) -> list[OSError]:
+    """The refused writes among ``exc``, what it was raised from, and what DVC logged.
+    Not ``__context__``: an error DVC handled (a link type it tried) explains nothing."""
+    found: list[OSError] = []
+    seen: set[int] = set()
+    for start in (exc, *logged):
+        cur: BaseException | None = start
+        while cur is not None and id(cur) not in seen:
+            seen.add(id(cur))
+            if isinstance(cur, OSError) and cur.errno in _WRITE_ERRNOS:
+                found.append(cur)
+            cur = cur.__cause__
+    return found
+
+
+def _frames(exc: BaseException) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(module file, locals) of the frames ``exc`` passed through, innermost first."""
+    import traceback
+
+    frames = [(f.f_code.co_filename, f.f_locals) for f, _ in traceback.walk_tb(exc.__traceback__)]
+    yield from reversed(frames)
+
+
+def _candidates(err: OSError) -> list[str]:
+    """The paths the failed write may have been aimed at: the error's own names (for a
+    copy, the destination first), then absolute paths in the innermost frames' locals
+    (DVC writes its link test file with ``open()`` and the error names no file)."""
+    names = [n for n in (err.filename2, err.filename) if isinstance(n, str | os.PathLike)]
+    found = [os.fspath(n) for n in names]
+    for _file, local_vars in list(_frames(err))[:3]:
+        found += [v for v in local_vars.values() if isinstance(v, str) and Path(v).is_absolute()]
+    return list(dict.fromkeys(str(f) for f in found))
+
+
+def _existing(path: str) -> Path | None:
+    p = Path(path)
+    for candidate in (p, *p.parents):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _free(path: str) -> int | None:
+    where = _existing(path)
+    if where is None:
+        return None
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _read_only(path: str) -> bool:
+    where = _existing(path)
+    try:
+        return where is not None and bool(os.statvfs(where).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _failing_path(err: OSError) -> str | None:
+    """The path whose disk refused the write: for a full disk the candidate with the least
+    free space, for a read-only one the candidate on a read-only file system."""
+    candidates = _candidates(err)
+    if not candidates:
+        return None
+    if err.errno in _FULL:
+        free = [(f, c) for c in candidates if (f := _free(c)) is not None]
+        return min(free, key=lambda fc: fc[0])[1] if free else candidates[0]
+    if err.errno == errno.EROFS:
+        return next((c for c in candidates if _read_only(c)), candidates[0])
+    return candidates[0]
+
+
+def _shown(path: str) -> str:
+    """A path as the user knows it: relative to the project (the working directory while
+    DVC runs), cut to the DVC cache or remote it is in, never a temporary file's name."""
+    p = Path(path)
+    if p.name.endswith(".tmp"):
+        p = p.parent
+    text = p.as_posix()
+    head, sep, _ = f"{text}/".partition("/files/md5/")  # DVC 3's layout: cache/files/md5/ab/cdef
+    if sep and head:
+        text = head
+    try:
+        rel = Path(text).relative_to(Path.cwd())
+    except ValueError:
+        return redact(text)
+    return rel.as_posix() if rel.parts else "."
+
+
+def _push_remote(
+    exc: BaseException, logged: Sequence[BaseException]
+) -> tuple[bool, str | None, str | None]:
+    """Whether the failure happened inside DVC's push (where every write goes to the
+    remote), and the remote's name and URL."""
+    for err in (exc, *logged):
+        for file, local_vars in _frames(err):
+            if not Path(file).as_posix().endswith("/dvc/repo/push.py"):
+                continue
+            name, url = local_vars.get("remote"), None
+            repo: Any = local_vars.get("self")  # push(self, ...) is bound to Repo
+            try:
+                name = name or repo.config["core"].get("remote")
+                url = repo.config["remote"][name]["url"]
+            except Exception:  # noqa: BLE001 - name and URL only decorate the message
+                pass
+            return True, str(name) if name else None, redact(str(url)) if url else None
+    return False, None, None
+
+
+def _disk_error(exc: BaseException, logged: Sequence[BaseException]) -> MlopskitError | None:
+    """A write a disk refused (read-only, no permission, full) as one line naming where:
+    during a push that is the remote's disk (exit 4), anywhere else a local one (exit 1).
+
+    An existing file DVC could not open for lack of permission is left alone: that is a
+    read (an SSH key file), which the caller explains."""
+    errs = _disk_errors(exc, logged)
+    if not errs:
+        return None
+    err = next((e for e in errs if e.errno in _FULL or e.errno == errno.EROFS), errs[0])
+    path = _failing_path(err)
+    if err.errno in (errno.EACCES, errno.EPERM) and path is not None and Path(path).is_file():
+        return None
+    where = _shown(path) if path else None
+    reason = err.strerror or os.strerror(err.errno or 0)
+    full = err.errno in _FULL
+    pushing, name, url = _push_remote(exc, logged)
+    if pushing:
+        label = f"DVC remote '{name}'" if name else "the DVC remote"
+        at = f" ({url or where})" if url or where else ""
+        if full:
+            return RemoteError(
+                f"{label}{at} is full: {reason.lower()}",
+                "free space on the remote or push to another one with -r NAME, then retry; "
+                "nothing local was changed",
+            )
+        return RemoteError(
+            f"{label}{at} refused the upload: {reason.lower()}",
+            "make the remote writable or push to another one with -r NAME, then retry; "
+            "nothing local was changed",
+        )
+    if full:
+        in_cache = bool(where) and ".dvc/cache" in f"/{where}/"
+        return OperationFailed(
+            f"{where or 'a file'}: {reason.lower()}",
+            "free space on that disk"
+            + (" or move the DVC cache to a bigger one ('dvc cache dir PATH')" if in_cache else "")
+            + ", then retry",
+        )
+    return OperationFailed(
+        f"{where or 'a file'}: {reason.lower()}",
+        "check its permissions and that its disk is not mounted read-only, then retry",
+    )
 
 
 @contextmanager
@@ -264,6 +494,7 @@ def open_repo(root: Path) -> Iterator[Repo]:
     with chdir(root), translated():
         from dvc.repo import Repo
 
+        _check_stage_dirs(root)
         _install_stage_runner()
         repo = Repo(str(root))
         repo.scm_context.quiet = True
@@ -271,6 +502,14 @@ def open_repo(root: Path) -> Iterator[Repo]:
             yield repo
         finally:
             repo.close()
+
+
+def _check_stage_dirs(root: Path) -> None:
+    """A stage whose wdir leaves the project is exit 2 for every command, before DVC
+    loads it (DVC runs it out there, or fails with an AssertionError on its outputs)."""
+    from . import dvcyaml
+
+    dvcyaml.check_workspace_wdirs(root)
 
 
 def _install_stage_runner() -> None:

@@ -104,6 +104,7 @@ def add(
     """
     root = project.root
     rels = [paths.inside(root, t, cwd=project.cwd) for t in targets]
+    _refuse_root(root, rels)
     if not rels:
         raise MlopskitError("nothing to add")
     for rel in rels:
@@ -144,6 +145,20 @@ def add(
         finally:
             txn.finish()
     return AddResult(targets=rels, committed=changed if commit else [], commit=commit)
+
+
+def _refuse_root(root: Path, rels: Sequence[str]) -> None:
+    """The project root cannot be one DVC output: it holds .git, .dvc and dvc.yaml
+    (DVC fails with "does not overlap with base path"). Name what could be added."""
+    if "." not in rels:
+        return
+    res = scm.git(root, "ls-files", "-z", "--others", "--exclude-standard", "--directory")
+    untracked = [p.rstrip("/") for p in res.out.split("\0") if p and "/" not in p.rstrip("/")]
+    example = " ".join(untracked[:3]) or "data/raw"
+    raise UsageError(
+        f"{root.name}: the project root cannot be one DVC output: it holds .git, .dvc and dvc.yaml",
+        f"name the files or folders to add, e.g. 'mlopskit data add {example}'",
+    )
 
 
 def _escape_gitignore(root: Path, rels: list[str], txn: journal.Txn) -> None:
@@ -441,6 +456,11 @@ def status(
         if isinstance(value, dict):
             for kind, items in value.items():
                 for p in items:
+                    if isinstance(p, dict):
+                        # {"old": ..., "new": ...}: a `dvc move` not committed yet.
+                        need = "git commit" if group == "committed" else "dvc commit"
+                        note(str(p.get("new")), f"{kind} from {p.get('old')} (needs {need})")
+                        continue
                     if group == "uncommitted" and kind == "deleted":
                         # Tracked but absent: never pulled (a fresh clone) or removed by
                         # hand. `dvc commit` cannot record that; a pull brings it back.

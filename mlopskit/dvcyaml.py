@@ -7,6 +7,7 @@ git objects without building DVC's index.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import revfile
+from .errors import UsageError
 
 PARAMS_FILE = "params.yaml"
 
@@ -78,7 +80,50 @@ def parse(data: Any) -> PipelineFiles:
 
 
 def files(root: Path, rev: str | None = None) -> PipelineFiles:
-    return parse(revfile.load_structured(root, rev, "dvc.yaml"))
+    data = revfile.load_structured(root, rev, "dvc.yaml")
+    if rev is revfile.WORKSPACE:
+        check_wdirs(root, data)
+    return parse(data)
+
+
+def wdir_outside(where: str, wdir: str) -> UsageError:
+    """The one message for a stage whose ``wdir`` leaves the project."""
+    return UsageError(
+        f"{where} has wdir {wdir!r} outside the project root",
+        "edit dvc.yaml: wdir is relative to the folder dvc.yaml is in and must stay "
+        "inside the repository",
+    )
+
+
+def check_wdirs(root: Path, data: Any, dvcfile: str = "dvc.yaml") -> None:
+    """Refuse a stage whose ``wdir`` leaves the project, before DVC sees it: DVC would run
+    the stage out there, or fail on its outputs with an AssertionError (``dvc status``).
+    A wdir that only DVC can expand (``${...}``) is checked on DVC's stages instead
+    (``stages.check_paths``)."""
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict):
+        return
+    top = Path(os.path.realpath(root))
+    base = (root / dvcfile).parent
+    for name, stage in stages.items():
+        if not isinstance(stage, dict):
+            continue
+        body = stage.get("do") if ("foreach" in stage or "matrix" in stage) else stage
+        wdir = body.get("wdir") if isinstance(body, dict) else None
+        if not isinstance(wdir, str) or "${" in wdir:
+            continue
+        if not Path(os.path.realpath(base / wdir)).is_relative_to(top):
+            raise wdir_outside(f"{dvcfile}: stage '{name}'", wdir)
+
+
+def check_workspace_wdirs(root: Path) -> None:
+    """``check_wdirs`` on the workspace's dvc.yaml; one that does not parse is left to
+    whoever reads it next (that reader names its line)."""
+    try:
+        data = revfile.load_structured(root, revfile.WORKSPACE, "dvc.yaml")
+    except UsageError:
+        return
+    check_wdirs(root, data)
 
 
 def stage_inputs(data: Any) -> set[str] | None:

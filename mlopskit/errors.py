@@ -8,6 +8,7 @@ USAGE = 2
 PRECONDITION = 3
 REMOTE = 4
 INTEGRITY = 5
+INTERNAL = 70  # an internal bug (EX_SOFTWARE in sysexits.h): "please report", with a crash log
 INTERRUPTED = 130
 
 
@@ -55,3 +56,9 @@ class IntegrityError(MlopskitError):
     """A hash did not match, or a model file holds types we do not trust."""
 
     exit_code = INTEGRITY
+
+
+class GitError(MlopskitError):
+    """A git command failed in a way mlopskit did not foresee (its last stderr line)."""
+
+    exit_code = FAILED

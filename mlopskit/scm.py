@@ -11,11 +11,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import _proc
-from .errors import MlopskitError, PreconditionError, RemoteError
-
-
-class GitError(MlopskitError):
-    pass
+from .errors import GitError as GitError  # re-exported: scm.GitError stays importable
+from .errors import PreconditionError, RemoteError
 
 
 def git(root: Path, *args: str, check: bool = True, input: bytes | None = None) -> _proc.Result:

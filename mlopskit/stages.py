@@ -337,6 +337,7 @@ def _pipeline_stages(repo: Repo) -> list[Any]:
 def stage_list(project: Project) -> list[StageInfo]:
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
         stages = _pipeline_stages(repo)
+        check_paths(project.root, stages)  # before status: DVC asserts on outside outputs
         status = repo.status()
         out = []
         for s in stages:
@@ -395,10 +396,8 @@ def check_paths(root: Path, stages: Sequence[Any]) -> None:
     for stage in stages:
         where = f"{stage.relpath}: stage '{getattr(stage, 'name', stage.addressing)}'"
         if not inside(stage.wdir):
-            raise UsageError(
-                f"{where} has wdir {stage.wdir!r} outside the project root",
-                "keep wdir inside the repository",
-            )
+            shown = os.path.relpath(stage.wdir, Path(stage.path).parent)
+            raise dvcyaml.wdir_outside(where, Path(shown).as_posix())
         for item in [*stage.outs, *stage.deps]:
             if getattr(item.fs, "protocol", "local") in ("local", "file") and not inside(
                 item.fs_path

@@ -49,7 +49,7 @@ def test_error_is_one_line_and_traceback_on_demand(repo: Repo) -> None:
     assert code == errors.USAGE and "Traceback" in err
 
 
-def test_unexpected_exception_is_exit_3_with_report_hint(
+def test_unexpected_exception_is_exit_70_with_report_hint(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlopskit import params
@@ -59,7 +59,7 @@ def test_unexpected_exception_is_exit_3_with_report_hint(
 
     monkeypatch.setattr(params, "show", boom)
     code, _, err = run_cli("params", "show", cwd=repo.root)
-    assert code == errors.PRECONDITION
+    assert code == errors.INTERNAL
     assert "please report" in err and "kaput" in err and "Traceback" not in err
     from platformdirs import user_log_dir
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from ..errors import INTERRUPTED, PRECONDITION, USAGE, MlopskitError
+from ..errors import INTERNAL, INTERRUPTED, USAGE, MlopskitError
 from ..lock import LockedError
 from . import (  # noqa: F401
     ci_cmds,
@@ -89,16 +89,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.secho("Interrupted.", fg="red", err=True)
         return INTERRUPTED
     except Exception as exc:
+        # Not one of ours: a bug. Its own exit code (70, EX_SOFTWARE), never 3, so CI can
+        # tell a crash from a refused precondition.
         if show_tb:
             traceback.print_exc()
         log = _crash_log(exc)
+        detail = f": {exc}" if str(exc) else ""
         click.secho(
-            f"error: unexpected {type(exc).__name__}: {exc}. This is a bug in mlopskit; please "
+            f"error: unexpected {type(exc).__name__}{detail}. This is a bug in mlopskit; please "
             f"report it" + (f" with {log}" if log else "") + " (--traceback shows the stack)",
             fg="red",
             err=True,
         )
-        return PRECONDITION
+        return INTERNAL
     return 0
 
 
