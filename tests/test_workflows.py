@@ -294,6 +294,15 @@ def test_regenerate_is_byte_identical_and_respects_hand_edits(repo: Repo) -> Non
     ("bad", "message"),
     [
         ("ci:\n  retrain_cron: '0 3 * * *'\n", "minute 0"),
+        ("ci:\n  retrain_cron: '99 4 * * 1'\n", "minute field '99' is outside 0-59"),
+        ("ci:\n  retrain_cron: '23 24 * * 1'\n", "hour field '24' is outside 0-23"),
+        ("ci:\n  retrain_cron: '23 4 0 * *'\n", "day of the month field '0' is outside 1-31"),
+        ("ci:\n  retrain_cron: '23 4 * 13 *'\n", "month field '13' is outside 1-12 or JAN-DEC"),
+        ("ci:\n  retrain_cron: '23 4 * * 7'\n", "week field '7' is outside 0-6 or SUN-SAT"),
+        ("ci:\n  retrain_cron: '23 4 * * FRI-MON'\n", "ends before it starts"),
+        ("ci:\n  retrain_cron: '23 4 * * */0'\n", "not a positive number"),
+        ("ci:\n  retrain_cron: '@weekly'\n", "not a 5-field cron expression"),
+        ("monitor:\n  schedule: '37 5 * * SUNDAY'\n", "monitor.schedule"),
         ("ci:\n  remote:\n    kind: ftp\n", "ci.remote.kind"),
         ("ci:\n  runner: ['ubuntu ${{ x }}']\n", "not allowed"),
         ("ci:\n  remote:\n    kind: s3\n    auth: oidc\n", "needs role, region"),
@@ -314,6 +323,18 @@ def test_bad_ci_settings(repo: Repo, bad: str, message: str) -> None:
     assert code == errors.USAGE, err
     assert message in err and "mlopskit.yaml" in err
     assert not (repo.root / ".github").exists()
+
+
+def test_cron_names_and_operators_github_accepts(repo: Repo) -> None:
+    """Month and weekday names (any case), lists, ranges and steps, as GitHub's POSIX
+    cron takes them: generated as given, and actionlint (which parses cron) agrees."""
+    cron = "23 4,16 1-15/2 jan-JUN MON-FRI"
+    generate(repo, config("kind: local") + f"  retrain_cron: {cron!r}\n")
+    retrain = yamlio.loads((repo.root / ".github/workflows/retrain.yml").read_text(), display="r")
+    assert retrain["on"]["schedule"] == [{"cron": cron}]
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    assert "actionlint" in out
 
 
 def test_ci_check_finds_problems(repo: Repo) -> None:
