@@ -172,18 +172,54 @@ def test_ct_and_pr_specifics(rendered: dict[str, dict[str, str]]) -> None:
 
 def test_deploy_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
     deploy = docs(rendered["s3-secrets-commit"])[".github/workflows/deploy.yml"]
-    assert deploy["on"] == {"push": {"tags": ["**#*"]}}
+    # every GTO tag starts it (stage tags NAME#..., version and deprecation tags NAME@...),
+    # and model promote inside Actions dispatches it with the tag as an input
+    assert deploy["on"]["push"] == {"tags": ["**#*", "**@*"]}
+    assert deploy["on"]["workflow_dispatch"]["inputs"]["tag"]["required"] is True
+    event = deploy["jobs"]["event"]
+    assert event["permissions"] == {"contents": "read"} and "environment" not in event
+    assert event["env"] == {"TAG": "${{ inputs.tag || github.ref_name }}"}
+    assert event["outputs"]["event"] == "${{ steps.tag.outputs.event }}"
+    runs = [s.get("run", "") for s in event["steps"]]
+    assert 'mlopskit model describe-tag "$TAG" --github-output' in runs
+    assert any("deploy/on-event.sh" in r for r in runs)
     job = deploy["jobs"]["deploy"]
+    # only assignments deploy; one deploy per artifact and stage at a time
+    assert job["needs"] == "event"
+    assert job["if"] == "${{ needs.event.outputs.event == 'assignment' }}"
+    assert job["concurrency"] == {
+        "group": "deploy-${{ needs.event.outputs.artifact }}-${{ needs.event.outputs.stage }}",
+        "cancel-in-progress": False,
+    }
     assert job["permissions"] == {"contents": "write"}
     assert job["environment"] == "ml-training"
     assert not any("actions/cache" in s.get("uses", "") for s in job["steps"])
     setup = next(s for s in job["steps"] if "setup-python" in s.get("uses", ""))
     assert "cache" not in setup["with"]  # no cache a pull request could have written
+    steps = {s["name"]: s for s in job["steps"]}
     runs = [s.get("run", "") for s in job["steps"]]
     assert any("mlopskit model get" in r for r in runs)
     assert any("bash deploy/deploy.sh" in r for r in runs)
     assert any("mlopskit model release" in r for r in runs)
-    assert job["env"] == {"TAG": "${{ github.ref_name }}"}
+    assert job["env"] == {"TAG": "${{ inputs.tag || github.ref_name }}"}
+    # a deploy that waited behind a newer event of its stage stands down
+    newest = next(i for i, s in enumerate(job["steps"]) if s.get("id") == "tag")
+    later = job["steps"][newest + 1 :]
+    assert all(s["if"] == "${{ steps.tag.outputs.current == 'true' }}" for s in later)
+    assert (
+        "describe-tag"
+        in steps["Is this still the newest event of its stage (tags as of now)"]["run"]
+    )
+    hook = deploy["jobs"]["hook"]
+    assert hook["if"] == "${{ needs.event.outputs.hook == 'true' }}"
+    assert hook["concurrency"] == job["concurrency"]
+    assert hook["permissions"] == {"contents": "read"} and "environment" not in hook
+    assert hook["steps"][-1]["run"] == (
+        'bash deploy/on-event.sh "$EVENT" "$ARTIFACT" "$VERSION" "$STAGE"'
+    )
+    # the dispatched tag reaches run: only through env:
+    text = rendered["s3-secrets-commit"][".github/workflows/deploy.yml"]
+    assert "inputs.tag" in text and not re.search(r"run:.*inputs\.", text)
 
 
 def test_sweep_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
@@ -448,8 +484,9 @@ def test_two_subdir_projects_share_the_repository_without_collisions(tmp_path: P
         assert upload["with"]["path"] == f"{sub}/mlopskit-report/"
         deploy = yamlio.loads(files[f".github/workflows/deploy-{slug}.yml"], display="d")
         # stage tags of its own artifacts, and GTO's monorepo form (SUB:artifact -> SUB=...)
-        own_tags = ["fraud-model#*"] if sub == "fraud" else []
-        assert deploy["on"]["push"]["tags"] == [*own_tags, f"{sub}=**#*"]
+        own_tags = ["fraud-model#*", "fraud-model@*"] if sub == "fraud" else []
+        assert deploy["on"]["push"]["tags"] == [*own_tags, f"{sub}=**#*", f"{sub}=**@*"]
+        assert deploy["jobs"]["deploy"]["concurrency"]["group"].startswith(f"deploy-{slug}-")
         sweep = yamlio.loads(files[f".github/workflows/sweep-{slug}.yml"], display="s")
         for job in sweep["jobs"].values():
             assert job["defaults"] == {"run": {"working-directory": sub}}
