@@ -160,6 +160,7 @@ def render(project: Project) -> dict[str, str]:
     env = templating.environment(base, workflow=True)
     env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on, "p": where.path})
     env.globals["pin"] = pins.uses
+    env.globals["pytest_requirement"] = pins.PYTEST
     context = {
         "ci": cfg.ci,
         "git": cfg.git,

@@ -243,6 +243,74 @@ def test_sweep_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
     assert "GITHUB_STEP_SUMMARY" in collect["steps"][-1]["run"]
 
 
+def test_ci_workflow_installs_test_requirements_and_runs_in_the_merge_queue(
+    rendered: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """ci.yml's test steps, run verbatim with bash against a stand-in `python` that logs
+    its arguments: a tests/ folder gets requirements-dev.txt, else tests/requirements.txt,
+    and pytest itself when those did not bring it; no tests/ folder installs nothing."""
+    ci = docs(rendered["none-commit"])[".github/workflows/ci.yml"]
+    assert ci["on"]["merge_group"] == {"types": ["checks_requested"]}
+    steps = {s["name"]: s for s in ci["jobs"]["test"]["steps"]}
+    install = steps[
+        "Install the test requirements (requirements-dev.txt, tests/requirements.txt, or pytest)"
+    ]["run"]
+    test = steps["Test the project's code"]["run"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "python"
+    # pip "installs" pytest when asked for it or when the -r file lists it; until then
+    # `python -m pytest --version` fails, as on a runner with only requirements.txt
+    stub.write_text(
+        "#!/bin/sh\n"
+        'echo "$*" >> "$LOG"\n'
+        'case "$*" in\n'
+        '  "-m pip install pytest=="*) touch .has-pytest ;;\n'
+        '  "-m pip install -r "*) grep -q "^pytest" "$5" && touch .has-pytest ;;\n'
+        '  "-m pytest --version") [ -f .has-pytest ] || exit 1 ;;\n'
+        "esac\n"
+        "exit 0\n"
+    )
+    stub.chmod(0o755)
+
+    def run(layout: dict[str, str]) -> list[str]:
+        work = tmp_path / f"w{len(list(tmp_path.iterdir()))}"
+        work.mkdir()
+        for rel, text in layout.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_text(text)
+        log = work / "log"
+        log.touch()
+        full = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LOG": str(log)}
+        for script in (install, test):
+            subprocess.run(["bash", "-e", "-c", script], cwd=work, env=full, check=True)
+        return log.read_text().splitlines()
+
+    assert run({"src/x.py": ""}) == []
+    assert run({"tests/test_x.py": "", "requirements-dev.txt": "pytest\n"}) == [
+        "-m pip install -r requirements-dev.txt",
+        "-m pytest --version",
+        "-m pytest -q tests",
+    ]
+    assert run({"tests/test_x.py": "", "tests/requirements.txt": "pytest\n"}) == [
+        "-m pip install -r tests/requirements.txt",
+        "-m pytest --version",
+        "-m pytest -q tests",
+    ]
+    # a requirements file without pytest in it: pytest is added, pinned
+    assert run({"tests/test_x.py": "", "requirements-dev.txt": "hypothesis\n"}) == [
+        "-m pip install -r requirements-dev.txt",
+        "-m pytest --version",
+        f"-m pip install {pins.PYTEST}",
+        "-m pytest -q tests",
+    ]
+    assert run({"tests/test_x.py": ""}) == [
+        "-m pytest --version",
+        f"-m pip install {pins.PYTEST}",
+        "-m pytest -q tests",
+    ]
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
