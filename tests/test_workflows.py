@@ -321,14 +321,14 @@ def _tool(name: str) -> str:
 def test_zizmor_actionlint_and_schema_have_zero_findings(
     rendered: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    paths = []
+    paths, dependabot = [], []
     for variant, files in rendered.items():
         for rel, text in files.items():
-            if "/workflows/" in rel:
+            if "/workflows/" in rel or rel.endswith("dependabot.yml"):
                 p = tmp_path / variant / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(text)
-                paths.append(str(p))
+                (paths if "/workflows/" in rel else dependabot).append(str(p))
     conf = tmp_path / "actionlint.yaml"
     conf.write_text("self-hosted-runner:\n  labels: [gpu]\n")
     for args in (
@@ -340,9 +340,11 @@ def test_zizmor_actionlint_and_schema_have_zero_findings(
             "low",
             "--no-progress",
             *paths,
+            *dependabot,
         ],
         [_tool("actionlint"), "-no-color", "-config-file", str(conf), *paths],
         [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *paths],
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", *dependabot],
     ):
         res = subprocess.run(args, capture_output=True, text=True, check=False)
         assert res.returncode == 0, (
@@ -458,6 +460,80 @@ def test_ci_check_finds_problems(repo: Repo) -> None:
     assert "github.event.pull_request.title" in out
     assert "persist-credentials" in out
     assert "installs mlopskit by name from PyPI" in out
+
+
+def test_dependabot_pin_bumps_are_accepted_kept_and_reported(repo: Repo) -> None:
+    """Dependabot rewrites a pin to a newer release's SHA and version comment: `ci check`
+    accepts and reports it, `ci generate` neither refuses it as a hand edit nor reverts
+    it, and writes it into every workflow; a different SHA that is not newer is refused."""
+    generate(repo, config("kind: local"))
+    wf = repo.root / ".github/workflows"
+    old = pins.PINS["actions/checkout"]
+    bumped = "ab" * 20
+    for name in ("ci.yml", "ct.yml"):  # as Dependabot writes it: one space before '#'
+        path = wf / name
+        text = path.read_text()
+        assert old.uses in text
+        path.write_text(text.replace(old.uses, f"actions/checkout@{bumped} # v7.1.0"))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    assert f"newer pin (accepted; Dependabot's): actions/checkout v7.1.0 ({bumped[:12]}), " in out
+    assert "newer than mlopskit's v7.0.1" in out
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0, out + err
+    assert "kept a newer pin (Dependabot's): actions/checkout v7.1.0" in out
+    kept = f"actions/checkout@{bumped}  # v7.1.0"
+    for path in wf.glob("*.yml"):
+        text = path.read_text()
+        assert old.sha not in text, path.name
+        if "actions/checkout@" in text:
+            assert kept in text, path.name  # pr.yml too, which Dependabot did not touch
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0 and "wrote" not in out, out + err  # a fixed point
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    # a settings change regenerates around the kept pin
+    repo.write("mlopskit.yaml", config("kind: local", mode="pull-request"))
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0 and "wrote .github/workflows/ct.yml" in out, out + err
+    assert kept in (wf / "ct.yml").read_text()
+    # an older version's SHA (or any other SHA under the same version) is no bump
+    ci = wf / "ci.yml"
+    ci.write_text(ci.read_text().replace(kept, f"actions/checkout@{'cd' * 20}  # v7.0.0"))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == errors.FAILED
+    assert (
+        "'actions/checkout' is pinned to cdcdcdcdcdcd, not the SHA in mlopskit's pin table" in out
+    )
+    code, _, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == errors.PRECONDITION and ".github/workflows/ci.yml" in err
+
+
+def test_dependabot_config_ignores_mlopskit_and_zizmor_audits_it(repo: Repo) -> None:
+    """dependabot.yml: pip updates never propose PyPI's unrelated mlopskit, action bumps
+    come as one grouped pull request after a cooldown; `ci check` runs mlopskit's rule,
+    zizmor and the dependabot schema on it."""
+    files = generate(repo, config("kind: local"))
+    dep = yamlio.loads(files[".github/dependabot.yml"], display="dependabot")
+    (actions,) = [u for u in dep["updates"] if u["package-ecosystem"] == "github-actions"]
+    assert actions["groups"] == {"actions": {"patterns": ["*"]}}
+    assert actions["cooldown"] == {"default-days": 7}
+    (pip,) = [u for u in dep["updates"] if u["package-ecosystem"] == "pip"]
+    assert pip["ignore"] == [{"dependency-name": "mlopskit"}]
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    path = repo.root / ".github/dependabot.yml"
+    text = path.read_text()
+    no_cooldown = re.sub(r"    cooldown:\n      default-days: 7\n", "", text)
+    path.write_text(re.sub(r"    ignore:\n.*\n.*mlopskit\n", "", no_cooldown))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == errors.FAILED
+    assert ".github/dependabot.yml: [mlopskit] the pip updates of / do not ignore mlopskit" in out
+    assert "[zizmor]" in out and "dependabot-cooldown" in out
+    path.write_text(text.replace("interval: weekly", "interval: fortnightly", 1))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == errors.FAILED
+    assert ".github/dependabot.yml: [check-jsonschema]" in out
 
 
 def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
