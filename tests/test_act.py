@@ -382,6 +382,28 @@ def test_deploy_workflow_unassignment_is_a_no_op_and_a_stale_assignment_stands_d
     assert stale.ran(f"{promoted.tag}: assignment: deploying")
     assert stale.ran(f"{promoted.tag}: a newer assignment or unassignment of this stage came")
     assert list(deployed.iterdir()) == [] and state.releases == [] and state.uploads == {}
+    # with deploy/on-event.sh, a non-assignment event runs it (read-only job), deploying nothing
+    hook = clone / "deploy" / "on-event.sh"
+    hook.write_text('#!/usr/bin/env bash\necho "$@" > "$DEPLOYED_TO/event.txt"\n')
+    registration = "model@v1.0.0"
+    run = act.run(
+        clone,
+        "push",
+        "deploy.yml",
+        {"ref": f"refs/tags/{registration}", "ref_name": registration},
+        artifacts=tmp_path / "art3",
+        secrets={"GITHUB_TOKEN": "test-token"},
+        env={
+            "GITHUB_REF_NAME": registration,
+            "GITHUB_REF": f"refs/tags/{registration}",
+            "DEPLOYED_TO": str(deployed),
+        },
+        fresh=False,
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.ran(f"{registration}: registration: running deploy/on-event.sh")
+    assert (deployed / "event.txt").read_text() == "registration model v1.0.0 \n"
+    assert [p.name for p in deployed.iterdir()] == ["event.txt"] and state.releases == []
 
 
 def test_sweep_matrix_fans_out_and_collects(
