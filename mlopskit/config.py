@@ -229,11 +229,61 @@ def parse(data: Any) -> Config:
     )
 
 
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# GitHub's schedule syntax (POSIX cron): the range of each field and its names, if any.
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of the month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day of the week", 0, 6, _WEEKDAYS),
+)
+
+
+def _cron_field(text: str, lo: int, hi: int, names: tuple[str, ...]) -> str | None:
+    """Why ``text`` is not a valid cron field (None when it is): ``*``, values, ranges
+    ``a-b``, steps ``/n`` and lists ``,`` of them; values are numbers in ``lo..hi`` or,
+    where the field has names (JAN-DEC, SUN-SAT), those names in any case."""
+
+    def value(v: str) -> int | None:
+        if v.upper() in names:
+            return names.index(v.upper()) + lo
+        return int(v) if re.fullmatch(r"[0-9]{1,2}", v) else None
+
+    for part in text.split(","):
+        base, slash, step = part.partition("/")
+        if slash and not (re.fullmatch(r"[0-9]{1,2}", step) and int(step) > 0):
+            return f"'{part}' has step '{step}', not a positive number"
+        if base == "*":
+            continue
+        first, dash, last = base.partition("-")
+        a, b = value(first), value(last) if dash else value(first)
+        if a is None or b is None or not lo <= a <= hi or not lo <= b <= hi:
+            allowed = f"{lo}-{hi}" + (f" or {names[0]}-{names[-1]}" if names else "")
+            return f"'{part}' is outside {allowed}"
+        if a > b:
+            return f"'{part}' is a range that ends before it starts"
+    return None
+
+
 def _cron(value: Any, where: str) -> str:
+    """A schedule as GitHub reads it (five POSIX cron fields), never at minute 0."""
     cron = str(value)
     fields = cron.split()
-    if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,-]+", f) for f in fields):
-        raise UsageError(f"{FILENAME}: {where} {cron!r} is not a 5-field cron expression")
+    if len(fields) != 5:
+        raise UsageError(
+            f"{FILENAME}: {where} {cron!r} is not a 5-field cron expression",
+            "MINUTE HOUR DAY MONTH WEEKDAY, e.g. '23 4 * * MON' (GitHub takes no @weekly)",
+        )
+    for text, (label, lo, hi, names) in zip(fields, _CRON_FIELDS, strict=True):
+        why = _cron_field(text, lo, hi, names)
+        if why:
+            raise UsageError(
+                f"{FILENAME}: {where} {cron!r}: the {label} field {why}",
+                "use GitHub's cron syntax: minute 0-59, hour 0-23, day 1-31, month 1-12 or "
+                "JAN-DEC, weekday 0-6 or SUN-SAT, with *, ',', '-' and '/'",
+            )
     if fields[0] in ("0", "00", "*"):
         raise UsageError(
             f"{FILENAME}: {where} {cron!r} runs at minute {fields[0]}",

@@ -6,6 +6,7 @@ fetching experiment refs, comparison and promotion. Running a grid in parallel i
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
 import uuid
@@ -18,6 +19,10 @@ from . import _dvc, flat, lock, params, revfile, scm
 from .errors import OperationFailed, PreconditionError, UsageError
 from .journal import barrier
 from .project import Project
+
+# GitHub Actions runs at most 256 jobs from one matrix per workflow run: the cap of
+# `exp plan` (sweep.yml's matrix); local sweeps (`exp sweep`) have none.
+MATRIX_LIMIT = 256
 
 
 def _split_values(text: str) -> list[str]:
@@ -91,13 +96,24 @@ def plan(
     random_k: int | None = None,
     prefix: str | None = None,
     seed: int = 0,
+    max_points: int | None = None,
 ) -> list[Point]:
+    """The points of a grid (or ``random_k`` of them); more than ``max_points`` (the
+    matrix limit of ``exp plan``) is a UsageError naming the count and the cap."""
     grid = parse_grid(specs)
     check_keys(project, list(grid))
+    if random_k is not None and random_k < 1:
+        raise UsageError("--random takes a positive number of points")
+    total = math.prod(len(v) for v in grid.values())
+    count = min(total, random_k) if random_k is not None else total
+    if max_points is not None and count > max_points:
+        raise UsageError(
+            f"--grid makes {count} points; a GitHub Actions matrix runs at most {max_points} "
+            "jobs per workflow run",
+            f"narrow the grid, or sample it with --random {max_points}",
+        )
     combos = list(itertools.product(*grid.values()))
     if random_k is not None:
-        if random_k < 1:
-            raise UsageError("--random takes a positive number of points")
         combos = random.Random(seed).sample(combos, min(random_k, len(combos)))
     prefix = prefix or f"sweep-{uuid.uuid4().hex[:6]}"
     from gto.constants import name_re  # experiment names: letters, digits, - and _

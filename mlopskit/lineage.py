@@ -232,22 +232,54 @@ def _fetch_dvc_object(root: Path, md5: str, path: str, dest: Path, remote: str |
 
 
 def describe_tag(root: Path, tag: str) -> dict[str, str]:
-    """artifact, version and stage named by a GTO tag (for deploy workflows): a stage tag
-    resolves to the version registered at the commit it points to."""
+    """What a GTO tag records, for deploy workflows: ``event`` (registration,
+    deregistration, assignment, unassignment, deprecation, as GTO's own action names
+    them), ``artifact``, ``version``, ``stage``, the model ``file`` and ``current``
+    ("true" when no later assignment or unassignment of that stage exists, so a deploy
+    that waited behind a newer one can stand down). A stage tag resolves to the version
+    registered at the commit it points to; only an assignment requires one."""
     from . import _gto
 
     m = _gto.TAG_RE.match(tag)
-    if not m or not (m["stage"] or m["version"]) or m["cancel"]:
-        raise UsageError(f"{tag!r} is not a GTO registration or stage assignment tag")
-    art = state(root).get(m["artifact"])
+    if not m or m["created"]:
+        raise UsageError(
+            f"{tag!r} is not a GTO registry tag",
+            "expected NAME@vX.Y.Z, NAME@vX.Y.Z!, NAME#STAGE#N, NAME#STAGE!#N or NAME@deprecated",
+        )
+    if m["version"]:
+        event = _gto.DEREGISTRATION if m["cancel"] else _gto.REGISTRATION
+    elif m["stage"]:
+        event = _gto.UNASSIGNMENT if m["cancel"] else _gto.ASSIGNMENT
+    else:
+        event = _gto.DEPRECATION
     commit = scm.resolve(root, f"refs/tags/{tag}")
-    version = m["version"] or (art.version_at(commit) if art and commit else None)
-    if not version or not art or version not in art.versions:
+    if commit is None:
+        raise UsageError(
+            f"no tag {tag!r} in this clone",
+            "fetch the tags ('git fetch --tags'; actions/checkout does with fetch-depth: 0)",
+        )
+    name = m["artifact"]
+    art = state(root).get(name.replace("=", ":"))
+    version = m["version"] or (art.version_at(commit) if art else None) or ""
+    registered = bool(art and version in art.versions)
+    if event == _gto.ASSIGNMENT and not registered:
         raise UsageError(f"tag {tag!r} points to a commit with no registered version")
-    path = str(declared(root, art.versions[version].commit).get(m["artifact"], {}).get("path", ""))
+    file = ""
+    if art and registered:
+        decl = declared(root, art.versions[version].commit).get(name, {})
+        file = Path(str(decl.get("path", ""))).name
+    current = True
+    if m["stage"] and art:
+        moves = [
+            t for t in art.history if t.stage == m["stage"] and t.kind in ("assign", "unassign")
+        ]
+        if moves:
+            current = max(moves, key=lambda t: (t.date, t.counter)).name == tag
     return {
-        "artifact": m["artifact"],
+        "event": event,
+        "artifact": name,
         "version": version,
         "stage": m["stage"] or "",
-        "file": Path(path).name,
+        "file": file,
+        "current": "true" if current else "false",
     }

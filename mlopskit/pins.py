@@ -40,5 +40,10 @@ PINS: dict[str, Pin] = {
 }
 
 
+# What ci.yml installs to run a project's tests/ when neither requirements-dev.txt nor
+# tests/requirements.txt names its test requirements.
+PYTEST = "pytest==9.2.0"
+
+
 def uses(action: str) -> str:
     return PINS[action].uses

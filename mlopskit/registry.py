@@ -484,6 +484,7 @@ class Assigned:
     stage: str
     tag: str
     commit: str
+    dispatched: str = ""  # the deploy workflow started by workflow_dispatch, if any
 
 
 def _stages(project: Project) -> tuple[str, ...]:
@@ -522,9 +523,37 @@ def promote(
     commit = art.versions[version].commit
     tag = f"{name}#{stage}#{next_counter(art)}"
     _create_tag(root, tag, commit, f"Assigning stage {stage} to artifact {name} version {version}")
+    dispatched = ""
     if push:
         _push_tag(root, tag)
-    return Assigned(name, version, stage, tag, commit)
+        dispatched = _dispatch_deploy(project, tag)
+    return Assigned(name, version, stage, tag, commit, dispatched)
+
+
+def _dispatch_deploy(project: Project, tag: str) -> str:
+    """Inside GitHub Actions (GITHUB_ACTIONS=true, GITHUB_TOKEN set), start the project's
+    deploy workflow with ``tag`` by workflow_dispatch on git.main_branch: a tag pushed
+    with GITHUB_TOKEN starts no workflow. Returns the workflow's file name ("" when not
+    in Actions, or the repository has no generated deploy workflow)."""
+    import os
+
+    from . import github, workflows
+
+    if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
+        return ""
+    where = workflows.layout(project)
+    name = where.filename("deploy")
+    if not (where.base / ".github" / "workflows" / name).is_file():
+        return ""
+    ref = project.config.git.main_branch
+    try:
+        github.dispatch_workflow(name, ref=ref, inputs={"tag": tag})
+    except RemoteError as exc:
+        raise RemoteError(
+            f"{tag} is pushed, but {name} did not start: {exc.message}",
+            f"{exc.hint}; or start it by hand: gh workflow run {name} --ref {ref} -f tag='{tag}'",
+        ) from None
+    return name
 
 
 @dataclass(frozen=True)

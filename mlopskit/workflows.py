@@ -152,14 +152,17 @@ def layout(project: Project) -> Layout:
     return Layout(top.resolve(), sub)
 
 
-def render(project: Project) -> dict[str, str]:
-    """``{path relative to the git root: text}`` for every generated file."""
+def render(project: Project, *, kept: dict[str, pins.Pin] | None = None) -> dict[str, str]:
+    """``{path relative to the git root: text}`` for every generated file; ``kept``:
+    newer pins (Dependabot's) used instead of the table's."""
     cfg = project.config
     where = layout(project)
     base = templating.templates_dir() / "workflows"
     env = templating.environment(base, workflow=True)
     env.filters.update({"q": _quote, "flow": _flow, "runs_on": _runs_on, "p": where.path})
-    env.globals["pin"] = pins.uses
+    newer = kept or {}
+    env.globals["pin"] = lambda action: (newer.get(action) or pins.PINS[action]).uses
+    env.globals["pytest_requirement"] = pins.PYTEST
     context = {
         "ci": cfg.ci,
         "git": cfg.git,
@@ -229,17 +232,92 @@ def _runner_labels(doc: Any) -> list[str]:
 def _stamp(body: str) -> str:
     body = re.sub(r"\n{3,}", "\n\n", body).lstrip("\n")
     body = re.sub(r":\n\n(?=[ ]+\S)", ":\n", body)  # no blank line right after "key:"
-    digest = hashlib.sha256(body.encode()).hexdigest()
+    digest = hashlib.sha256(_canonical(body).encode()).hexdigest()
     return f"{HEADER}\n# mlopskit-sha256: {digest}\n{body}"
 
 
 def edited_by_hand(text: str) -> bool:
-    """True when a generated file's body no longer matches the hash in its header."""
+    """True when a generated file's body no longer matches the hash in its header. The
+    hash covers the body with every pin of the table's actions as the table has it, so a
+    newer pin Dependabot wrote (see ``newer_pin``) is not a hand edit."""
     m = _HASH.search(text.split("\n", 2)[1] if text.count("\n") >= 2 else "")
     if not text.startswith(HEADER) or m is None:
         return True
     body = text.split("\n", 2)[2]
-    return hashlib.sha256(body.encode()).hexdigest() != m.group(1)
+    return hashlib.sha256(_canonical(body).encode()).hexdigest() != m.group(1)
+
+
+# --------------------------------------------------------------------------- pins
+
+_PIN_REF = re.compile(
+    r"(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+)@(?P<sha>[0-9a-f]{40})[ \t]*#[ \t]*"
+    r"(?P<version>v[0-9]+(?:\.[0-9]+)*)[ \t]*$",
+    re.M,
+)
+
+
+def _version_key(version: str) -> tuple[int, ...] | None:
+    m = re.fullmatch(r"v(\d+(?:\.\d+)*)", version)
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def newer_pin(action: str, sha: str, version: str) -> pins.Pin | None:
+    """A pin of an action of mlopskit's table to another full commit SHA whose version
+    comment is newer than the table's (what Dependabot writes when it bumps a pin): kept
+    and reported, not a finding. Anything else off the table is not accepted."""
+    known = pins.PINS.get(action)
+    if known is None or sha == known.sha or not re.fullmatch(r"[0-9a-f]{40}", sha):
+        return None
+    mine, theirs = _version_key(known.version), _version_key(version)
+    if mine is None or theirs is None or theirs <= mine:
+        return None
+    return pins.Pin(action, version, sha)
+
+
+def _canonical(body: str) -> str:
+    """``body`` with every newer pin put back to the table's (for the header's hash)."""
+
+    def table(m: re.Match[str]) -> str:
+        if newer_pin(m["action"], m["sha"], m["version"]) is None:
+            return m.group(0)
+        return pins.PINS[m["action"]].uses
+
+    return _PIN_REF.sub(table, body)
+
+
+def _keep_newest(found: dict[str, pins.Pin], pin: pins.Pin) -> None:
+    have = found.get(pin.action)
+    if have is None or (_version_key(pin.version) or ()) > (_version_key(have.version) or ()):
+        found[pin.action] = pin
+
+
+def newer_pins(text: str) -> dict[str, pins.Pin]:
+    """The newer pins in a workflow's text, the newest per action."""
+    found: dict[str, pins.Pin] = {}
+    for m in _PIN_REF.finditer(text):
+        pin = newer_pin(m["action"], m["sha"], m["version"])
+        if pin is not None:
+            _keep_newest(found, pin)
+    return found
+
+
+def kept_pins(base: Path) -> dict[str, pins.Pin]:
+    """The newer pins in the generated workflows under ``base`` (the git root)."""
+    found: dict[str, pins.Pin] = {}
+    for path in sorted((base / ".github" / "workflows").glob("*.yml")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not text.startswith(HEADER):
+            continue  # the repository's own workflows are not ours to read
+        for pin in newer_pins(text).values():
+            _keep_newest(found, pin)
+    return found
+
+
+def describe_pin(pin: pins.Pin) -> str:
+    return (
+        f"{pin.action} {pin.version} ({pin.sha[:12]}), newer than mlopskit's "
+        f"{pins.PINS[pin.action].version}"
+    )
 
 
 @dataclass(frozen=True)
@@ -250,6 +328,7 @@ class GenerateResult:
     install: str = ""  # the pip requirement the jobs install mlopskit from
     install_source: str = ""  # ci.install, or the running mlopskit's install record
     install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
+    kept_pins: list[str] = field(default_factory=list)  # newer pins (Dependabot's) kept
 
 
 @barrier
@@ -266,8 +345,9 @@ def generate(
             f"cannot tell where a runner installs mlopskit from: {inst.problem}",
             install_hint(),
         )
-    files = render(project)
     root = layout(project).base
+    kept = kept_pins(root)
+    files = render(project, kept=kept)
     refused = []
     for rel, text in files.items():
         target = root / rel
@@ -288,7 +368,15 @@ def generate(
             continue
         yamlio.atomic_write_text(target, text)
         written.append(rel)
-    return GenerateResult(written, unchanged, root, inst.requirement, inst.source, inst.problem)
+    return GenerateResult(
+        written,
+        unchanged,
+        root,
+        inst.requirement,
+        inst.source,
+        inst.problem,
+        [describe_pin(p) for _, p in sorted(kept.items())],
+    )
 
 
 # --------------------------------------------------------------------------- checks
@@ -316,6 +404,7 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    newer_pins: list[str] = field(default_factory=list)  # accepted: Dependabot's bumps
 
     @property
     def ok(self) -> bool:
@@ -347,11 +436,30 @@ def own_checks(rel: str, text: str) -> list[Finding]:
         action, _, sha = ref.partition("@")
         if not re.fullmatch(r"[0-9a-f]{40}", sha):
             bad(f"'{ref}' is not pinned to a full commit SHA")
-        elif action in table and table[action].sha != sha:
-            bad(f"'{action}' is pinned to {sha[:12]}, not the SHA in mlopskit's pin table")
+        elif (
+            action in table and table[action].sha != sha and newer_pin(action, sha, comment) is None
+        ):
+            bad(
+                f"'{action}' is pinned to {sha[:12]}, not the SHA in mlopskit's pin table "
+                f"({table[action].version}) nor one with a newer version comment"
+            )
         if not re.fullmatch(r"v\d+(\.\d+)*", comment):
             bad(f"'{ref}' has no '# vX.Y.Z' version comment")
     doc = yamlio.loads(text, display=rel)
+    if isinstance(doc, dict) and isinstance(doc.get("updates"), list):  # dependabot.yml
+        for update in doc["updates"]:
+            if not isinstance(update, dict) or update.get("package-ecosystem") != "pip":
+                continue
+            ignored = {
+                str(i.get("dependency-name", "")).lower()
+                for i in update.get("ignore") or []
+                if isinstance(i, dict)
+            }
+            if "mlopskit" not in ignored:
+                bad(
+                    f"the pip updates of {update.get('directory', '/')} do not ignore mlopskit "
+                    "(on PyPI that name is an unrelated placeholder package)"
+                )
     if not isinstance(doc, dict) or "jobs" not in doc:
         return found
     on = doc.get("on") or doc.get(True) or {}
@@ -404,41 +512,52 @@ def check(project: Project, *, paths: list[Path] | None = None) -> CheckResult:
     if paths is None and dependabot.is_file():
         files.append(dependabot)
     findings: list[Finding] = []
+    newer: dict[str, pins.Pin] = {}
     for f in files:
         rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f)
-        findings += own_checks(rel, f.read_text(encoding="utf-8"))
+        text = f.read_text(encoding="utf-8")
+        findings += own_checks(rel, text)
+        for pin in newer_pins(text).values():
+            _keep_newest(newer, pin)
     workflows = [str(f) for f in files if f.parent.name == "workflows"]
+    dependabot_files = [str(f) for f in files if f.name in ("dependabot.yml", "dependabot.yaml")]
     ran, missing = ["mlopskit"], []
-    external = {
-        "zizmor": [
-            "zizmor",
-            "--offline",
-            "--pedantic",
-            "--min-severity",
-            "low",
-            "--no-progress",
-            "--format",
-            "plain",
-            *workflows,
-        ],
-        "actionlint": ["actionlint", "-no-color", *workflows],
-        "check-jsonschema": [
+    zizmor = [
+        "zizmor",
+        "--offline",
+        "--pedantic",
+        "--min-severity",
+        "low",
+        "--no-progress",
+        "--format",
+        "plain",
+    ]
+    schema = ["check-jsonschema", "--builtin-schema"]
+    # (tool, where its findings are reported, the files, the command before them):
+    # zizmor audits dependabot.yml too (cooldown, insecure external code execution)
+    runs = [
+        ("zizmor", ".github", [*workflows, *dependabot_files], zizmor),
+        ("actionlint", ".github/workflows", workflows, ["actionlint", "-no-color"]),
+        ("check-jsonschema", ".github/workflows", workflows, [*schema, "vendor.github-workflows"]),
+        (
             "check-jsonschema",
-            "--builtin-schema",
-            "vendor.github-workflows",
-            *workflows,
-        ],
-    }
-    for name, args in external.items():
-        if not workflows:
-            break
-        if _tool(name) is None:
-            missing.append(name)
+            ".github/dependabot.yml",
+            dependabot_files,
+            [*schema, "vendor.dependabot"],
+        ),
+    ]
+    for name, where, targets, command in runs:
+        if not targets:
             continue
-        res = _proc.run(args, cwd=root)
-        ran.append(name)
+        if _tool(name) is None:
+            if name not in missing:
+                missing.append(name)
+            continue
+        if name not in ran:
+            ran.append(name)
+        res = _proc.run([*command, *targets], cwd=root)
         if res.returncode != 0:
             text = (res.out + "\n" + res.err).strip()
             lines = [line for line in text.splitlines() if line.strip()][:40]
-            findings.append(Finding(".github/workflows", name, "\n".join(lines)))
-    return CheckResult(findings, ran, missing)
+            findings.append(Finding(where, name, "\n".join(lines)))
+    return CheckResult(findings, ran, missing, [describe_pin(p) for _, p in sorted(newer.items())])

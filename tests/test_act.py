@@ -326,6 +326,84 @@ def test_deploy_workflow_on_a_stage_tag(
     assert release["body"].startswith("# Model card: model v1.0.0")
     assert set(state.uploads) == {"MODEL_CARD.md", "model.skops"}
     assert hashlib.md5(state.uploads["model.skops"]).hexdigest() == lock.model_md5
+    assert run.ran(f"{promoted.tag}: assignment: deploying")
+
+
+def test_deploy_workflow_unassignment_is_a_no_op_and_a_stale_assignment_stands_down(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
+    """An unassignment tag (NAME#STAGE!#N, which the old `**#*` filter took for a deploy)
+    runs the event job and succeeds doing nothing; an assignment dispatched after a newer
+    event of its stage (workflow_dispatch, as `model promote` sends it) deploys nothing."""
+    from mlopskit import registry
+
+    clone = setup_ci(trained, origin, tmp_path, install)
+    (clone / ".dvc" / "config.local").unlink(missing_ok=True)
+    project = Project(root=clone)
+    registry.register(project, "model", version="v1.0.0")
+    promoted = registry.promote(project, "model", "v1.0.0", "prod")
+    un = registry.unpromote(project, "model", "prod")
+    deploy_sh = clone / "deploy" / "deploy.sh"
+    deploy_sh.write_text(deploy_sh.read_text() + 'cp "$model_file" "$DEPLOYED_TO/"\n')
+    deployed = tmp_path / "deployed"
+    deployed.mkdir()
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        run = act.run(
+            clone,
+            "push",
+            "deploy.yml",
+            {"ref": f"refs/tags/{un.tag}", "ref_name": un.tag},
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={
+                "GITHUB_API_URL": url,
+                "GITHUB_REF_NAME": un.tag,
+                "GITHUB_REF": f"refs/tags/{un.tag}",
+                "DEPLOYED_TO": str(deployed),
+            },
+            fresh=False,
+        )
+        assert run.returncode == 0, run.output[-6000:]
+        assert run.ran(f"{un.tag}: unassignment: nothing to deploy (no deploy/on-event.sh)")
+        assert not run.ran("Fetch the model and verify its md5")  # the deploy job is skipped
+        assert list(deployed.iterdir()) == [] and state.releases == []
+        stale = act.run(
+            clone,
+            "workflow_dispatch",
+            "deploy.yml",
+            {"inputs": {"tag": promoted.tag}},
+            artifacts=tmp_path / "art2",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={"GITHUB_API_URL": url, "DEPLOYED_TO": str(deployed)},
+            fresh=False,
+        )
+    assert stale.returncode == 0, stale.output[-6000:]
+    assert stale.ran(f"{promoted.tag}: assignment: deploying")
+    assert stale.ran(f"{promoted.tag}: a newer assignment or unassignment of this stage came")
+    assert list(deployed.iterdir()) == [] and state.releases == [] and state.uploads == {}
+    # with deploy/on-event.sh, a non-assignment event runs it (read-only job), deploying nothing
+    hook = clone / "deploy" / "on-event.sh"
+    hook.write_text('#!/usr/bin/env bash\necho "$@" > "$DEPLOYED_TO/event.txt"\n')
+    registration = "model@v1.0.0"
+    run = act.run(
+        clone,
+        "push",
+        "deploy.yml",
+        {"ref": f"refs/tags/{registration}", "ref_name": registration},
+        artifacts=tmp_path / "art3",
+        secrets={"GITHUB_TOKEN": "test-token"},
+        env={
+            "GITHUB_REF_NAME": registration,
+            "GITHUB_REF": f"refs/tags/{registration}",
+            "DEPLOYED_TO": str(deployed),
+        },
+        fresh=False,
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.ran(f"{registration}: registration: running deploy/on-event.sh")
+    assert (deployed / "event.txt").read_text() == "registration model v1.0.0 \n"
+    assert [p.name for p in deployed.iterdir()] == ["event.txt"] and state.releases == []
 
 
 def test_sweep_matrix_fans_out_and_collects(

@@ -103,6 +103,31 @@ def test_unknown_param_and_bad_grid(trained: Repo) -> None:
     assert len(points) == 3 and len(set(points)) == 3
 
 
+def test_exp_plan_caps_at_githubs_matrix_limit(trained: Repo) -> None:
+    """sweep.yml's matrix: GitHub runs at most 256 jobs of one matrix, so `exp plan`
+    refuses a bigger grid (exit 2, naming the count and the cap) before any job starts."""
+    cs = ",".join(str(i) for i in range(1, 18))  # 17 x 16 = 272 points
+    iters = ",".join(str(100 + i) for i in range(16))
+    grid = f"train.C={cs} train.max_iter={iters}"
+    code, out, err = run_cli("exp", "plan", "--grid", grid, cwd=trained.root)
+    assert code == errors.USAGE, err
+    assert "272 points" in err and "at most 256 jobs" in err and "--random 256" in err
+    assert out == ""
+    code, _, err = run_cli("exp", "plan", "--grid", grid, "--random", "257", cwd=trained.root)
+    assert code == errors.USAGE and "257 points" in err
+    code, out, err = run_cli("exp", "plan", "--grid", grid, "--random", "256", cwd=trained.root)
+    assert code == 0, err
+    assert len(json.loads(out)) == 256
+    exact = f"train.C={','.join(str(i) for i in range(1, 17))} train.max_iter={iters}"
+    code, out, err = run_cli("exp", "plan", "--grid", exact, "-n", "g", cwd=trained.root)
+    assert code == 0, err
+    points = json.loads(out)
+    assert len(points) == 256 and points[-1]["name"] == "g-256"
+    # local sweeps have no such cap: the library plans any size when not asked to cap
+    big = experiments.plan(trained.project(), grid.split(), prefix="big")
+    assert len(big) == 272
+
+
 def test_exp_run_and_promote(trained: Repo) -> None:
     code, out, err = run_cli("exp", "run", "-S", "train.C=0.2", "-n", "one", cwd=trained.root)
     assert code == 0, err

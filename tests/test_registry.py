@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -265,17 +266,100 @@ def test_concurrent_registrations_exactly_one_wins(
         assert git(c, "tag", "-l").split() == ["model@v3.0.0"]
 
 
-def test_describe_tag(trained: Repo) -> None:
-    registry.register(trained.project(), "model", version="v1.0.0")
-    registry.promote(trained.project(), "model", "v1.0.0", "staging")
+def test_describe_tag_reports_gtos_event_kind_and_the_newest(trained: Repo) -> None:
+    """Every GTO tag format: the event (as GTO's action names it), artifact, version,
+    stage; `current` is false once a later event of that stage exists."""
+    project = trained.project()
+    registry.register(project, "model", version="v1.0.0")
+    registry.promote(project, "model", "v1.0.0", "staging")
     assert lineage.describe_tag(trained.root, "model#staging#1") == {
+        "event": "assignment",
         "artifact": "model",
         "version": "v1.0.0",
         "stage": "staging",
         "file": "model.skops",
+        "current": "true",
     }
-    code, _, _ = run_cli("model", "describe-tag", "model#staging!#5", cwd=trained.root)
-    assert code == errors.USAGE
+    reg = lineage.describe_tag(trained.root, "model@v1.0.0")
+    assert (reg["event"], reg["version"], reg["stage"]) == ("registration", "v1.0.0", "")
+    un = registry.unpromote(project, "model", "staging")
+    assert un.tag == "model#staging!#2"
+    info = lineage.describe_tag(trained.root, un.tag)
+    assert info["event"] == "unassignment" and info["stage"] == "staging"
+    assert info["version"] == "v1.0.0" and info["current"] == "true"
+    # the assignment it undid is no longer the newest event of staging
+    assert lineage.describe_tag(trained.root, "model#staging#1")["current"] == "false"
+    registry.promote(project, "model", "v1.0.0", "staging")
+    assert lineage.describe_tag(trained.root, "model#staging#3")["current"] == "true"
+    assert lineage.describe_tag(trained.root, un.tag)["current"] == "false"
+    dep = registry.deprecate(project, "model")
+    assert lineage.describe_tag(trained.root, dep)["event"] == "deprecation"
+    git(trained.root, "tag", "-a", "-m", "Deregistering", "model@v1.0.0!", "model@v1.0.0^{}")
+    assert lineage.describe_tag(trained.root, "model@v1.0.0!")["event"] == "deregistration"
+    # --github-output writes every key; a tag that is not in the clone is refused (exit 2)
+    out = trained.root.parent / "gh-output"
+    os.environ["GITHUB_OUTPUT"] = str(out)
+    try:
+        code, printed, err = run_cli(
+            "model", "describe-tag", "model#staging!#2", "--github-output", cwd=trained.root
+        )
+    finally:
+        del os.environ["GITHUB_OUTPUT"]
+    assert code == 0, err
+    assert "event=unassignment\n" in printed and "current=false\n" in out.read_text()
+    code, _, err = run_cli("model", "describe-tag", "model#staging!#5", cwd=trained.root)
+    assert code == errors.USAGE and "no tag 'model#staging!#5' in this clone" in err
+    code, _, err = run_cli("model", "describe-tag", "model#", cwd=trained.root)
+    assert code == errors.USAGE and "not a GTO registry tag" in err
+
+
+def test_promote_inside_actions_dispatches_the_deploy_workflow(
+    trained: Repo, origin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tag pushed with GITHUB_TOKEN starts no workflow: inside Actions, `model promote
+    --push` starts deploy.yml by workflow_dispatch with the tag as its input."""
+    from mlopskit import workflows
+    from mlopskit.project import Project
+
+    from .fake_github import State, serve
+
+    res = workflows.generate(Project(root=trained.root), force=True)
+    assert res.written == [], res.written  # the quickstart committed its workflows
+    git(trained.root, "remote", "add", "origin", str(origin))
+    git(trained.root, "push", "-q", "origin", "main")
+    registry.register(trained.project(), "model", version="v1.0.0", push=True)
+    state = State(repo="acme/churn", token="test-token")
+    with serve(state) as url:
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/churn")
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+        code, out, err = run_cli(
+            "model", "promote", "model", "v1.0.0", "--stage", "dev", "--push", cwd=trained.root
+        )
+        assert code == 0, err
+        assert state.dispatches == [] and "started" not in out  # not inside Actions
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+        code, out, err = run_cli(
+            "model", "promote", "model", "v1.0.0", "--stage", "prod", "--push", cwd=trained.root
+        )
+        assert code == 0, err
+        assert state.dispatches == [
+            ("deploy.yml", {"ref": "main", "inputs": {"tag": "model#prod#2"}})
+        ]
+        assert "started deploy.yml (workflow_dispatch)" in out
+        (request,) = [r for r in state.requests if r[0] == "POST"]
+        assert request[1] == "/repos/acme/churn/actions/workflows/deploy.yml/dispatches"
+        # a token that may not dispatch: the tag stays pushed, exit 4 with the way out
+        monkeypatch.setenv("GITHUB_TOKEN", "read-only")
+        code, _, err = run_cli(
+            "model", "promote", "model", "v1.0.0", "--stage", "staging", "--push", cwd=trained.root
+        )
+    assert code == errors.REMOTE
+    assert "model#staging#3 is pushed, but deploy.yml did not start" in err
+    assert "actions: write" in err and "gh workflow run deploy.yml" in err
+    assert "model#staging#3" in git(origin, "tag", "-l").split()
+    assert len(state.dispatches) == 1
 
 
 def _dvc_ls_md5(root: Path, rev: str, path: str) -> str:

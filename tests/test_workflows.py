@@ -172,18 +172,54 @@ def test_ct_and_pr_specifics(rendered: dict[str, dict[str, str]]) -> None:
 
 def test_deploy_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
     deploy = docs(rendered["s3-secrets-commit"])[".github/workflows/deploy.yml"]
-    assert deploy["on"] == {"push": {"tags": ["**#*"]}}
+    # every GTO tag starts it (stage tags NAME#..., version and deprecation tags NAME@...),
+    # and model promote inside Actions dispatches it with the tag as an input
+    assert deploy["on"]["push"] == {"tags": ["**#*", "**@*"]}
+    assert deploy["on"]["workflow_dispatch"]["inputs"]["tag"]["required"] is True
+    event = deploy["jobs"]["event"]
+    assert event["permissions"] == {"contents": "read"} and "environment" not in event
+    assert event["env"] == {"TAG": "${{ inputs.tag || github.ref_name }}"}
+    assert event["outputs"]["event"] == "${{ steps.tag.outputs.event }}"
+    runs = [s.get("run", "") for s in event["steps"]]
+    assert 'mlopskit model describe-tag "$TAG" --github-output' in runs
+    assert any("deploy/on-event.sh" in r for r in runs)
     job = deploy["jobs"]["deploy"]
+    # only assignments deploy; one deploy per artifact and stage at a time
+    assert job["needs"] == "event"
+    assert job["if"] == "${{ needs.event.outputs.event == 'assignment' }}"
+    assert job["concurrency"] == {
+        "group": "deploy-${{ needs.event.outputs.artifact }}-${{ needs.event.outputs.stage }}",
+        "cancel-in-progress": False,
+    }
     assert job["permissions"] == {"contents": "write"}
     assert job["environment"] == "ml-training"
     assert not any("actions/cache" in s.get("uses", "") for s in job["steps"])
     setup = next(s for s in job["steps"] if "setup-python" in s.get("uses", ""))
     assert "cache" not in setup["with"]  # no cache a pull request could have written
+    steps = {s["name"]: s for s in job["steps"]}
     runs = [s.get("run", "") for s in job["steps"]]
     assert any("mlopskit model get" in r for r in runs)
     assert any("bash deploy/deploy.sh" in r for r in runs)
     assert any("mlopskit model release" in r for r in runs)
-    assert job["env"] == {"TAG": "${{ github.ref_name }}"}
+    assert job["env"] == {"TAG": "${{ inputs.tag || github.ref_name }}"}
+    # a deploy that waited behind a newer event of its stage stands down
+    newest = next(i for i, s in enumerate(job["steps"]) if s.get("id") == "tag")
+    later = job["steps"][newest + 1 :]
+    assert all(s["if"] == "${{ steps.tag.outputs.current == 'true' }}" for s in later)
+    assert (
+        "describe-tag"
+        in steps["Is this still the newest event of its stage (tags as of now)"]["run"]
+    )
+    hook = deploy["jobs"]["hook"]
+    assert hook["if"] == "${{ needs.event.outputs.hook == 'true' }}"
+    assert hook["concurrency"] == job["concurrency"]
+    assert hook["permissions"] == {"contents": "read"} and "environment" not in hook
+    assert hook["steps"][-1]["run"] == (
+        'bash deploy/on-event.sh "$EVENT" "$ARTIFACT" "$VERSION" "$STAGE"'
+    )
+    # the dispatched tag reaches run: only through env:
+    text = rendered["s3-secrets-commit"][".github/workflows/deploy.yml"]
+    assert "inputs.tag" in text and not re.search(r"run:.*inputs\.", text)
 
 
 def test_sweep_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
@@ -207,6 +243,74 @@ def test_sweep_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
     assert "GITHUB_STEP_SUMMARY" in collect["steps"][-1]["run"]
 
 
+def test_ci_workflow_installs_test_requirements_and_runs_in_the_merge_queue(
+    rendered: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """ci.yml's test steps, run verbatim with bash against a stand-in `python` that logs
+    its arguments: a tests/ folder gets requirements-dev.txt, else tests/requirements.txt,
+    and pytest itself when those did not bring it; no tests/ folder installs nothing."""
+    ci = docs(rendered["none-commit"])[".github/workflows/ci.yml"]
+    assert ci["on"]["merge_group"] == {"types": ["checks_requested"]}
+    steps = {s["name"]: s for s in ci["jobs"]["test"]["steps"]}
+    install = steps[
+        "Install the test requirements (requirements-dev.txt, tests/requirements.txt, or pytest)"
+    ]["run"]
+    test = steps["Test the project's code"]["run"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stub = bin_dir / "python"
+    # pip "installs" pytest when asked for it or when the -r file lists it; until then
+    # `python -m pytest --version` fails, as on a runner with only requirements.txt
+    stub.write_text(
+        "#!/bin/sh\n"
+        'echo "$*" >> "$LOG"\n'
+        'case "$*" in\n'
+        '  "-m pip install pytest=="*) touch .has-pytest ;;\n'
+        '  "-m pip install -r "*) grep -q "^pytest" "$5" && touch .has-pytest ;;\n'
+        '  "-m pytest --version") [ -f .has-pytest ] || exit 1 ;;\n'
+        "esac\n"
+        "exit 0\n"
+    )
+    stub.chmod(0o755)
+
+    def run(layout: dict[str, str]) -> list[str]:
+        work = tmp_path / f"w{len(list(tmp_path.iterdir()))}"
+        work.mkdir()
+        for rel, text in layout.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_text(text)
+        log = work / "log"
+        log.touch()
+        full = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LOG": str(log)}
+        for script in (install, test):
+            subprocess.run(["bash", "-e", "-c", script], cwd=work, env=full, check=True)
+        return log.read_text().splitlines()
+
+    assert run({"src/x.py": ""}) == []
+    assert run({"tests/test_x.py": "", "requirements-dev.txt": "pytest\n"}) == [
+        "-m pip install -r requirements-dev.txt",
+        "-m pytest --version",
+        "-m pytest -q tests",
+    ]
+    assert run({"tests/test_x.py": "", "tests/requirements.txt": "pytest\n"}) == [
+        "-m pip install -r tests/requirements.txt",
+        "-m pytest --version",
+        "-m pytest -q tests",
+    ]
+    # a requirements file without pytest in it: pytest is added, pinned
+    assert run({"tests/test_x.py": "", "requirements-dev.txt": "hypothesis\n"}) == [
+        "-m pip install -r requirements-dev.txt",
+        "-m pytest --version",
+        f"-m pip install {pins.PYTEST}",
+        "-m pytest -q tests",
+    ]
+    assert run({"tests/test_x.py": ""}) == [
+        "-m pytest --version",
+        f"-m pip install {pins.PYTEST}",
+        "-m pytest -q tests",
+    ]
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -217,14 +321,14 @@ def _tool(name: str) -> str:
 def test_zizmor_actionlint_and_schema_have_zero_findings(
     rendered: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    paths = []
+    paths, dependabot = [], []
     for variant, files in rendered.items():
         for rel, text in files.items():
-            if "/workflows/" in rel:
+            if "/workflows/" in rel or rel.endswith("dependabot.yml"):
                 p = tmp_path / variant / rel
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_text(text)
-                paths.append(str(p))
+                (paths if "/workflows/" in rel else dependabot).append(str(p))
     conf = tmp_path / "actionlint.yaml"
     conf.write_text("self-hosted-runner:\n  labels: [gpu]\n")
     for args in (
@@ -236,9 +340,11 @@ def test_zizmor_actionlint_and_schema_have_zero_findings(
             "low",
             "--no-progress",
             *paths,
+            *dependabot,
         ],
         [_tool("actionlint"), "-no-color", "-config-file", str(conf), *paths],
         [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *paths],
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", *dependabot],
     ):
         res = subprocess.run(args, capture_output=True, text=True, check=False)
         assert res.returncode == 0, (
@@ -294,6 +400,15 @@ def test_regenerate_is_byte_identical_and_respects_hand_edits(repo: Repo) -> Non
     ("bad", "message"),
     [
         ("ci:\n  retrain_cron: '0 3 * * *'\n", "minute 0"),
+        ("ci:\n  retrain_cron: '99 4 * * 1'\n", "minute field '99' is outside 0-59"),
+        ("ci:\n  retrain_cron: '23 24 * * 1'\n", "hour field '24' is outside 0-23"),
+        ("ci:\n  retrain_cron: '23 4 0 * *'\n", "day of the month field '0' is outside 1-31"),
+        ("ci:\n  retrain_cron: '23 4 * 13 *'\n", "month field '13' is outside 1-12 or JAN-DEC"),
+        ("ci:\n  retrain_cron: '23 4 * * 7'\n", "week field '7' is outside 0-6 or SUN-SAT"),
+        ("ci:\n  retrain_cron: '23 4 * * FRI-MON'\n", "ends before it starts"),
+        ("ci:\n  retrain_cron: '23 4 * * */0'\n", "not a positive number"),
+        ("ci:\n  retrain_cron: '@weekly'\n", "not a 5-field cron expression"),
+        ("monitor:\n  schedule: '37 5 * * SUNDAY'\n", "monitor.schedule"),
         ("ci:\n  remote:\n    kind: ftp\n", "ci.remote.kind"),
         ("ci:\n  runner: ['ubuntu ${{ x }}']\n", "not allowed"),
         ("ci:\n  remote:\n    kind: s3\n    auth: oidc\n", "needs role, region"),
@@ -316,6 +431,18 @@ def test_bad_ci_settings(repo: Repo, bad: str, message: str) -> None:
     assert not (repo.root / ".github").exists()
 
 
+def test_cron_names_and_operators_github_accepts(repo: Repo) -> None:
+    """Month and weekday names (any case), lists, ranges and steps, as GitHub's POSIX
+    cron takes them: generated as given, and actionlint (which parses cron) agrees."""
+    cron = "23 4,16 1-15/2 jan-JUN MON-FRI"
+    generate(repo, config("kind: local") + f"  retrain_cron: {cron!r}\n")
+    retrain = yamlio.loads((repo.root / ".github/workflows/retrain.yml").read_text(), display="r")
+    assert retrain["on"]["schedule"] == [{"cron": cron}]
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    assert "actionlint" in out
+
+
 def test_ci_check_finds_problems(repo: Repo) -> None:
     generate(repo, config("kind: local"))
     wf = repo.root / ".github/workflows/ci.yml"
@@ -333,6 +460,80 @@ def test_ci_check_finds_problems(repo: Repo) -> None:
     assert "github.event.pull_request.title" in out
     assert "persist-credentials" in out
     assert "installs mlopskit by name from PyPI" in out
+
+
+def test_dependabot_pin_bumps_are_accepted_kept_and_reported(repo: Repo) -> None:
+    """Dependabot rewrites a pin to a newer release's SHA and version comment: `ci check`
+    accepts and reports it, `ci generate` neither refuses it as a hand edit nor reverts
+    it, and writes it into every workflow; a different SHA that is not newer is refused."""
+    generate(repo, config("kind: local"))
+    wf = repo.root / ".github/workflows"
+    old = pins.PINS["actions/checkout"]
+    bumped = "ab" * 20
+    for name in ("ci.yml", "ct.yml"):  # as Dependabot writes it: one space before '#'
+        path = wf / name
+        text = path.read_text()
+        assert old.uses in text
+        path.write_text(text.replace(old.uses, f"actions/checkout@{bumped} # v7.1.0"))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    assert f"newer pin (accepted; Dependabot's): actions/checkout v7.1.0 ({bumped[:12]}), " in out
+    assert "newer than mlopskit's v7.0.1" in out
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0, out + err
+    assert "kept a newer pin (Dependabot's): actions/checkout v7.1.0" in out
+    kept = f"actions/checkout@{bumped}  # v7.1.0"
+    for path in wf.glob("*.yml"):
+        text = path.read_text()
+        assert old.sha not in text, path.name
+        if "actions/checkout@" in text:
+            assert kept in text, path.name  # pr.yml too, which Dependabot did not touch
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0 and "wrote" not in out, out + err  # a fixed point
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    # a settings change regenerates around the kept pin
+    repo.write("mlopskit.yaml", config("kind: local", mode="pull-request"))
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0 and "wrote .github/workflows/ct.yml" in out, out + err
+    assert kept in (wf / "ct.yml").read_text()
+    # an older version's SHA (or any other SHA under the same version) is no bump
+    ci = wf / "ci.yml"
+    ci.write_text(ci.read_text().replace(kept, f"actions/checkout@{'cd' * 20}  # v7.0.0"))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == errors.FAILED
+    assert (
+        "'actions/checkout' is pinned to cdcdcdcdcdcd, not the SHA in mlopskit's pin table" in out
+    )
+    code, _, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == errors.PRECONDITION and ".github/workflows/ci.yml" in err
+
+
+def test_dependabot_config_ignores_mlopskit_and_zizmor_audits_it(repo: Repo) -> None:
+    """dependabot.yml: pip updates never propose PyPI's unrelated mlopskit, action bumps
+    come as one grouped pull request after a cooldown; `ci check` runs mlopskit's rule,
+    zizmor and the dependabot schema on it."""
+    files = generate(repo, config("kind: local"))
+    dep = yamlio.loads(files[".github/dependabot.yml"], display="dependabot")
+    (actions,) = [u for u in dep["updates"] if u["package-ecosystem"] == "github-actions"]
+    assert actions["groups"] == {"actions": {"patterns": ["*"]}}
+    assert actions["cooldown"] == {"default-days": 7}
+    (pip,) = [u for u in dep["updates"] if u["package-ecosystem"] == "pip"]
+    assert pip["ignore"] == [{"dependency-name": "mlopskit"}]
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == 0, out + err
+    path = repo.root / ".github/dependabot.yml"
+    text = path.read_text()
+    no_cooldown = re.sub(r"    cooldown:\n      default-days: 7\n", "", text)
+    path.write_text(re.sub(r"    ignore:\n.*\n.*mlopskit\n", "", no_cooldown))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == errors.FAILED
+    assert ".github/dependabot.yml: [mlopskit] the pip updates of / do not ignore mlopskit" in out
+    assert "[zizmor]" in out and "dependabot-cooldown" in out
+    path.write_text(text.replace("interval: weekly", "interval: fortnightly", 1))
+    code, out, err = run_cli("ci", "check", cwd=repo.root)
+    assert code == errors.FAILED
+    assert ".github/dependabot.yml: [check-jsonschema]" in out
 
 
 def test_init_generates_workflows_that_pass(tmp_path: Path) -> None:
@@ -427,8 +628,9 @@ def test_two_subdir_projects_share_the_repository_without_collisions(tmp_path: P
         assert upload["with"]["path"] == f"{sub}/mlopskit-report/"
         deploy = yamlio.loads(files[f".github/workflows/deploy-{slug}.yml"], display="d")
         # stage tags of its own artifacts, and GTO's monorepo form (SUB:artifact -> SUB=...)
-        own_tags = ["fraud-model#*"] if sub == "fraud" else []
-        assert deploy["on"]["push"]["tags"] == [*own_tags, f"{sub}=**#*"]
+        own_tags = ["fraud-model#*", "fraud-model@*"] if sub == "fraud" else []
+        assert deploy["on"]["push"]["tags"] == [*own_tags, f"{sub}=**#*", f"{sub}=**@*"]
+        assert deploy["jobs"]["deploy"]["concurrency"]["group"].startswith(f"deploy-{slug}-")
         sweep = yamlio.loads(files[f".github/workflows/sweep-{slug}.yml"], display="s")
         for job in sweep["jobs"].values():
             assert job["defaults"] == {"run": {"working-directory": sub}}

@@ -31,6 +31,8 @@ def ci_generate(force: bool) -> None:
         click.echo(f"wrote {shown(rel)}")
     if res.unchanged:
         click.echo(f"unchanged: {', '.join(shown(r) for r in res.unchanged)}")
+    for pin in res.kept_pins:
+        click.echo(f"kept a newer pin (Dependabot's): {pin}")
     click.echo(f"Runners install mlopskit from {res.install} ({res.install_source})")
 
 
@@ -44,6 +46,8 @@ def ci_check(files: tuple[Path, ...]) -> None:
     res = workflows.check(_project(), paths=[f.resolve() for f in files] or None)
     for f in res.findings:
         click.echo(f"{f.file}: [{f.tool}] {f.message}")
+    for pin in res.newer_pins:
+        click.echo(f"newer pin (accepted; Dependabot's): {pin}")
     click.echo(
         f"ran: {', '.join(res.ran)}"
         + (f"; not installed: {', '.join(res.missing)}" if res.missing else "")

@@ -155,7 +155,13 @@ def exp_plan(grid: str, random_k: int, prefix: str | None, github_output: bool) 
         specs = shlex.split(grid)
     except ValueError as exc:
         raise click.UsageError(f"--grid: {exc}") from None
-    points = experiments.plan(_project(), specs, random_k=random_k or None, prefix=prefix)
+    points = experiments.plan(
+        _project(),
+        specs,
+        random_k=random_k or None,
+        prefix=prefix,
+        max_points=experiments.MATRIX_LIMIT,
+    )
     text = experiments.points_json(points)
     click.echo(text)
     if github_output:

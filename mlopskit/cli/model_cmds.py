@@ -44,11 +44,16 @@ def model_register(
 @click.option("--stage", required=True, help="dev, staging, prod... (registry.stages).")
 @click.option("--push", is_flag=True, help="Push the tag to origin (never forced).")
 def model_promote(name: str, version: str, stage: str, push: bool) -> None:
-    """Assign STAGE to NAME@VERSION (a tag NAME#STAGE#N)."""
+    """Assign STAGE to NAME@VERSION (a tag NAME#STAGE#N).
+
+    With --push inside GitHub Actions (GITHUB_TOKEN set), it also starts the deploy
+    workflow with the tag by workflow_dispatch: tags pushed with GITHUB_TOKEN start none.
+    """
     from .. import registry
 
     res = registry.promote(_project(), name, version, stage, push=push)
-    _ok(f"{res.artifact}@{res.version} is now in {res.stage} ({res.tag})")
+    started = f"; started {res.dispatched} (workflow_dispatch)" if res.dispatched else ""
+    _ok(f"{res.artifact}@{res.version} is now in {res.stage} ({res.tag}){started}")
 
 
 @model.command("unpromote")
@@ -201,10 +206,13 @@ def model_release(spec: str, stage: str, folder: Path) -> None:
 @click.option(
     "--github-output",
     is_flag=True,
-    help="Also append artifact=, version=, stage= to $GITHUB_OUTPUT (values are validated first).",
+    help="Also append event=, artifact=, version=, stage=, file=, current= to $GITHUB_OUTPUT "
+    "(values are validated first).",
 )
 def model_describe_tag(tag: str, github_output: bool) -> None:
-    """Which artifact, version and stage a registry tag names (for deploy workflows)."""
+    """The event a registry tag records (registration, deregistration, assignment,
+    unassignment, deprecation), its artifact, version and stage, and whether it is still
+    the newest event of that stage (for deploy workflows)."""
     from .. import lineage
 
     info = lineage.describe_tag(_project().root, tag)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Your deployment target goes here. .github/workflows/deploy.yml calls this script when a
-# stage tag (NAME#STAGE#N, `mlopskit model promote`) is pushed, after it has fetched the
+# stage is assigned (tag NAME#STAGE#N, `mlopskit model promote`), after it has fetched the
 # model and verified its md5 against dvc.lock:
 #
 #   deploy/deploy.sh MODEL_FILE STAGE ARTIFACT VERSION
 #
 # Replace the echo with what your team runs: upload to a bucket, push an image, call a
 # model server's API... Credentials come from the job's environment, never from here.
+# Other registry events (registration, unassignment, deprecation...) deploy nothing; to act
+# on them, add deploy/on-event.sh (called as: EVENT ARTIFACT VERSION STAGE).
 set -euo pipefail
 
 model_file="$1"
