@@ -976,3 +976,39 @@ def gc(
                 get_index(odb).clear()
             swept.append(result)
     return swept
+
+
+def parse_params(values: Any) -> list[dict[str, list[str]]]:
+    """``-p`` values parsed as ``dvc stage add -p`` parses them."""
+    from dvc.utils.cli_parse import parse_params as _parse
+
+    groups: list[dict[str, list[str]]] = _parse(values)
+    return groups
+
+
+def pipeline_entry(stage: Any) -> Any:
+    """The stage's dvc.yaml entry, as DVC serializes it."""
+    from dvc.stage import serialize
+
+    return serialize.to_pipeline_file(stage)[stage.name]
+
+
+def apply_diff(src: Any, dest: Any) -> None:
+    """DVC's in-place update of a round-trip YAML node (keeps comments and order)."""
+    from dvc.utils.collections import apply_diff as _apply
+
+    _apply(src, dest)
+
+
+def is_pipeline_stage(stage: Any) -> bool:
+    """A stage of a dvc.yaml (not a ``.dvc`` file)."""
+    from dvc.stage import PipelineStage
+
+    return isinstance(stage, PipelineStage)
+
+
+def is_params_dep(dep: Any) -> bool:
+    """A ``params:`` dependency (not a file or directory)."""
+    from dvc.dependency.param import ParamsDependency
+
+    return isinstance(dep, ParamsDependency)

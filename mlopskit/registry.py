@@ -298,14 +298,11 @@ def _stale_stages(root: Path, rev: str) -> list[str]:
     from . import _dvc
 
     def check(where: Path) -> list[str]:
-        from dvc.repo import lock_repo
-        from dvc.stage import PipelineStage
-
-        with _dvc.open_repo(where) as repo, _dvc.translated(), lock_repo(repo):
+        with _dvc.open_repo(where) as repo, _dvc.translated(), _dvc.repo_lock(repo):
             return [
                 s.addressing
                 for s in repo.index.stages
-                if isinstance(s, PipelineStage) and s.changed(allow_missing=True)
+                if _dvc.is_pipeline_stage(s) and s.changed(allow_missing=True)
             ]
 
     head = scm.head(root)
