@@ -18,6 +18,7 @@ from mlopskit import errors, pipeline, stages
 
 from .conftest import Repo, dvc, git, porcelain, run_cli, run_subprocess
 from .test_commit import metrics_pipeline, other_clone
+from .test_wait import LOCK_FILE, _wait_until_polling
 
 
 def _mlopskit(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -98,7 +99,8 @@ def test_params_set_during_the_push_phase_waits_for_the_lock(
         assert "locked by pid" in refused.stderr and "--wait" in refused.stderr
         assert "lr: 0.1" in (repo.root / "params.yaml").read_text()
         waiter = _mlopskit("params", "set", "train.lr=0.7", "--wait", cwd=repo.root)
-        assert waiter.poll() is None  # it cannot finish while the push holds the lock
+        _wait_until_polling(waiter, repo.root / LOCK_FILE)  # it reached the lock...
+        assert waiter.poll() is None  # ...and cannot finish while the push holds it
     finally:
         release.touch()
         out, err = first.communicate(timeout=120)
