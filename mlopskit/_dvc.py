@@ -1012,3 +1012,51 @@ def is_params_dep(dep: Any) -> bool:
     from dvc.dependency.param import ParamsDependency
 
     return isinstance(dep, ParamsDependency)
+
+
+def stale_stages(repo: Repo) -> list[str]:
+    """Pipeline stages whose dvc.lock entry does not match the params, code and data in
+    ``repo``'s work tree: DVC's own ``status`` verdict, with missing data allowed (a
+    fresh clone's view: a hash in dvc.lock and no file is not a mismatch)."""
+    from dvc.repo import lock_repo
+    from dvc.stage import PipelineStage
+
+    with translated(), quiet_info(), lock_repo(repo):
+        return [
+            s.addressing
+            for s in repo.index.stages
+            if isinstance(s, PipelineStage) and s.changed(allow_missing=True)
+        ]
+
+
+def pipeline_inputs(repo: Repo) -> set[str]:
+    """Absolute paths of what decides whether dvc.lock is still true: every dvc.yaml and
+    dvc.lock, each stage's local dependencies (params files included), and the ``.dvc``
+    pointers of data those dependencies read."""
+    from dvc.stage import PipelineStage
+
+    found: set[str] = set()
+    deps: list[str] = []
+    with translated():
+        stages = list(repo.index.stages)
+        for s in stages:
+            if not isinstance(s, PipelineStage):
+                continue
+            found.add(os.path.realpath(s.path))
+            found.add(os.path.realpath(Path(s.path).with_name("dvc.lock")))
+            for d in s.deps:
+                if getattr(d.fs, "protocol", "local") in ("local", "file"):
+                    deps.append(os.path.realpath(d.fs_path))
+        found.update(deps)
+        for s in stages:
+            if isinstance(s, PipelineStage):
+                continue
+            for o in s.outs:
+                out = os.path.realpath(o.fs_path)
+                if any(_overlaps(out, d) for d in deps):
+                    found.add(os.path.realpath(s.path))
+    return found
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip(os.sep) + os.sep) or b.startswith(a + os.sep)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 import time
 import traceback
@@ -305,6 +306,26 @@ def push(
             raise
         _sweep_tmp(repo, remote)
         return TransferResult(count=count, remote=name)
+
+
+def outputs_not_in_remote(project: Project, repo: Repo) -> tuple[str | None, list[str]]:
+    """(the default DVC remote, the DVC-cached outputs dvc.lock and the pointers name that
+    it lacks): ``data status``'s remote check. No remote: every such output is missing."""
+    name = repo.config["core"].get("remote")
+    if not name:
+        outs = {
+            Path(os.path.relpath(o.fs_path, project.root)).as_posix()
+            for o in repo.index.outs
+            if o.use_cache and getattr(o.fs, "protocol", "local") in ("local", "file")
+        }
+        return None, sorted(outs)
+
+    def run() -> list[str]:
+        raw = repo.data_status(not_in_remote=True, remote_refresh=True)
+        found = raw.get("not_in_remote") or []
+        return [str(p).replace(os.sep, "/") for p in found]
+
+    return str(name), sorted(_retry(run, what="remote check"))
 
 
 @journal.barrier

@@ -163,7 +163,42 @@ def repro(
     remote: str | None = None,
     wait: bool = False,
 ) -> ReproResult:
-    """Check params, run DVC's repro, then push data (before) and commit (after)."""
+    """Check params, run DVC's repro, then push data (before) and commit (after).
+
+    The project lock is held from the first read to the last ref update: a ``params
+    set`` (or any other mlopskit command) cannot get between training, pushing the data
+    and committing, so the commit never pairs new params with an old dvc.lock.
+    """
+    with lock.held(project.tmp_dir, wait=wait):
+        return _repro(
+            project,
+            targets,
+            pull=pull,
+            push=push,
+            commit=commit,
+            message=message,
+            force=force,
+            dry=dry,
+            allow_dirty=allow_dirty,
+            remote=remote,
+            wait=wait,
+        )
+
+
+def _repro(
+    project: Project,
+    targets: Sequence[str],
+    *,
+    pull: bool,
+    push: bool,
+    commit: bool,
+    message: str | None,
+    force: bool,
+    dry: bool,
+    allow_dirty: bool,
+    remote: str | None,
+    wait: bool,
+) -> ReproResult:
     root = project.root
     journal.require_none(project.tmp_dir, wait=wait)
     if commit and not dry:
@@ -184,7 +219,7 @@ def repro(
 
     from . import data
 
-    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo:
+    with _dvc.open_repo(root) as repo:
         # Holding DVC's repo lock across the checks and the run keeps DVC from
         # rebuilding its index in reproduce(), and no other DVC process can get between.
         with _dvc.translated(), lock_repo(repo):
@@ -227,8 +262,16 @@ def repro(
     state = CommitResult(None, [], None)
     if commit:
         msg = message or (f"repro: {', '.join(names)}" if names else "repro: pipeline state")
+        # Trained just now under the lock, and (with --push) its outputs just pushed:
+        # the state is true by construction, no need to ask DVC again.
         state = commit_state(
-            project, targets, message=msg, push=push, note_dirty=allow_dirty, wait=wait
+            project,
+            targets,
+            message=msg,
+            push=push,
+            note_dirty=allow_dirty,
+            wait=wait,
+            verified=True,
         )
     return ReproResult(
         ran=names,
@@ -341,13 +384,84 @@ def commit_state(
     wait: bool = False,
     retries: int = 3,
     pull_request: bool = False,
+    allow_missing_remote: bool = False,
+    verified: bool = False,
 ) -> CommitResult:
     """One commit of the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
 
+    No commit that lies: dvc.lock must match the params, code and data it names (DVC's
+    own status; else exit 3, nothing committed), and with ``push`` every output it points
+    at must be in the DVC remote (else exit 3, unless ``allow_missing_remote``).
+    ``verified``: the caller (``repro --commit``) has just produced and pushed that
+    state under the same lock.
+
     With ``push``, the branch then goes to its configured git remote; a non-fast-forward
-    is rebased and retried (at most ``retries`` times), never forced. With
+    is rebased and retried (at most ``retries`` times), never forced. When the branch
+    moved with changes to a pipeline input (params, code, data pointers, dvc.yaml,
+    dvc.lock) the rebased dvc.lock would lie: nothing is pushed, exit 4, "retrain". With
     ``pull_request``, the commit goes to a new branch and a pull request is opened.
+    The project lock is held from the first read to the last ref update.
     """
+    with lock.held(project.tmp_dir, wait=wait):
+        return _commit_state(
+            project,
+            targets,
+            message=message,
+            push=push,
+            note_dirty=note_dirty,
+            retries=retries,
+            pull_request=pull_request,
+            allow_missing_remote=allow_missing_remote,
+            verified=verified,
+        )
+
+
+def _check_true(project: Project, repo: Repo, stages: Sequence[Any], files: set[str]) -> None:
+    """Refuse (exit 3) a commit whose dvc.lock does not match what it names."""
+    dirty = _dirty_code(project, stages, files)
+    if dirty:
+        raise PreconditionError(
+            "uncommitted changes the pipeline depends on: "
+            + ", ".join(str(d) for d in dirty[:8])
+            + (" ..." if len(dirty) > 8 else ""),
+            "commit them first so dvc.lock traces to a commit",
+        )
+    stale = _dvc.stale_stages(repo)
+    if stale:
+        raise PreconditionError(
+            f"dvc.lock does not match the params, code or data of stage(s) {', '.join(stale)}: "
+            "the commit would record a state no run produced",
+            "run 'mlopskit repro' first, or 'mlopskit repro --commit' to train and commit",
+        )
+
+
+def _check_in_remote(project: Project, repo: Repo) -> None:
+    from . import data
+
+    name, missing = data.outputs_not_in_remote(project, repo)
+    if missing:
+        where = f"DVC remote '{name}'" if name else "a DVC remote (none is configured)"
+        raise PreconditionError(
+            f"{len(missing)} output(s) the commit points at are not in {where}: "
+            + ", ".join(missing[:8])
+            + (" ..." if len(missing) > 8 else ""),
+            "push them first ('mlopskit data push'), or pass --allow-missing-remote "
+            "to push the commit anyway (a fresh clone cannot pull them)",
+        )
+
+
+def _commit_state(
+    project: Project,
+    targets: Sequence[str],
+    *,
+    message: str,
+    push: bool,
+    note_dirty: bool,
+    retries: int,
+    pull_request: bool,
+    allow_missing_remote: bool,
+    verified: bool,
+) -> CommitResult:
     root = project.root
     branch = project.require_branch("committing the pipeline state")
     remote_name = None
@@ -356,23 +470,28 @@ def commit_state(
     elif push:
         # No remote to push to is an error before anything is committed, never a skip.
         remote_name = _git_push_target(project, branch)
+    check_remote = remote_name is not None and not (verified or allow_missing_remote)
     sha = None
     todo: list[str] = []
     msg = message
     if status := project.status():  # a clean tree: no need to pay for DVC
         with _dvc.open_repo(root) as repo, _dvc.translated():
             stages = _stages_in_scope(repo, targets)
-        files = commit_candidates(project, stages)
-        changed = {e.path for e in status}
-        todo = [f for f in files if f in changed]
-        if note_dirty and (dirty := _dirty_code(project, stages, set(files))):
-            msg += (
-                "\n\nmlopskit: built from a dirty work tree ("
-                + ", ".join(d.path for d in dirty[:8])
-                + ")"
-            )
-        with lock.held(project.tmp_dir, wait=wait):
-            sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
+            files = commit_candidates(project, stages)
+            changed = {e.path for e in status}
+            todo = [f for f in files if f in changed]
+            if note_dirty and (dirty := _dirty_code(project, stages, set(files))):
+                msg += (
+                    "\n\nmlopskit: built from a dirty work tree ("
+                    + ", ".join(d.path for d in dirty[:8])
+                    + ")"
+                )
+            if todo and not verified:
+                _check_true(project, repo, stages, set(files))
+            if todo and check_remote:
+                _check_in_remote(project, repo)
+                check_remote = False
+        sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
     pushed_to = None
     pr_url = None
     if remote_name is None:
@@ -381,12 +500,48 @@ def commit_state(
     # remote branch lacks. An unknown remote-tracking branch: push to find out.
     if sha is None and (pull_request or scm.ahead(root, remote_name, branch) == 0):
         return CommitResult(None, [], None)
+    if check_remote:  # pushing earlier local commits: their outputs too
+        with _dvc.open_repo(root) as repo, _dvc.translated():
+            _check_in_remote(project, repo)
+
+    def before_rebase(ours: str, theirs: str) -> None:
+        from . import consistency
+
+        moved = consistency.upstream_pipeline_changes(project, ours, theirs)
+        if moved:
+            raise RemoteError(
+                f"{branch} moved with pipeline changes: retrain ({remote_name}/{branch} "
+                f"changed {', '.join(moved[:5])}{' ...' if len(moved) > 5 else ''}, "
+                "which this dvc.lock was computed without); nothing was pushed, "
+                "the local commit is kept",
+                f"run the pipeline again on the new '{branch}' (in CT: rerun the workflow)",
+            )
+
+    def after_rebase() -> None:
+        from . import consistency
+
+        stale = consistency.stale_stages(root, "HEAD")
+        if stale:
+            raise RemoteError(
+                f"{branch} moved with pipeline changes: retrain (rebased on "
+                f"{remote_name}/{branch}, dvc.lock does not match stage(s) "
+                f"{', '.join(stale)}); nothing was pushed, the local commit is kept",
+                f"run the pipeline again on the new '{branch}' (in CT: rerun the workflow)",
+            )
+
     if pull_request:
         assert sha is not None
         from . import github
 
         head = f"mlopskit/ct-{sha[:12]}"
-        scm.push_rebasing(root, remote_name, head, retries=retries)
+        scm.push_rebasing(
+            root,
+            remote_name,
+            head,
+            retries=retries,
+            before_rebase=before_rebase,
+            after_rebase=after_rebase,
+        )
         pushed_to = f"{remote_name}/{head}"
         title = msg.splitlines()[0].replace("[skip ci]", "").strip()
         pr_url = github.open_pull_request(
@@ -396,6 +551,13 @@ def commit_state(
             body=f"Retrained by mlopskit: `{', '.join(todo)}` updated.\n\n{msg}",
         )
     else:
-        scm.push_rebasing(root, remote_name, branch, retries=retries)
+        scm.push_rebasing(
+            root,
+            remote_name,
+            branch,
+            retries=retries,
+            before_rebase=before_rebase,
+            after_rebase=after_rebase,
+        )
         pushed_to = remote_name
     return CommitResult(sha, todo if sha else [], pushed_to, pr_url)

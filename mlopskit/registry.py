@@ -293,36 +293,9 @@ def _artifact_md5(root: Path, rev: str, path: str) -> str | None:
 def _stale_stages(root: Path, rev: str) -> list[str]:
     """Stages whose dvc.lock entry does not match the code, params and pipeline at ``rev``
     (missing data is fine: DVC's allow-missing view, as on a fresh clone)."""
-    import tempfile
+    from .consistency import stale_stages
 
-    from . import _dvc
-
-    def check(where: Path) -> list[str]:
-        with _dvc.open_repo(where) as repo, _dvc.translated(), _dvc.repo_lock(repo):
-            return [
-                s.addressing
-                for s in repo.index.stages
-                if _dvc.is_pipeline_stage(s) and s.changed(allow_missing=True)
-            ]
-
-    head = scm.head(root)
-    if rev == head and not scm.dirty_tracked(root):
-        return check(root)
-    with tempfile.TemporaryDirectory(prefix="mlopskit-rev-") as tmp:
-        wt = Path(tmp) / "wt"
-        scm.git(root, "worktree", "add", "--quiet", "--detach", str(wt), rev)
-        try:
-            # The project may be a sub-folder of its repository (init --subdir).
-            here = wt / (scm.layout(root) or (root, ""))[1]
-            cache = root / ".dvc" / "cache"
-            if cache.is_dir():
-                (here / ".dvc" / "cache").symlink_to(cache)
-            local = root / ".dvc" / "config.local"
-            if local.is_file():
-                (here / ".dvc" / "config.local").write_text(local.read_text())
-            return check(here)
-        finally:
-            scm.git(root, "worktree", "remove", "--force", str(wt), check=False)
+    return stale_stages(root, rev)
 
 
 def _missing_in_remote(project: Project, md5: str, remote: str | None) -> list[str]:

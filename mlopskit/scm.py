@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -216,15 +216,38 @@ def auth_args(root: Path, remote: str) -> list[str]:
     return ["-c", f"http.https://{host}/.extraheader=AUTHORIZATION: basic {basic}"]
 
 
+def merge_base(root: Path, a: str, b: str) -> str | None:
+    res = git(root, "merge-base", "--end-of-options", a, b, check=False)
+    return res.out.strip() if res.returncode == 0 and res.out.strip() else None
+
+
+def changed_paths(root: Path, a: str, b: str) -> list[str]:
+    """The paths (relative to the git top) that differ between commits ``a`` and ``b``."""
+    raw = git(root, "diff", "--no-renames", "--name-only", "-z", a, b, "--").out
+    return [p for p in raw.split("\0") if p]
+
+
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]")
 
 
-def push_rebasing(root: Path, remote: str, branch: str, *, retries: int = 3) -> None:
+def push_rebasing(
+    root: Path,
+    remote: str,
+    branch: str,
+    *,
+    retries: int = 3,
+    before_rebase: Callable[[str, str], None] | None = None,
+    after_rebase: Callable[[], None] | None = None,
+) -> None:
     """Push HEAD to ``remote``'s ``branch``; never with --force.
 
     A non-fast-forward (the branch moved meanwhile) is fetched, rebased on and retried,
     at most ``retries`` times; a rebase conflict (both sides changed dvc.lock) aborts the
     rebase. Network errors are retried with backoff. Then exit 4, the local commit kept.
+
+    ``before_rebase(head, fetched)`` may refuse (raise) before anything moves;
+    ``after_rebase()`` checks the rebased HEAD, and when it raises the branch is put back
+    where it was (``reset --keep``) and nothing is pushed.
     """
     if remote_url(root, remote) is None:
         raise RemoteError(
@@ -264,7 +287,11 @@ def push_rebasing(root: Path, remote: str, branch: str, *, retries: int = 3) -> 
             fetched = git(root, *auth, "fetch", "--quiet", "--", remote, branch, check=False)
             if fetched.returncode != 0:
                 continue
-            rebased = git(root, "rebase", "--quiet", "FETCH_HEAD", check=False)
+            upstream = git(root, "rev-parse", "FETCH_HEAD").out.strip()
+            before = head(root) or "HEAD"
+            if before_rebase is not None:
+                before_rebase(before, upstream)
+            rebased = git(root, "rebase", "--quiet", upstream, check=False)
             if rebased.returncode != 0:
                 git(root, "rebase", "--abort", check=False)
                 raise RemoteError(
@@ -272,6 +299,12 @@ def push_rebasing(root: Path, remote: str, branch: str, *, retries: int = 3) -> 
                     "(both changed the pipeline state); the local commit is kept",
                     f"rerun on the new '{branch}'",
                 )
+            if after_rebase is not None:
+                try:
+                    after_rebase()
+                except BaseException:
+                    git(root, "reset", "--quiet", "--keep", before, check=False)
+                    raise
             continue
         time.sleep(delay)
         delay *= 2

@@ -74,11 +74,14 @@ def test_conflicting_move_exits_4_and_keeps_local_commit(
     head_before = git(origin, "rev-parse", "main")
     code, _, err = run_cli("commit", "--push", cwd=repo.root)
     assert code == errors.REMOTE, err
-    assert "conflict" in err and "local commit is kept" in err
+    # Both changed the pipeline state: caught before any rebase (the workspace untouched).
+    assert "main moved with pipeline changes: retrain" in err
+    assert "dvc.lock, params.yaml" in err and "local commit is kept" in err
     assert git(origin, "rev-parse", "main") == head_before
     assert repo.log()[0] == "pipeline: update state"
     assert not (repo.root / ".git" / "rebase-merge").exists()
     assert json.loads((repo.root / "m.json").read_text()) == {"acc": 0.1}
+    assert "lr: 0.1" in (repo.root / "params.yaml").read_text() and repo.status() == ""
 
 
 def test_commit_nothing_is_exit_0(repo: Repo) -> None:

@@ -212,6 +212,11 @@ def test_lock_takers_accept_wait_and_wait(trained: Repo, tmp_path: Path) -> None
         if command == "exp promote":
             # `exp run` left its results in the workspace; promote wants a clean tree.
             fresh.git("checkout", "--", ".")
+        if command == "commit":
+            # `params set` changed train.max_iter: a commit of it before retraining would
+            # pair it with the old dvc.lock, which `commit` refuses (exit 3).
+            code, _, err = run_cli("repro", cwd=fresh.root)
+            assert code == 0, err
         with holding(fresh.root) as holder:
             waiter = subprocess.Popen(
                 [sys.executable, "-m", "mlopskit", *_argv(command, out), "--wait"],

@@ -177,6 +177,12 @@ def validate_cmd() -> None:
     help="With --push: push to a new branch and open a pull request (GITHUB_TOKEN, "
     "GITHUB_REPOSITORY) instead of pushing the current branch.",
 )
+@click.option(
+    "--allow-missing-remote",
+    is_flag=True,
+    help="With --push: push the commit even when outputs it points at are not in the "
+    "DVC remote (a fresh clone cannot pull them).",
+)
 @click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
 def commit_cmd(
     targets: tuple[str, ...],
@@ -184,6 +190,7 @@ def commit_cmd(
     push: bool,
     retries: int,
     pull_request: bool,
+    allow_missing_remote: bool,
     wait: bool,
 ) -> None:
     """Commit the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
@@ -201,6 +208,7 @@ def commit_cmd(
         push=push,
         retries=retries,
         pull_request=pull_request,
+        allow_missing_remote=allow_missing_remote,
         wait=wait,
     )
     if res.commit:
