@@ -1060,3 +1060,98 @@ def pipeline_inputs(repo: Repo) -> set[str]:
 
 def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b.rstrip(os.sep) + os.sep) or b.startswith(a + os.sep)
+
+
+# --- DVC's private per-stage step ---------------------------------------------------
+# ``Repo.reproduce(repro_fn=...)`` takes the function that reproduces one stage; DVC's own
+# is the private ``dvc.repo.reproduce._reproduce_stage(stage, **kwargs)``. Checked against
+# DVC 3.50 to 3.67.1; tests/test_dvc_private.py fails loudly if DVC changes it.
+
+
+def plain_step(stage: Any, **kwargs: Any) -> Any:
+    """DVC's own per-stage step, unchanged."""
+    from dvc.repo.reproduce import _reproduce_stage
+
+    return _reproduce_stage(stage, **kwargs)
+
+
+def pulling_step(repo: Repo, remote: str | None) -> Any:
+    """DVC's per-stage step, fetching lazily: only for a stage that will run, its missing
+    inputs (DVC's --pull --allow-missing alone skips the unchanged stage that produces
+    them, and the run then fails), and the run-cache once, before the first such stage.
+    An unchanged pipeline therefore moves no data at all."""
+    import os
+
+    from dvc.repo.reproduce import _reproduce_stage
+    from dvc.stage.cache import RunCacheNotSupported
+
+    pulled_run_cache = False
+
+    def step(stage: Any, **kwargs: Any) -> Any:
+        nonlocal pulled_run_cache
+        if not (kwargs.get("force") or stage.changed(True, kwargs.get("upstream"))):
+            return _reproduce_stage(stage, **kwargs)
+        if not pulled_run_cache:
+            pulled_run_cache = True
+            try:
+                repo.stage_cache.pull(remote)
+            except RunCacheNotSupported:
+                pass
+        missing = sorted(
+            {
+                os.path.relpath(d.fs_path, repo.root_dir)
+                for d in stage.deps
+                if not is_params_dep(d)
+                and getattr(d.fs, "protocol", "local") in ("local", "file")
+                and not Path(d.fs_path).exists()
+            }
+        )
+        if missing:
+            repo.pull(missing, remote=remote)
+        return _reproduce_stage(stage, **{**kwargs, "pull": True})
+
+    return step
+
+
+TMP_NAME = _TMP_NAME  # dvc-objects' temporary names: f".{secrets.token_urlsafe(16)}.tmp"
+
+
+def drop_interrupted_tmp(exc: BaseException, within: Path | None) -> list[Path]:
+    """Remove the half-written ``.<token>.tmp`` file that an interrupted DVC copy left.
+
+    DVC internals: this walks the frames of dvc-objects' copy (checked against DVC 3.50 to
+    3.67.1 with its dvc-objects; tests/test_dvc_private.py fails if the names change).
+
+    dvc-objects' ``LocalFileSystem.put_file`` copies to a temporary name and renames it,
+    but removes nothing when the copy fails or is interrupted (treeverse/dvc-objects#379).
+    So Ctrl-C during ``add`` or a push to a local remote leaves an orphan in the cache or
+    the remote. Local copies run one at a time in the main thread, so the orphan is a
+    local variable of a frame the exception passed through: only such paths, inside
+    ``within``, are removed, never another process's temporary files.
+    """
+    import traceback as _tb
+
+    if within is None:
+        return []
+    top = within.resolve()
+    removed: list[Path] = []
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        stack += [e for e in (err.__cause__, err.__context__) if e is not None]
+        for frame, _ in _tb.walk_tb(err.__traceback__):
+            for value in list(frame.f_locals.values()):
+                if not isinstance(value, str) or not _TMP_NAME.fullmatch(Path(value).name):
+                    continue
+                try:
+                    p = Path(value).resolve()
+                    if p.is_relative_to(top) and p.is_file() and not p.is_symlink():
+                        p.unlink()
+                        removed.append(p)
+                except (OSError, ValueError, RuntimeError):
+                    pass
+    return removed

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -54,43 +52,11 @@ def _pointer_files(target: str) -> list[str]:
 
 
 # dvc-objects' temporary names: f".{secrets.token_urlsafe(16)}.tmp".
-_DVC_TMP = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp")
+_DVC_TMP = _dvc.TMP_NAME
 
 
 def _drop_dvc_tmp(exc: BaseException, within: Path | None) -> list[Path]:
-    """Remove the half-written ``.<token>.tmp`` file that an interrupted DVC copy left.
-
-    dvc-objects' ``LocalFileSystem.put_file`` copies to a temporary name and renames it,
-    but removes nothing when the copy fails or is interrupted (treeverse/dvc-objects#379).
-    So Ctrl-C during ``add`` or a push to a local remote leaves an orphan in the cache or
-    the remote. Local copies run one at a time in the main thread, so the orphan is a
-    local variable of a frame the exception passed through: only such paths, inside
-    ``within``, are removed, never another process's temporary files.
-    """
-    if within is None:
-        return []
-    top = within.resolve()
-    removed: list[Path] = []
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        err = stack.pop()
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
-        stack += [e for e in (err.__cause__, err.__context__) if e is not None]
-        for frame, _ in traceback.walk_tb(err.__traceback__):
-            for value in list(frame.f_locals.values()):
-                if not isinstance(value, str) or not _DVC_TMP.fullmatch(Path(value).name):
-                    continue
-                try:
-                    p = Path(value).resolve()
-                    if p.is_relative_to(top) and p.is_file() and not p.is_symlink():
-                        p.unlink()
-                        removed.append(p)
-                except (OSError, ValueError, RuntimeError):
-                    pass
-    return removed
+    return _dvc.drop_interrupted_tmp(exc, within)
 
 
 @journal.barrier

@@ -73,15 +73,13 @@ def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list
     workflow file never does. Compared in git's own terms (paths from the git root), so a
     project in a sub-folder and a dependency outside it are judged alike.
     """
-    from dvc.dependency.param import ParamsDependency
-
     top = project.git_root
     deps: dict[str, list[str]] = {}
     outs: set[str] = set()
     for s in stages:
         name = getattr(s, "addressing", str(s))
         for d in s.deps:
-            if isinstance(d, ParamsDependency) or getattr(d.fs, "protocol", "local") not in (
+            if _dvc.is_params_dep(d) or getattr(d.fs, "protocol", "local") not in (
                 "local",
                 "file",
             ):
@@ -215,14 +213,12 @@ def _repro(
         # DVC-managed output in the workspace there is nothing to push either. Without a
         # remote in the project's config that plainly exists, DVC decides below.
         return ReproResult(ran=[])
-    from dvc.repo import lock_repo
-
     from . import data
 
     with _dvc.open_repo(root) as repo:
         # Holding DVC's repo lock across the checks and the run keeps DVC from
         # rebuilding its index in reproduce(), and no other DVC process can get between.
-        with _dvc.translated(), lock_repo(repo):
+        with _dvc.translated(), _dvc.repo_lock(repo):
             stages = _load_stages(root, repo, targets)
             check_paths(root, stages)
             check_params(root, stages)
@@ -251,7 +247,9 @@ def _repro(
                     force=force,
                     dry=dry,
                     allow_missing=pull,
-                    repro_fn=_puller(repo, remote) if pull and not dry else _plain,
+                    repro_fn=_dvc.pulling_step(repo, remote)
+                    if pull and not dry
+                    else _dvc.plain_step,
                 )
         names = [getattr(s, "addressing", str(s)) for s in ran or []]
         if dry:
@@ -281,49 +279,6 @@ def _repro(
         git_pushed=state.pushed_to,
         remote=name,
     )
-
-
-def _plain(stage: Any, **kwargs: Any) -> Any:
-    from dvc.repo.reproduce import _reproduce_stage
-
-    return _reproduce_stage(stage, **kwargs)
-
-
-def _puller(repo: Repo, remote: str | None) -> Any:
-    """DVC's per-stage step, fetching lazily: only for a stage that will run, its missing
-    inputs (DVC's --pull --allow-missing alone skips the unchanged stage that produces
-    them, and the run then fails), and the run-cache once, before the first such stage.
-    An unchanged pipeline therefore moves no data at all."""
-    from dvc.dependency.param import ParamsDependency
-    from dvc.repo.reproduce import _reproduce_stage
-    from dvc.stage.cache import RunCacheNotSupported
-
-    pulled_run_cache = False
-
-    def step(stage: Any, **kwargs: Any) -> Any:
-        nonlocal pulled_run_cache
-        if not (kwargs.get("force") or stage.changed(True, kwargs.get("upstream"))):
-            return _reproduce_stage(stage, **kwargs)
-        if not pulled_run_cache:
-            pulled_run_cache = True
-            try:
-                repo.stage_cache.pull(remote)
-            except RunCacheNotSupported:
-                pass
-        missing = sorted(
-            {
-                os.path.relpath(d.fs_path, repo.root_dir)
-                for d in stage.deps
-                if not isinstance(d, ParamsDependency)
-                and getattr(d.fs, "protocol", "local") in ("local", "file")
-                and not Path(d.fs_path).exists()
-            }
-        )
-        if missing:
-            repo.pull(missing, remote=remote)
-        return _reproduce_stage(stage, **{**kwargs, "pull": True})
-
-    return step
 
 
 def fresh_clone_up_to_date(root: Path) -> bool:
