@@ -5,6 +5,7 @@ committing its state (push data before refs; rebase and retry on a moved branch)
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcyaml, journal, lock, revfile, scm
+from . import _dvc, dvcyaml, journal, lock, scm
 from .errors import PreconditionError, UsageError
 from .project import Project
 
@@ -228,31 +229,32 @@ def fresh_clone_up_to_date(root: Path) -> bool:
     stage input since the commit that last wrote dvc.lock. Anything else: ask DVC."""
     if scm.status(root):
         return False
-    last = scm.git(root, "log", "-1", "--format=%H", "--", "dvc.lock").out.strip()
-    if not last:
-        return False
-    doc = revfile.load_structured(root, None, "dvc.yaml")
-    inputs = dvcyaml.stage_inputs(doc)
-    if inputs is None:
-        return False
-    watched = inputs | {"dvc.yaml", "dvc.lock", *dvcyaml.files(root).params}
-    changed = [
-        p for p in scm.git(root, "diff", "--name-only", "-z", last, "HEAD").out.split("\0") if p
-    ]
-    for path in changed:
-        if (
-            path.endswith(".dvc")
-            or path in watched
-            or any(path.startswith(w.rstrip("/") + "/") for w in watched)
-        ):
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(None)  # every dvc.yaml, foreach/matrix resolved by DVC
+    if not state.dvcfiles or any(s.always_changed for s in state.stages):
+        return False  # DVC runs an always_changed stage on every repro
+    for dvcfile in state.dvcfiles:
+        # Each dvc.yaml against the commit that last wrote its own dvc.lock.
+        where = posixpath.dirname(dvcfile)
+        lockfile = posixpath.join(where, "dvc.lock")
+        last = scm.git(root, "log", "-1", "--format=%H", "--", lockfile).out.strip()
+        if not last:
             return False
-    lock_doc = revfile.load_structured(root, None, "dvc.lock")
-    managed = {
-        str(out["path"])
-        for stage in ((lock_doc or {}).get("stages") or {}).values()
-        for out in (stage or {}).get("outs") or []
-        if isinstance(out, dict) and "path" in out
-    }
+        own = [s for s in state.stages if s.dvcfile == dvcfile]
+        watched = {d for s in own for d in s.deps} | {f for s in own for f, _ in s.params}
+        watched |= {dvcfile, lockfile, posixpath.join(where, "params.yaml")}
+        watched |= set(state.tracked_vars)
+        diff = scm.git(root, "diff", "--name-only", "-z", last, "HEAD").out.split("\0")
+        for path in filter(None, diff):
+            if (
+                path.endswith(".dvc")
+                or path in watched
+                or any(path.startswith(w.rstrip("/") + "/") for w in watched)
+            ):
+                return False
+    managed = {o.path for s in state.stages for o in s.outs} | set(state.producers)
     for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
         if pointer:
             managed.add(pointer[: -len(".dvc")])

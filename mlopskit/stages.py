@@ -332,10 +332,32 @@ def _pipeline_stages(repo: Repo) -> list[Any]:
     return [s for s in order if isinstance(s, PipelineStage)]
 
 
+def _status(repo: Repo, stages: Sequence[Any]) -> dict[str, Any]:
+    """``dvc status`` of the pipeline stages. It asks the source of every ``dvc import``
+    (frozen ones too), so offline it fails: then each stage alone, an import that
+    cannot be reached named as such instead of failing the whole list."""
+    from .errors import MlopskitError
+
+    try:
+        with _dvc.translated():
+            return dict(repo.status())
+    except MlopskitError:
+        pass
+    out: dict[str, Any] = {}
+    for s in stages:
+        try:
+            with _dvc.translated():
+                found = repo.status(targets=[s.addressing])
+            out.update(found)
+        except MlopskitError as err:
+            out[s.addressing] = [f"status unknown: {err.message}"]
+    return out
+
+
 def stage_list(project: Project) -> list[StageInfo]:
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
         stages = _pipeline_stages(repo)
-        status = repo.status()
+        status = _status(repo, stages)
         out = []
         for s in stages:
             changes = status.get(s.addressing, [])
@@ -349,7 +371,8 @@ def stage_list(project: Project) -> list[StageInfo]:
                             described.append(f"{kind}: {files}")
                 else:
                     described.append(str(c))
-            out.append(StageInfo(s.name, str(s.cmd), bool(changes), described))
+            # As DVC names it: `name` in the root dvc.yaml, `sub/dvc.yaml:name` else.
+            out.append(StageInfo(s.addressing, str(s.cmd), bool(changes), described))
         return out
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import scm
+from . import _dvc, scm
 from .errors import PreconditionError, UsageError
 from .experiments import ExpResult, Point, _read_metrics
 from .project import Project
@@ -102,9 +102,11 @@ def _prepare_clone(root: Path, base: str, clone: Path, diff: bytes) -> None:
         scm.git(clone, "apply", "--whitespace=nowarn", "--binary", "-", input=diff)
     local = root / ".dvc" / "config.local"
     text = local.read_text() if local.is_file() else ""
-    # Share the project's DVC cache: nothing is copied twice, outputs restore from it.
-    cache = root / ".dvc" / "cache"
-    (clone / ".dvc" / "config.local").write_text(text + f"\n[cache]\n    dir = {cache}\n")
+    (clone / ".dvc" / "config.local").write_text(text)
+    # Share the project's DVC cache (wherever DVC's configuration puts it): nothing is
+    # copied twice, outputs restore from it. Set through DVC's config, so a
+    # config.local that already has a [cache] section keeps one.
+    _dvc.set_local_cache_dir(clone / ".dvc", _dvc.cache_dir(root))
 
 
 def _point(

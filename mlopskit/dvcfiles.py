@@ -1,0 +1,623 @@
+"""The one reader of DVC project state at a revision (or in the workspace).
+
+Every command that reads the pipeline's declarations or their values goes through
+here: metrics, params, plots, stage names, the report, history, the gate, the
+registry and the CT shortcut. What it reads, it reads as DVC does:
+
+- every ``dvc.yaml`` of the tree (nested ones too; not inside a DVC subrepo), each
+  resolved by DVC's own resolver (``vars``, ``foreach``, ``matrix``, ``${...}``),
+  through the gateway ``_dvc.resolve_dvcyaml``;
+- top-level ``metrics:``, ``params:`` and ``plots:``, relative to their ``dvc.yaml``;
+- params files of every type DVC reads (YAML, JSON, TOML, Python), DVC's rules for
+  which keys are shown (a stage's listed keys, whole files, ``params.yaml``, vars);
+- outputs recorded in each ``dvc.lock`` (outs only: a later stage's deps do not
+  overwrite them) and in ``.dvc`` files, directory outputs through their manifest;
+- the cache directory from DVC's configuration (``dvc cache dir``).
+
+Revisions are read from git objects through one ``git cat-file --batch`` (no
+checkout); trees, resolutions and parses are memoised per object id, so a long
+history costs little more than its distinct files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import _dvc, yamlio
+from .errors import UsageError
+from .gitbatch import BlobReader
+
+WORKSPACE = None
+PARAMS_FILE = "params.yaml"
+DVCFILE = "dvc.yaml"
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # repository-relative
+    cache: bool = True
+    metric: bool = False
+    plot: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    dvcfile: str  # "dvc.yaml" or "sub/dvc.yaml"
+    name: str  # as generated: "train", "train@0", "train@lr-0.1"
+    wdir: str  # repository-relative ("" for the root)
+    cmd: str
+    deps: tuple[str, ...] = ()
+    outs: tuple[Output, ...] = ()
+    params: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (file, keys); () keys = all
+    always_changed: bool = False
+    frozen: bool = False
+
+    @property
+    def address(self) -> str:
+        """As DVC prints it: ``name`` in the root dvc.yaml, ``sub/dvc.yaml:name`` else."""
+        return self.name if self.dvcfile == DVCFILE else f"{self.dvcfile}:{self.name}"
+
+
+@dataclass(frozen=True)
+class PlotDef:
+    name: str
+    file: str  # repository-relative (a file or a directory)
+    x: Any = None
+    y: Any = None
+    template: Any = None
+    title: Any = None
+
+
+@dataclass(frozen=True)
+class State:
+    rev: str | None
+    dvcfiles: tuple[str, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    metrics: tuple[str, ...] = ()  # declared paths (files or directories)
+    params: dict[str, list[str]] = field(default_factory=dict)  # file -> keys ([] = all)
+    plots: tuple[PlotDef, ...] = ()
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)  # output path -> md5 (or .dir)
+    producers: dict[str, str] = field(default_factory=dict)  # output path -> where recorded
+    tracked_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def many_dvcfiles(self) -> bool:
+        return len(self.dvcfiles) > 1
+
+    def stage_inputs(self) -> set[str]:
+        return {d for s in self.stages for d in s.deps}
+
+
+def _join(*parts: str) -> str:
+    kept = [p for p in parts if p not in ("", ".")]
+    return posixpath.normpath(posixpath.join(*kept)) if kept else ""
+
+
+def _entries(items: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``[path, {path: {opts}}]`` lists (outs, metrics, plots, deps) as (path, opts)."""
+    for entry in items or []:
+        if isinstance(entry, str):
+            yield entry, {}
+        elif isinstance(entry, Mapping):
+            for k, v in entry.items():
+                yield str(k), dict(v) if isinstance(v, Mapping) else {}
+
+
+# ------------------------------------------------------------------------- trees
+
+
+def _parse_tree(raw: bytes) -> list[tuple[str, str, str]]:
+    """A git tree object's entries: (mode, name, object id)."""
+    out = []
+    i = 0
+    while i < len(raw):
+        sp = raw.index(b" ", i)
+        nul = raw.index(b"\0", sp)
+        mode = raw[i:sp].decode()
+        name = raw[sp + 1 : nul].decode("utf-8", "surrogateescape")
+        sha = raw[nul + 1 : nul + 21].hex()
+        out.append((mode, name, sha))
+        i = nul + 21
+    return out
+
+
+class Reader:
+    """Reads project state at revisions; one per command (``with Reader(root) as r``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._git: BlobReader | None = None
+        self._objects: dict[str, tuple[str, str, bytes] | None] = {}
+        self._trees: dict[str, list[tuple[str, str, str]]] = {}
+        self._found: dict[str, tuple[list[str], list[str]]] = {}
+        self._parsed: dict[tuple[str, str], Any] = {}
+        self._resolved: dict[
+            tuple[str, str], list[tuple[dict[str, str | None], tuple[dict[str, Any], Any]]]
+        ] = {}
+        self._states: dict[str, State] = {}
+        self._cache_dir: Path | None = None
+
+    # -- plumbing
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._git is not None:
+            self._git.close()
+            self._git = None
+
+    def _object(self, spec: str) -> tuple[str, str, bytes] | None:
+        if spec not in self._objects:
+            if self._git is None:
+                self._git = BlobReader(self.root)
+            self._objects[spec] = self._git.object(spec)
+        return self._objects[spec]
+
+    @property
+    def cache_dir(self) -> Path:
+        if self._cache_dir is None:
+            self._cache_dir = _dvc.cache_dir(self.root)
+        return self._cache_dir
+
+    def _tree(self, sha: str) -> list[tuple[str, str, str]]:
+        if sha not in self._trees:
+            obj = self._object(sha)
+            self._trees[sha] = _parse_tree(obj[2]) if obj and obj[1] == "tree" else []
+        return self._trees[sha]
+
+    def _git_entry(self, rev: str, path: str) -> tuple[str, str] | None:
+        """(type, object id) of ``path`` at ``rev`` ("" is the root tree)."""
+        obj = self._object(f"{rev}^{{tree}}" if not path else f"{rev}:{path}")
+        return (obj[1], obj[0]) if obj else None
+
+    def blob_id(self, rev: str | None, path: str) -> str | None:
+        if rev is WORKSPACE:
+            return None
+        entry = self._git_entry(rev, path)
+        return entry[1] if entry and entry[0] == "blob" else None
+
+    def _find_in_tree(self, sha: str, top: bool) -> tuple[list[str], list[str]]:
+        """(dvc.yaml paths, .dvc file paths) under a tree, skipping DVC subrepos."""
+        key = f"{sha}:{top}"
+        if key in self._found:
+            return self._found[key]
+        entries = self._tree(sha)
+        yamls: list[str] = []
+        pointers: list[str] = []
+        if not top and any(m == "40000" and n == ".dvc" for m, n, _ in entries):
+            self._found[key] = (yamls, pointers)
+            return yamls, pointers
+        for mode, name, obj in entries:
+            if mode == "40000":
+                if name in (".git", ".dvc"):
+                    continue
+                sub_y, sub_p = self._find_in_tree(obj, False)
+                yamls += [f"{name}/{p}" for p in sub_y]
+                pointers += [f"{name}/{p}" for p in sub_p]
+            elif mode.startswith("10"):
+                if name == DVCFILE:
+                    yamls.append(name)
+                elif name.endswith(".dvc"):
+                    pointers.append(name)
+        self._found[key] = (yamls, pointers)
+        return yamls, pointers
+
+    def _find_in_workspace(self) -> tuple[list[str], list[str]]:
+        yamls: list[str] = []
+        pointers: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            rel = "" if rel == "." else rel
+            if rel and ".dvc" in dirnames:
+                dirnames[:] = []
+                continue
+            dirnames[:] = sorted(d for d in dirnames if d not in (".git", ".dvc"))
+            for name in sorted(filenames):
+                if name == DVCFILE:
+                    yamls.append(_join(rel, name))
+                elif name.endswith(".dvc"):
+                    pointers.append(_join(rel, name))
+        return yamls, pointers
+
+    # -- files
+    def isdir(self, rev: str | None, path: str) -> bool:
+        if rev is WORKSPACE:
+            return (self.root / path).is_dir()
+        entry = self._git_entry(rev, path)
+        return bool(entry and entry[0] == "tree")
+
+    def read_git(self, rev: str | None, path: str) -> bytes | None:
+        """The file as committed at ``rev`` (the workspace's file for WORKSPACE)."""
+        if rev is WORKSPACE:
+            f = self.root / path
+            try:
+                return f.read_bytes() if f.is_file() else None
+            except OSError:
+                return None
+        obj = self._object(f"{rev}:{path}")
+        return obj[2] if obj and obj[1] == "blob" else None
+
+    def read(self, rev: str | None, path: str) -> bytes | None:
+        """A file at ``rev``: from git (or the workspace), else a DVC output from the
+        cache by the md5 that revision recorded for it (dvc.lock, .dvc)."""
+        raw = self.read_git(rev, path)
+        if raw is not None:
+            return raw
+        md5 = self.md5_of(self.state(rev), path)
+        if md5 and not md5.endswith(".dir"):
+            return self.cached(md5)
+        return None
+
+    def cached(self, md5: str) -> bytes | None:
+        for f in self.cache_files(md5):
+            if f.is_file():
+                return f.read_bytes()
+        return None
+
+    def cache_files(self, md5: str) -> list[Path]:
+        """Where DVC keeps the object ``md5`` (3.x layout first, then 2.x)."""
+        base = self.cache_dir
+        return [base / "files" / "md5" / md5[:2] / md5[2:], base / md5[:2] / md5[2:]]
+
+    def manifest(self, md5: str) -> list[tuple[str, str]] | None:
+        """A directory output's (relpath, md5) entries, from its ``.dir`` object."""
+        raw = self.cached(md5)
+        if raw is None:
+            return None
+        try:
+            entries = json.loads(raw)
+        except ValueError:
+            return None
+        return [
+            (str(e["relpath"]), str(e["md5"]))
+            for e in entries
+            if isinstance(e, dict) and "relpath" in e and "md5" in e
+        ]
+
+    def md5_of(self, state: State, path: str) -> str | None:
+        """The md5 ``state`` records for ``path``: an output, or a file in a directory one."""
+        if path in state.hashes:
+            return state.hashes[path]
+        parts = path.split("/")
+        for i in range(len(parts) - 1, 0, -1):
+            top = "/".join(parts[:i])
+            md5 = state.hashes.get(top)
+            if md5 and md5.endswith(".dir"):
+                rel = "/".join(parts[i:])
+                for name, file_md5 in self.manifest(md5) or []:
+                    if name == rel:
+                        return file_md5
+                return None
+        return None
+
+    def expand(self, rev: str | None, path: str) -> list[str]:
+        """A declared path as the files DVC reads for it: a directory's files (in git,
+        the workspace, or a directory output's manifest), else the path itself."""
+        if rev is WORKSPACE and (self.root / path).is_dir():
+            return sorted(
+                _join(path, Path(dp, f).relative_to(self.root / path).as_posix())
+                for dp, _, fs in os.walk(self.root / path)
+                for f in fs
+            )
+        if rev is not WORKSPACE and self.isdir(rev, path):
+            return sorted(self._git_files(rev, path))
+        md5 = self.state(rev).hashes.get(path)
+        if md5 and md5.endswith(".dir"):
+            return sorted(_join(path, rel) for rel, _ in self.manifest(md5) or [])
+        return [path]
+
+    def _git_files(self, rev: str, path: str) -> Iterator[str]:
+        entry = self._git_entry(rev, path)
+        if entry is None:
+            return
+        for mode, name, _obj in self._tree(entry[1]):
+            sub = _join(path, name)
+            if mode == "40000":
+                yield from self._git_files(rev, sub)
+            elif mode.startswith("10"):
+                yield sub
+
+    def load(self, rev: str | None, path: str, *, strict: bool = True) -> Any:
+        """A params/metrics file parsed as DVC parses it (None when absent). YAML goes
+        through the fast libyaml reader (YAML 1.2 like DVC's ruamel: the differential
+        tests hold it equal); JSON, TOML and Python through DVC's parsers."""
+        raw = self.read(rev, path)
+        if raw is None:
+            return None
+        sha = self.blob_id(rev, path)
+        key = (sha or "", path)
+        if sha and key in self._parsed:
+            return self._parsed[key]
+        where = path if rev is WORKSPACE else f"{path}@{rev[:8]}"
+        try:
+            value = parse_text(path, raw.decode("utf-8"), display=where)
+        except UnicodeDecodeError:
+            if strict:
+                raise UsageError(f"{where}: not a UTF-8 text file") from None
+            value = None
+        except UsageError:
+            if strict:
+                raise
+            value = None
+        if sha:
+            self._parsed[key] = value
+        return value
+
+    # -- pipeline state
+    def state(self, rev: str | None) -> State:
+        key = "" if rev is WORKSPACE else rev
+        if key not in self._states:
+            self._states[key] = self._build(rev)
+        return self._states[key]
+
+    def _build(self, rev: str | None) -> State:
+        if rev is WORKSPACE:
+            yamls, pointers = self._find_in_workspace()
+        else:
+            root_tree = self._git_entry(rev, "")
+            yamls, pointers = self._find_in_tree(root_tree[1], True) if root_tree else ([], [])
+        yamls = sorted(yamls, key=lambda p: (p.count("/"), p))
+        stages: list[Stage] = []
+        metrics: list[str] = []
+        plots: list[PlotDef] = []
+        param_lists: list[Any] = []
+        artifacts: dict[str, dict[str, Any]] = {}
+        tracked: dict[str, dict[str, Any]] = {}
+        hashes: dict[str, str] = {}
+        producers: dict[str, str] = {}
+        for dvcfile in yamls:
+            doc, used = self._resolve(rev, dvcfile)
+            where = posixpath.dirname(dvcfile)
+            file_stages = [_stage(dvcfile, where, n, s) for n, s in doc["stages"].items()]
+            stages += file_stages
+            for s in file_stages:
+                for out in s.outs:
+                    if out.metric:
+                        metrics.append(out.path)
+                    if out.plot:
+                        plots.append(PlotDef(out.path, out.path))
+                for file, keys in s.params:
+                    param_lists.append({file: list(keys)})
+            metrics += [_join(where, str(m)) for m in doc.get("metrics") or []]
+            for p in doc.get("params") or []:
+                param_lists.append({_join(where, str(p)): []})
+            plots = _top_plots(doc.get("plots") or [], where) + plots
+            for name, spec in (doc.get("artifacts") or {}).items():
+                spec = dict(spec or {})
+                if "path" in spec:
+                    spec["path"] = _join(where, str(spec["path"]))
+                artifacts[str(name)] = spec
+            for files in used.values():
+                for file, values in files.items():
+                    tracked.setdefault(_join(file), {}).update(values)
+            lock = self._lock(rev, _join(where, "dvc.lock"))
+            by_name = {s.name: s for s in file_stages}
+            for name, entry in lock.items():
+                stage = by_name.get(name)
+                wdir = stage.wdir if stage else where
+                for kind in ("outs", "deps"):
+                    for item in (entry or {}).get(kind) or []:
+                        if isinstance(item, Mapping) and "path" in item and "md5" in item:
+                            path = _join(wdir, str(item["path"]))
+                            if kind == "outs" or path not in hashes:
+                                hashes[path] = str(item["md5"])
+                                if kind == "outs":
+                                    producers[path] = name
+        for pointer in sorted(pointers):
+            data = self._pointer(rev, pointer)
+            where = posixpath.dirname(pointer)
+            wdir = _join(where, str(data.get("wdir") or ""))
+            for item in data.get("outs") or []:
+                if isinstance(item, Mapping) and "path" in item and "md5" in item:
+                    path = _join(wdir, str(item["path"]))
+                    hashes[path] = str(item["md5"])
+                    producers[path] = pointer
+        if self.read_git(rev, PARAMS_FILE) is not None or PARAMS_FILE in hashes:
+            param_lists.append({PARAMS_FILE: []})  # DVC shows params.yaml whole
+        params = _merge_params(param_lists)
+        tracked = {f: v for f, v in tracked.items() if f not in params}
+        return State(
+            rev=rev,
+            dvcfiles=tuple(yamls),
+            stages=tuple(stages),
+            metrics=tuple(dict.fromkeys(metrics)),
+            params=params,
+            plots=tuple(dict.fromkeys(plots)),
+            artifacts=artifacts,
+            hashes=hashes,
+            producers=producers,
+            tracked_vars=tracked,
+        )
+
+    def _structured(self, rev: str | None, path: str) -> Any:
+        raw = self.read_git(rev, path)
+        if raw is None:
+            return None
+        sha = self.blob_id(rev, path)
+        if sha and (sha, path) in self._parsed:
+            return self._parsed[(sha, path)]
+        where = path if rev is WORKSPACE else f"{path}@{rev[:8]}"
+        value = yamlio.fast_loads(raw.decode("utf-8", "replace"), display=where)
+        if sha:
+            self._parsed[(sha, path)] = value
+        return value
+
+    def _lock(self, rev: str | None, path: str) -> dict[str, Any]:
+        data = self._structured(rev, path)
+        stages = data.get("stages") if isinstance(data, Mapping) else None
+        return dict(stages) if isinstance(stages, Mapping) else {}
+
+    def _pointer(self, rev: str | None, path: str) -> dict[str, Any]:
+        try:
+            data = self._structured(rev, path)
+        except UsageError:
+            return {}
+        return dict(data) if isinstance(data, Mapping) else {}
+
+    def _resolve(self, rev: str | None, dvcfile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """dvc.yaml resolved by DVC's resolver, memoised per blob (and per the blobs of
+        the files its interpolation read)."""
+        raw = self.read_git(rev, dvcfile)
+        where = dvcfile if rev is WORKSPACE else f"{dvcfile}@{rev[:8]}"
+        text = (raw or b"").decode("utf-8", "replace")
+        sha = self.blob_id(rev, dvcfile)
+        templated = "${" in text or "vars" in text
+        memo = self._resolved.setdefault((sha or "", dvcfile), []) if sha else None
+        if memo:
+            for seen, known in memo:
+                if not templated or all(self.blob_id(rev, p) == b for p, b in seen.items()):
+                    return known
+        data = yamlio.fast_loads(text, display=where) if text.strip() else {}
+        if not isinstance(data, Mapping):
+            raise UsageError(f"{where}: top level must be a mapping")
+        reads: dict[str, str | None] = {}
+
+        def read(path: str) -> bytes | None:
+            reads[path] = self.blob_id(rev, path)
+            return self.read_git(rev, path)
+
+        def isdir(path: str) -> bool:
+            return self.isdir(rev, path)
+
+        # DVC's resolver for every dvc.yaml (plain ones too: it is what DVC runs); the
+        # memo makes it once per distinct blob (and vars files, when it interpolates).
+        result = _dvc.resolve_dvcyaml(
+            dict(data), posixpath.dirname(dvcfile), read, isdir, display=where
+        )
+        if memo is not None:
+            memo.append((reads, result))
+        return result
+
+
+def parse_text(path: str, text: str, *, display: str) -> Any:
+    if path.endswith((".json", ".toml", ".py")):
+        try:
+            return _dvc.parse_file(path, text)
+        except UsageError as err:
+            raise UsageError(err.message.replace(path, display, 1)) from None
+    return yamlio.fast_loads(text, display=display)
+
+
+def _stage(dvcfile: str, where: str, name: str, spec: Any) -> Stage:
+    spec = spec if isinstance(spec, Mapping) else {}
+    wdir = _join(where, str(spec.get("wdir") or ""))
+    cmd = spec.get("cmd")
+    command = " && ".join(str(c) for c in cmd) if isinstance(cmd, list) else str(cmd or "")
+    outs: list[Output] = []
+    for kind in ("outs", "metrics", "plots"):
+        for path, opts in _entries(spec.get(kind)):
+            outs.append(
+                Output(
+                    _join(wdir, path),
+                    cache=bool(opts.get("cache", True)),
+                    metric=kind == "metrics",
+                    plot=kind == "plots",
+                )
+            )
+    params: list[tuple[str, tuple[str, ...]]] = []
+    for entry in spec.get("params") or []:
+        if isinstance(entry, str):
+            params.append((_join(wdir, PARAMS_FILE), (entry,)))
+        elif isinstance(entry, Mapping):
+            for file, keys in entry.items():
+                params.append((_join(wdir, str(file)), tuple(str(k) for k in keys or [])))
+    return Stage(
+        dvcfile=dvcfile,
+        name=str(name),
+        wdir=wdir,
+        cmd=command,
+        deps=tuple(_join(wdir, p) for p, _ in _entries(spec.get("deps"))),
+        outs=tuple(outs),
+        params=tuple(params),
+        always_changed=bool(spec.get("always_changed", False)),
+        frozen=bool(spec.get("frozen", False)),
+    )
+
+
+def _top_plots(entries: Iterable[Any], where: str) -> list[PlotDef]:
+    out: list[PlotDef] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            out.append(PlotDef(_join(where, entry), _join(where, entry)))
+            continue
+        if not isinstance(entry, Mapping):
+            continue
+        for name, spec in entry.items():
+            spec = spec if isinstance(spec, Mapping) else {}
+            y = spec.get("y")
+            common = {
+                "x": spec.get("x") if isinstance(spec.get("x"), str) else None,
+                "template": spec.get("template"),
+                "title": spec.get("title"),
+            }
+            if isinstance(y, Mapping):
+                for file, fields in y.items():
+                    first = fields[0] if isinstance(fields, list) and fields else fields
+                    out.append(PlotDef(str(name), _join(where, str(file)), y=first, **common))
+            else:
+                out.append(PlotDef(_join(where, str(name)), _join(where, str(name)), y=y, **common))
+    return out
+
+
+def _merge_params(entries: list[Any]) -> dict[str, list[str]]:
+    """DVC's rule: a file tracked whole anywhere is shown whole; else the listed keys."""
+    whole = {f for e in entries for f, keys in e.items() if not keys}
+    out: dict[str, list[str]] = {}
+    for e in entries:
+        for f, keys in e.items():
+            bucket = out.setdefault(f, [])
+            if f not in whole:
+                bucket.extend(k for k in keys if k not in bucket)
+    return out
+
+
+def select(data: Any, keys: list[str]) -> Any:
+    """The parts of a params file a stage tracks (``dvc params show``: dpath search)."""
+    if not keys or not isinstance(data, Mapping):
+        return data
+    out: dict[str, Any] = {}
+    for key in keys:
+        node: Any = data
+        parts = key.split(".")
+        try:
+            for part in parts:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+        target = out
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = node
+    return out
+
+
+def metric_values(data: Any) -> Any:
+    """What ``dvc metrics show`` keeps of a file: numbers, strings and booleans, nested
+    in mappings (lists and nulls are dropped)."""
+    if isinstance(data, int | float | str):
+        return data
+    if not isinstance(data, Mapping):
+        return None
+    out = {}
+    for k, v in data.items():
+        m = metric_values(v)
+        if m not in (None, {}):
+            out[k] = m
+    return out
+
+
+def open_reader(root: Path) -> Reader:
+    return Reader(root)
