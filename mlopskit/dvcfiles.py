@@ -487,7 +487,12 @@ class Reader:
 
         def read(path: str) -> bytes | None:
             reads[path] = self.blob_id(rev, path)
-            return self.read_git(rev, path)
+            found = self.read_git(rev, path)
+            if found is not None and path.endswith((".yaml", ".yml")):
+                # A malformed vars file is FILE:LINE (ours), not DVC's multi-line message.
+                shown = path if rev is WORKSPACE else f"{path}@{rev[:8]}"
+                yamlio.fast_loads(found.decode("utf-8", "replace"), display=shown)
+            return found
 
         def isdir(path: str) -> bool:
             return self.isdir(rev, path)
