@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from .errors import UsageError
 from .gitbatch import BlobReader
 
 WORKSPACE = None
+_REF = re.compile(r"\$\{\s*([A-Za-z_][\w-]*)")
 PARAMS_FILE = "params.yaml"
 DVCFILE = "dvc.yaml"
 
@@ -84,8 +86,7 @@ class State:
     params: dict[str, list[str]] = field(default_factory=dict)  # file -> keys ([] = all)
     plots: tuple[PlotDef, ...] = ()
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    hashes: dict[str, str] = field(default_factory=dict)  # output path -> md5 (or .dir)
-    producers: dict[str, str] = field(default_factory=dict)  # output path -> where recorded
+    pointers: tuple[str, ...] = ()  # .dvc files
     tracked_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -94,6 +95,14 @@ class State:
 
     def stage_inputs(self) -> set[str]:
         return {d for s in self.stages for d in s.deps}
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a revision records of its outputs (every dvc.lock's outs, .dvc files)."""
+
+    hashes: dict[str, str] = field(default_factory=dict)  # output path -> md5 (or .dir)
+    producers: dict[str, str] = field(default_factory=dict)  # output path -> stage / .dvc
 
 
 def _join(*parts: str) -> str:
@@ -140,9 +149,10 @@ class Reader:
         self._found: dict[str, tuple[list[str], list[str]]] = {}
         self._parsed: dict[tuple[str, str], Any] = {}
         self._resolved: dict[
-            tuple[str, str], list[tuple[dict[str, str | None], tuple[dict[str, Any], Any]]]
+            tuple[str, str], list[tuple[dict[str, Any], tuple[dict[str, Any], Any]]]
         ] = {}
         self._states: dict[str, State] = {}
+        self._outputs: dict[str, Outputs] = {}
         self._cache_dir: Path | None = None
 
     # -- plumbing
@@ -256,7 +266,7 @@ class Reader:
         raw = self.read_git(rev, path)
         if raw is not None:
             return raw
-        md5 = self.md5_of(self.state(rev), path)
+        md5 = self.md5_of(rev, path)
         if md5 and not md5.endswith(".dir"):
             return self.cached(md5)
         return None
@@ -287,14 +297,15 @@ class Reader:
             if isinstance(e, dict) and "relpath" in e and "md5" in e
         ]
 
-    def md5_of(self, state: State, path: str) -> str | None:
-        """The md5 ``state`` records for ``path``: an output, or a file in a directory one."""
-        if path in state.hashes:
-            return state.hashes[path]
+    def md5_of(self, rev: str | None, path: str) -> str | None:
+        """The md5 ``rev`` records for ``path``: an output, or a file in a directory one."""
+        hashes = self.outputs(rev).hashes
+        if path in hashes:
+            return hashes[path]
         parts = path.split("/")
         for i in range(len(parts) - 1, 0, -1):
             top = "/".join(parts[:i])
-            md5 = state.hashes.get(top)
+            md5 = hashes.get(top)
             if md5 and md5.endswith(".dir"):
                 rel = "/".join(parts[i:])
                 for name, file_md5 in self.manifest(md5) or []:
@@ -314,7 +325,7 @@ class Reader:
             )
         if rev is not WORKSPACE and self.isdir(rev, path):
             return sorted(self._git_files(rev, path))
-        md5 = self.state(rev).hashes.get(path)
+        md5 = self.outputs(rev).hashes.get(path)
         if md5 and md5.endswith(".dir"):
             return sorted(_join(path, rel) for rel, _ in self.manifest(md5) or [])
         return [path]
@@ -376,8 +387,6 @@ class Reader:
         param_lists: list[Any] = []
         artifacts: dict[str, dict[str, Any]] = {}
         tracked: dict[str, dict[str, Any]] = {}
-        hashes: dict[str, str] = {}
-        producers: dict[str, str] = {}
         for dvcfile in yamls:
             doc, used = self._resolve(rev, dvcfile)
             where = posixpath.dirname(dvcfile)
@@ -403,9 +412,48 @@ class Reader:
             for files in used.values():
                 for file, values in files.items():
                     tracked.setdefault(_join(file), {}).update(values)
-            lock = self._lock(rev, _join(where, "dvc.lock"))
-            by_name = {s.name: s for s in file_stages}
-            for name, entry in lock.items():
+        if (
+            self.read_git(rev, PARAMS_FILE) is not None
+            or PARAMS_FILE in self.outputs_of(rev, yamls, stages, pointers).hashes
+        ):
+            param_lists.append({PARAMS_FILE: []})  # DVC shows params.yaml whole
+        params = _merge_params(param_lists)
+        tracked = {f: v for f, v in tracked.items() if f not in params}
+        return State(
+            rev=rev,
+            dvcfiles=tuple(yamls),
+            stages=tuple(stages),
+            metrics=tuple(dict.fromkeys(metrics)),
+            params=params,
+            plots=tuple(dict.fromkeys(plots)),
+            artifacts=artifacts,
+            pointers=tuple(sorted(pointers)),
+            tracked_vars=tracked,
+        )
+
+    def outputs(self, rev: str | None) -> Outputs:
+        """The outputs ``rev`` records, read on first use (a history whose metrics are
+        in git never parses a dvc.lock)."""
+        state = self.state(rev)
+        return self.outputs_of(rev, state.dvcfiles, state.stages, state.pointers)
+
+    def outputs_of(
+        self,
+        rev: str | None,
+        dvcfiles: Iterable[str],
+        stages: Iterable[Stage],
+        pointers: Iterable[str],
+    ) -> Outputs:
+        key = "" if rev is WORKSPACE else rev
+        if key in self._outputs:
+            return self._outputs[key]
+        hashes: dict[str, str] = {}
+        producers: dict[str, str] = {}
+        stage_list = list(stages)
+        for dvcfile in dvcfiles:
+            where = posixpath.dirname(dvcfile)
+            by_name = {s.name: s for s in stage_list if s.dvcfile == dvcfile}
+            for name, entry in self._lock(rev, _join(where, "dvc.lock")).items():
                 stage = by_name.get(name)
                 wdir = stage.wdir if stage else where
                 for kind in ("outs", "deps"):
@@ -418,29 +466,14 @@ class Reader:
                                     producers[path] = name
         for pointer in sorted(pointers):
             data = self._pointer(rev, pointer)
-            where = posixpath.dirname(pointer)
-            wdir = _join(where, str(data.get("wdir") or ""))
+            wdir = _join(posixpath.dirname(pointer), str(data.get("wdir") or ""))
             for item in data.get("outs") or []:
                 if isinstance(item, Mapping) and "path" in item and "md5" in item:
                     path = _join(wdir, str(item["path"]))
                     hashes[path] = str(item["md5"])
                     producers[path] = pointer
-        if self.read_git(rev, PARAMS_FILE) is not None or PARAMS_FILE in hashes:
-            param_lists.append({PARAMS_FILE: []})  # DVC shows params.yaml whole
-        params = _merge_params(param_lists)
-        tracked = {f: v for f, v in tracked.items() if f not in params}
-        return State(
-            rev=rev,
-            dvcfiles=tuple(yamls),
-            stages=tuple(stages),
-            metrics=tuple(dict.fromkeys(metrics)),
-            params=params,
-            plots=tuple(dict.fromkeys(plots)),
-            artifacts=artifacts,
-            hashes=hashes,
-            producers=producers,
-            tracked_vars=tracked,
-        )
+        self._outputs[key] = Outputs(hashes, producers)
+        return self._outputs[key]
 
     def _structured(self, rev: str | None, path: str) -> Any:
         raw = self.read_git(rev, path)
@@ -467,6 +500,30 @@ class Reader:
             return {}
         return dict(data) if isinstance(data, Mapping) else {}
 
+    def _fingerprint(self, rev: str | None, path: str, names: list[str]) -> Any:
+        """What of a file DVC's resolver read can change its result: the file's top-level
+        keys (a clash between vars files is an error) and the values of the names the
+        dvc.yaml interpolates. A params.yaml whose other values change between commits
+        resolves once."""
+        sha = self.blob_id(rev, path)
+        raw = self.read_git(rev, path)
+        if raw is None:
+            return None
+        key = (sha or "", path)
+        if sha and key in self._parsed:
+            data = self._parsed[key]
+        else:
+            try:
+                data = parse_text(path, raw.decode("utf-8"), display=path)
+            except (UsageError, UnicodeDecodeError):
+                return ("unreadable", sha)
+            if sha:
+                self._parsed[key] = data
+        if not isinstance(data, Mapping):
+            return ("not a mapping", sha)
+        values = [json.dumps(data.get(n), sort_keys=True, default=str) for n in names]
+        return (tuple(sorted(str(k) for k in data)), tuple(values))
+
     def _resolve(self, rev: str | None, dvcfile: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """dvc.yaml resolved by DVC's resolver, memoised per blob (and per the blobs of
         the files its interpolation read)."""
@@ -475,18 +532,21 @@ class Reader:
         text = (raw or b"").decode("utf-8", "replace")
         sha = self.blob_id(rev, dvcfile)
         templated = "${" in text or "vars" in text
+        names = sorted(set(_REF.findall(text)))
         memo = self._resolved.setdefault((sha or "", dvcfile), []) if sha else None
         if memo:
             for seen, known in memo:
-                if not templated or all(self.blob_id(rev, p) == b for p, b in seen.items()):
+                if not templated or all(
+                    self._fingerprint(rev, p, names) == fp for p, fp in seen.items()
+                ):
                     return known
         data = yamlio.fast_loads(text, display=where) if text.strip() else {}
         if not isinstance(data, Mapping):
             raise UsageError(f"{where}: top level must be a mapping")
-        reads: dict[str, str | None] = {}
+        reads: dict[str, Any] = {}
 
         def read(path: str) -> bytes | None:
-            reads[path] = self.blob_id(rev, path)
+            reads[path] = self._fingerprint(rev, path, names)
             found = self.read_git(rev, path)
             if found is not None and path.endswith((".yaml", ".yml")):
                 # A malformed vars file is FILE:LINE (ours), not DVC's multi-line message.

@@ -45,7 +45,7 @@ def read_state(reader: dvcfiles.Reader, rev: str | None, *, required: bool = Tru
                     f"metrics file {err.message}", "fix the stage that writes it"
                 ) from None
             if data is None:
-                known = reader.md5_of(state, path) is not None
+                known = reader.md5_of(rev, path) is not None
                 if required:
                     raise OperationFailed(
                         f"metrics file {where}: declared but not in the workspace or the DVC cache",

@@ -233,6 +233,7 @@ def fresh_clone_up_to_date(root: Path) -> bool:
 
     with dvcfiles.Reader(root) as reader:
         state = reader.state(None)  # every dvc.yaml, foreach/matrix resolved by DVC
+        recorded = reader.outputs(None).producers
     if not state.dvcfiles or any(s.always_changed for s in state.stages):
         return False  # DVC runs an always_changed stage on every repro
     for dvcfile in state.dvcfiles:
@@ -254,7 +255,7 @@ def fresh_clone_up_to_date(root: Path) -> bool:
                 or any(path.startswith(w.rstrip("/") + "/") for w in watched)
             ):
                 return False
-    managed = {o.path for s in state.stages for o in s.outs} | set(state.producers)
+    managed = {o.path for s in state.stages for o in s.outs} | set(recorded)
     for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
         if pointer:
             managed.add(pointer[: -len(".dvc")])

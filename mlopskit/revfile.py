@@ -41,7 +41,7 @@ def lock_md5s(root: Path, rev: str | None) -> dict[str, str]:
     from . import dvcfiles
 
     with dvcfiles.Reader(root) as reader:
-        return dict(reader.state(rev).hashes)
+        return dict(reader.outputs(rev).hashes)
 
 
 def read_bytes(
