@@ -472,3 +472,18 @@ def lock_status(repo: Repo) -> tuple[list[str], list[str]]:
             elif any(o.use_cache and not Path(o.fs_path).exists() for o in s.outs):
                 not_pulled.append(s.addressing)
     return stale, not_pulled
+
+
+def ignore_patterns(text: str, dirname: str) -> Any:
+    """A ``.dvcignore`` as DVC reads it (its gitignore-style patterns, DVC's matcher),
+    for the directory ``dirname`` (repository-relative, "" for the root). Call
+    ``.matches("/" + parent, name, is_dir)`` with "/"-rooted parents."""
+    from dvc.ignore import DvcIgnorePatterns
+    from dvc.pathspec_math import PatternInfo
+
+    lines = [
+        PatternInfo(line, f"{dirname or '.'}/.dvcignore:{i + 1}:{line}")
+        for i, line in enumerate(map(str.strip, text.splitlines()))
+        if line and not line.startswith("#")
+    ]
+    return DvcIgnorePatterns(lines, "/" + dirname if dirname else "/", "/")

@@ -39,6 +39,7 @@ WORKSPACE = None
 _REF = re.compile(r"\$\{\s*([A-Za-z_][\w-]*)")
 PARAMS_FILE = "params.yaml"
 DVCFILE = "dvc.yaml"
+IGNOREFILE = ".dvcignore"
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,8 @@ class Reader:
         return entry[1] if entry and entry[0] == "blob" else None
 
     def _find_in_tree(self, sha: str, top: bool) -> tuple[list[str], list[str]]:
-        """(dvc.yaml paths, .dvc file paths) under a tree, skipping DVC subrepos."""
+        """(dvc.yaml and .dvcignore paths, .dvc file paths) under a tree, skipping DVC
+        subrepos."""
         key = f"{sha}:{top}"
         if key in self._found:
             return self._found[key]
@@ -218,12 +220,38 @@ class Reader:
                 yamls += [f"{name}/{p}" for p in sub_y]
                 pointers += [f"{name}/{p}" for p in sub_p]
             elif mode.startswith("10"):
-                if name == DVCFILE:
+                if name in (DVCFILE, IGNOREFILE):
                     yamls.append(name)
                 elif name.endswith(".dvc"):
                     pointers.append(name)
         self._found[key] = (yamls, pointers)
         return yamls, pointers
+
+    def _unignored(self, rev: str | None, found: list[str]) -> list[str]:
+        """``found`` without what a ``.dvcignore`` (DVC's matcher) hides from DVC."""
+        ignores = [p for p in found if posixpath.basename(p) == IGNOREFILE]
+        kept = [p for p in found if posixpath.basename(p) != IGNOREFILE]
+        if not ignores:
+            return kept
+        filters = []
+        for path in ignores:
+            raw = self.read_git(rev, path) or b""
+            where = posixpath.dirname(path)
+            filters.append((where, _dvc.ignore_patterns(raw.decode("utf-8", "replace"), where)))
+
+        def hidden(path: str) -> bool:
+            parts = path.split("/")
+            for i in range(len(parts)):
+                parent, name = "/".join(parts[:i]), parts[i]
+                for where, patterns in filters:
+                    inside = not where or parent == where or parent.startswith(where + "/")
+                    if inside and patterns.matches(
+                        "/" + parent if parent else "/", name, i < len(parts) - 1
+                    ):
+                        return True
+            return False
+
+        return [p for p in kept if not hidden(p)]
 
     def _find_in_workspace(self) -> tuple[list[str], list[str]]:
         yamls: list[str] = []
@@ -236,7 +264,7 @@ class Reader:
                 continue
             dirnames[:] = sorted(d for d in dirnames if d not in (".git", ".dvc"))
             for name in sorted(filenames):
-                if name == DVCFILE:
+                if name in (DVCFILE, IGNOREFILE):
                     yamls.append(_join(rel, name))
                 elif name.endswith(".dvc"):
                     pointers.append(_join(rel, name))
@@ -380,6 +408,9 @@ class Reader:
         else:
             root_tree = self._git_entry(rev, "")
             yamls, pointers = self._find_in_tree(root_tree[1], True) if root_tree else ([], [])
+        ignores = [p for p in yamls if posixpath.basename(p) == IGNOREFILE]
+        yamls = self._unignored(rev, yamls)
+        pointers = self._unignored(rev, pointers + ignores)
         yamls = sorted(yamls, key=lambda p: (p.count("/"), p))
         stages: list[Stage] = []
         metrics: list[str] = []
@@ -408,7 +439,8 @@ class Reader:
                 spec = dict(spec or {})
                 if "path" in spec:
                     spec["path"] = _join(where, str(spec["path"]))
-                artifacts[str(name)] = spec
+                # GTO's and DVC's name for an artifact of a nested dvc.yaml: `dir:name`
+                artifacts[f"{where}:{name}" if where else str(name)] = spec
             for files in used.values():
                 for file, values in files.items():
                     tracked.setdefault(_join(file), {}).update(values)

@@ -3,7 +3,8 @@ differential tests: DVC is the oracle for what mlopskit reads at every commit.
 
 One git history covers each feature alone and together: ``vars`` (a file and inline),
 ``foreach`` over a list, ``matrix``, ``${...}`` in paths and commands, top-level
-``metrics:``/``params:``/``plots:``, params in YAML (with YAML 1.2 numbers), TOML, JSON
+``metrics:``/``params:``/``plots:``, a vars file that is not a params file, a
+``.dvcignore``d folder with its own dvc.yaml, params in YAML (with YAML 1.2 numbers), TOML, JSON
 and Python, metrics kept in the DVC cache (``cache: false`` ones in git), a directory
 output of plots (DVCLive's layout), a ``.dvc`` file, and nested ``dvc.yaml`` files.
 """
@@ -79,11 +80,12 @@ def dvc_yaml(train_items: list[str], *, extra_stage: str | None = None) -> str:
     text = f"""\
 vars:
   - config.json
+  - names.yaml
   - inline:
       out: results
 stages:
   prep:
-    cmd: python gen.py prep ${{inline.out}}/prep.txt ${{model.depth}}
+    cmd: python gen.py prep ${{inline.out}}/prep.txt ${{model.depth}} ${{names.tag}}
     deps:
       - gen.py
       - data/raw.csv
@@ -191,6 +193,7 @@ def build(root: Path) -> list[tuple[str, str]]:
     write(root, "config.json", json.dumps({"report": {"digits": 3, "style": "plain"}}))
     write(root, "config.toml", "[gate]\nthreshold = 0.5\n")
     write(root, "hp.py", "BATCH = 32\nUNUSED = 'x'\n")
+    write(root, "names.yaml", "names:\n  tag: v1\n  unused: 2\n")
     write(root, "data/raw.csv", "a,b\n1,2\n")
     write(root, ".gitignore", "")
     dvc(root, "add", "-q", "data/raw.csv")
@@ -219,6 +222,10 @@ def build(root: Path) -> list[tuple[str, str]]:
     write(root, "sub/params.yaml", "seed: 7\n")
     write(root, "sub/local.json", json.dumps({"alpha": 0.25}))
     write(root, "sub/extra.yaml", "quality: 0.9\nlabel: good\n")
+    # hidden from DVC by .dvcignore: neither DVC nor mlopskit may read it
+    write(root, "ignored/dvc.yaml", "metrics:\n  - m.json\n")
+    write(root, "ignored/m.json", '{"hidden": 1}')
+    write(root, ".dvcignore", "ignored/\n")
     commit("dvc.yaml in a subfolder")
     write(root, "sub/params.yaml", "seed: 8\n")
     commit("nested param change")

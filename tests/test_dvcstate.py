@@ -62,6 +62,7 @@ def test_metrics_show_equals_dvc_at_every_commit(corpus: tuple[Path, list[str]])
     # foreach/matrix metrics are there (7 files at the head), nested ones too
     head = metrics.show(Project(root=root))
     assert {"results/train-cc.json", "results/eval-2-4.yaml", "sub/out/fit.json"} <= set(head)
+    assert "ignored/m.json" not in head  # behind .dvcignore, as DVC has it
 
 
 def test_metrics_diff_equals_dvc_commit_by_commit(corpus: tuple[Path, list[str]]) -> None:
@@ -93,6 +94,8 @@ def test_params_show_and_diff_equal_dvc_commit_by_commit(corpus: tuple[Path, lis
         }
         ours = {c.key: (c.old, c.new) for c in params.diff(project, base=a, head=b)}
         assert ours == expected, (a, b)
+    # a vars file that is no params file shows the values stages interpolate
+    assert params.read(root, shas[-1])["names.yaml:names.tag"] == "v1"
     # the nested param change is seen (it was "no changes" before)
     last = {c.key: c for c in params.diff(project, base=shas[-2], head=shas[-1])}
     assert last["sub/params.yaml:seed"].old == 7 and last["sub/params.yaml:seed"].new == 8
@@ -226,6 +229,8 @@ def test_fresh_clone_shortcut_respects_always_changed(
         text.replace("  summary:\n", "  summary:\n    always_changed: true\n")
     )
     dvc(root, "repro", "-q", "-P")
+    dvc(root, "remote", "add", "-d", "store", str(tmp_path / "store"))
+    dvc(root, "push", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "always changed")
     clone = tmp_path / "fresh"
@@ -234,6 +239,10 @@ def test_fresh_clone_shortcut_respects_always_changed(
     # ... because DVC would run it: the oracle
     dry = dvc(clone, "repro", "--dry", "--allow-missing", "-P").stdout
     assert "Running stage 'summary'" in dry
+    # and `repro --pull` on the fresh clone runs it, as DVC does (it ran nothing)
+    code, out, err = run_cli("repro", "--pull", cwd=clone)
+    assert code == 0, err
+    assert out.startswith("Ran: ") and "summary" in out
 
 
 def test_fresh_clone_shortcut_agrees_with_dvc_on_foreach(
@@ -260,3 +269,53 @@ def test_yaml12_numbers_read_as_dvc_reads_them(corpus: tuple[Path, list[str]]) -
         check=True,
     )
     assert json.loads(res.stdout)["params.yaml"]["lr"]["new"] == 0.001
+
+
+def test_check_reads_foreach_and_cached_metrics(
+    corpus: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """`check` on foreach/matrix metrics, the base read from a moved cache: not
+    "metric is missing", not "no value at the base"."""
+    root, shas = corpus
+    moved = tmp_path / "moved-cache"
+    shutil.move(str(root / ".dvc" / "cache"), moved)
+    dvc(root, "cache", "dir", "--local", str(moved))
+    code, out, err = run_cli(
+        "check",
+        "--base",
+        shas[-2],
+        "--no-config",
+        "--rule",
+        "results/train-cc.json:score >= 0.5",
+        "--rule",
+        "results/eval-2-4.yaml:value: max_drop 0.5",
+        cwd=root,
+    )
+    assert code == 0, out + err
+    assert "missing" not in out + err and "no value at the base" not in out + err
+
+
+def test_stage_list_offline_with_a_frozen_import(tmp_path: Path) -> None:
+    """`dvc import` records its source; with the source unreachable (offline), `dvc
+    status` fails, and `stage list` lists the pipeline anyway (it exited 1)."""
+    src, proj = tmp_path / "src", tmp_path / "proj"
+    for d in (src, proj):
+        d.mkdir()
+        git(d, "init", "-q", "-b", "main")
+        dvc(d, "init", "-q")
+    (src / "data.txt").write_text("hello\n")
+    git(src, "add", "-A")
+    git(src, "commit", "-qm", "source")
+    git(proj, "commit", "-qm", "init")
+    dvc(proj, "import", "-q", str(src), "data.txt")
+    (proj / "dvc.yaml").write_text(
+        "stages:\n  use:\n    cmd: cp data.txt out.txt\n    deps: [data.txt]\n    outs: [out.txt]\n"
+    )
+    dvc(proj, "repro", "-q")
+    git(proj, "add", "-A")
+    git(proj, "commit", "-qm", "pipeline")
+    shutil.move(str(src), tmp_path / "gone")
+    assert dvc(proj, "status", check=False).returncode != 0  # DVC cannot reach it
+    code, out, err = run_cli("stage", "list", cwd=proj)
+    assert code == 0, err
+    assert "use" in out and "up to date" in out
