@@ -56,11 +56,17 @@ def show(project: Project) -> dict[str, Any]:
 def check_file(root: Path, file: str) -> Any:
     """Load a params file strictly: a directory, binary, list or duplicate key is exit 2."""
     path = root / file
-    data = (
-        yamlio.load(path, display=file, missing_ok=True)
-        if not file.endswith((".json", ".toml"))
-        else revfile.load_structured(root, None, file)
-    )
+    if path.is_dir():
+        raise UsageError(f"{file}: is a directory, expected a params file")
+    if file.endswith((".json", ".toml", ".py")):
+        # As DVC parses them (a Python params file is its top-level assignments).
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else None
+        except UnicodeDecodeError:
+            raise UsageError(f"{file}: not a UTF-8 text file") from None
+        data = dvcfiles.parse_text(file, text, display=file) if text is not None else None
+    else:
+        data = yamlio.load(path, display=file, missing_ok=True)
     if path.is_dir():
         raise UsageError(f"{file}: is a directory, expected a params file")
     if data is not None and not isinstance(data, Mapping):

@@ -163,9 +163,9 @@ def test_cache_dir_from_dvc_config(corpus: tuple[Path, list[str]], tmp_path: Pat
     assert eval_old["value"] == theirs["results/eval-1-3.yaml"]["value"]["old"]
 
 
-def test_sweep_clone_keeps_one_cache_section(
-    corpus: tuple[Path, list[str]], tmp_path: Path
-) -> None:
+def test_sweep_with_a_configured_cache_dir(corpus: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """`dvc cache dir --local`: every point failed (a second [cache] section in the
+    clone's config.local, which DVC refuses); now the point runs, on the shared cache."""
     from mlopskit import sweep
 
     root, _ = corpus
@@ -176,15 +176,20 @@ def test_sweep_clone_keeps_one_cache_section(
     sweep._prepare_clone(root, "HEAD", clone, b"")
     text = (clone / ".dvc" / "config.local").read_text()
     assert text.count("[cache]") == 1, text
-    out = dvc(clone, "cache", "dir").stdout.strip()
-    assert Path(out) == moved
-    dvc(clone, "checkout", "-q")  # DVC accepts the file and restores from the shared cache
-    assert (clone / "results" / "eval-1-3.yaml").is_file()
+    assert Path(dvc(clone, "cache", "dir").stdout.strip()) == moved
+    code, out, err = run_cli("exp", "sweep", "-S", "seed=3", "-j", "1", cwd=root)
+    assert code == 0, out + err
+    assert " done " in out and "failed" not in out
+    listed = dvc(root, "exp", "list", "--name-only").stdout.split()
+    assert len(listed) == 1 and listed[0].startswith("sweep-")
 
 
 def test_report_names_unreachable_metrics_and_no_plots(corpus: tuple[Path, list[str]]) -> None:
     root, shas = corpus
     (root / "results" / "eval-1-3.yaml").unlink()
+    # not in the workspace but in the cache: read from it, as `dvc metrics show` does
+    theirs = _dvc_json(root, "metrics", "show")[""]["data"]["results/eval-1-3.yaml"]["data"]
+    assert metrics.read(root)["results/eval-1-3.yaml"] == flat.flatten(theirs)
     shutil.rmtree(root / ".dvc" / "cache")
     r = report.build(Project(root=root), base=shas[-1], with_plots=False)
     from mlopskit import report_render
