@@ -21,6 +21,7 @@ history costs little more than its distinct files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -139,6 +140,15 @@ def _parse_tree(raw: bytes) -> list[tuple[str, str, str]]:
     return out
 
 
+_TREES: dict[str, list[tuple[str, str, str]]] = {}
+_FOUND: dict[str, tuple[list[str], list[str]]] = {}
+_PARSED: dict[tuple[str, str], Any] = {}
+_RESOLVED: dict[tuple[str, str], list[tuple[dict[str, Any], tuple[dict[str, Any], Any]]]] = {}
+_IGNORES: dict[tuple[str, str], Any] = {}
+_SHARED: tuple[dict[Any, Any], ...] = (_TREES, _FOUND, _PARSED, _RESOLVED, _IGNORES)
+_SHARED_MAX = 50_000
+
+
 class Reader:
     """Reads project state at revisions; one per command (``with Reader(root) as r``)."""
 
@@ -146,12 +156,15 @@ class Reader:
         self.root = root
         self._git: BlobReader | None = None
         self._objects: dict[str, tuple[str, str, bytes] | None] = {}
-        self._trees: dict[str, list[tuple[str, str, str]]] = {}
-        self._found: dict[str, tuple[list[str], list[str]]] = {}
-        self._parsed: dict[tuple[str, str], Any] = {}
-        self._resolved: dict[
-            tuple[str, str], list[tuple[dict[str, Any], tuple[dict[str, Any], Any]]]
-        ] = {}
+        # Content-addressed memos, shared by every reader of the process (a report reads
+        # the same revisions through several commands): keyed by object ids / hashes.
+        for memo in _SHARED:
+            if len(memo) > _SHARED_MAX:
+                memo.clear()
+        self._trees = _TREES
+        self._found = _FOUND
+        self._parsed = _PARSED
+        self._resolved = _RESOLVED
         self._states: dict[str, State] = {}
         self._outputs: dict[str, Outputs] = {}
         self._cache_dir: Path | None = None
@@ -195,8 +208,11 @@ class Reader:
         return (obj[1], obj[0]) if obj else None
 
     def blob_id(self, rev: str | None, path: str) -> str | None:
+        """The object id of a file at ``rev``; in the workspace, a hash of its bytes (a
+        memo key: a file edited between two reads is read afresh)."""
         if rev is WORKSPACE:
-            return None
+            raw = self.read_git(None, path)
+            return "w" + hashlib.sha1(raw).hexdigest() if raw is not None else None  # noqa: S324
         entry = self._git_entry(rev, path)
         return entry[1] if entry and entry[0] == "blob" else None
 
@@ -235,9 +251,17 @@ class Reader:
             return kept
         filters = []
         for path in ignores:
-            raw = self.read_git(rev, path) or b""
+            text = (self.read_git(rev, path) or b"").decode("utf-8", "replace")
+            lines = [ln.strip() for ln in text.splitlines()]
+            if not any(ln and not ln.startswith("#") for ln in lines):
+                continue  # `dvc init`'s .dvcignore: comments only
             where = posixpath.dirname(path)
-            filters.append((where, _dvc.ignore_patterns(raw.decode("utf-8", "replace"), where)))
+            key = (where, text)
+            if key not in _IGNORES:
+                _IGNORES[key] = _dvc.ignore_patterns(text, where)
+            filters.append((where, _IGNORES[key]))
+        if not filters:
+            return kept
 
         def hidden(path: str) -> bool:
             parts = path.split("/")
