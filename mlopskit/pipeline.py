@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcyaml, journal, lock, scm
+from . import _dvc, journal, lock, scm
 from .errors import PreconditionError, UsageError
 from .project import Project
 
@@ -59,7 +59,12 @@ def _dep_paths(stages: Sequence[Any], root: Path) -> set[str]:
 
 
 def commit_candidates(root: Path, stages: Sequence[Any]) -> list[str]:
-    files = ["dvc.lock", "dvc.yaml", *dvcyaml.files(root).params]
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(None)
+    locks = [posixpath.join(posixpath.dirname(f), "dvc.lock") for f in state.dvcfiles]
+    files = ["dvc.lock", "dvc.yaml", *state.dvcfiles, *locks, *state.params]
     files += _git_tracked_outputs(stages, root)
     for entry in scm.status(root):
         if entry.path.endswith(".gitignore") or entry.path.endswith(".dvc"):

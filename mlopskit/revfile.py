@@ -7,6 +7,7 @@ from the local DVC cache.
 from __future__ import annotations
 
 import functools
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,15 @@ def check_workspace(root: Path) -> None:
     """Parse the pipeline's files in the workspace strictly (dvc.yaml, dvc.lock and the
     YAML params files), so that a malformed one is ``FILE:LINE`` before DVC acts: some of
     its commands (``exp run``) change git state before they read them."""
-    from . import dvcyaml
+    from . import dvcfiles
 
-    names = ["dvc.yaml", "dvc.lock", *dvcyaml.files(root).params]
+    names = ["dvc.yaml", "dvc.lock"]
+    for name in names[:]:
+        yamlio.check(root / name, display=name)  # before DVC's resolver reads them
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(None)
+    locks = [posixpath.join(posixpath.dirname(f), "dvc.lock") for f in state.dvcfiles]
+    names += [*state.dvcfiles, *locks, *state.params]
     for name in dict.fromkeys(names):
         if name.endswith((".yaml", ".yml", ".lock")):
             yamlio.check(root / name, display=name)

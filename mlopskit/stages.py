@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcyaml, flat, lock, params, yamlio
+from . import _dvc, dvcfiles, flat, lock, params, yamlio
 from .errors import UsageError
 from .project import Project
 
@@ -38,7 +38,7 @@ def _check_name(name: str) -> None:
 
 
 def _params_hint(file: str, key: str) -> str:
-    label = key if file == dvcyaml.PARAMS_FILE else f"{file}:{key}"
+    label = key if file == dvcfiles.PARAMS_FILE else f"{file}:{key}"
     return f"mlopskit params set {label}=VALUE --allow-new"
 
 
