@@ -613,18 +613,53 @@ class Reader:
         def isdir(path: str) -> bool:
             return self.isdir(rev, path)
 
-        # DVC's resolver for every dvc.yaml (plain ones too: it is what DVC runs); the
-        # memo makes it once per distinct blob (and vars files, when it interpolates).
-        result = _dvc.resolve_dvcyaml(
-            dict(data), posixpath.dirname(dvcfile), read, isdir, display=where
-        )
+        # DVC's resolver for every dvc.yaml that templates; the memo makes it once per
+        # distinct blob (and per value it interpolates). A dvc.yaml without templating
+        # resolves to itself, so it skips importing DVC (tests/test_dvcstate.py holds
+        # the two equal on every dvc.yaml of the corpus).
+        plain = plain_doc(data, text)
+        if plain is not None:
+            result: tuple[dict[str, Any], Any] = (plain, {})
+        else:
+            result = _dvc.resolve_dvcyaml(
+                dict(data), posixpath.dirname(dvcfile), read, isdir, display=where
+            )
         if memo is not None:
             memo.append((reads, result))
         return result
 
 
+_TEMPLATING = ("foreach", "matrix", "vars", "do")
+
+
+def plain_doc(data: Mapping[str, Any], text: str) -> dict[str, Any] | None:
+    """The resolved form of a dvc.yaml that uses no templating (no ``${``, ``vars``,
+    ``foreach`` or ``matrix``): itself. None when DVC's resolver is needed."""
+    if "${" in text or "vars" in data:
+        return None
+    stages = data.get("stages") or {}
+    if not isinstance(stages, Mapping) or any(
+        not isinstance(s, Mapping) or any(k in s for k in _TEMPLATING) for s in stages.values()
+    ):
+        return None
+    return {
+        "stages": {str(k): v for k, v in stages.items()},
+        "metrics": list(data.get("metrics") or []),
+        "params": list(data.get("params") or []),
+        "plots": list(data.get("plots") or []),
+        "artifacts": dict(data.get("artifacts") or {}),
+    }
+
+
 def parse_text(path: str, text: str, *, display: str) -> Any:
-    if path.endswith((".json", ".toml", ".py")):
+    """A params/metrics file parsed as DVC parses it, by suffix."""
+    if path.endswith(".json"):
+        # DVC's parse_json is exactly this (json.loads, an empty document read as {}).
+        try:
+            return json.loads(text) or {}
+        except ValueError as exc:
+            raise UsageError(f"{display}: invalid JSON: {exc}") from None
+    if path.endswith((".toml", ".py")):
         try:
             return _dvc.parse_file(path, text)
         except UsageError as err:

@@ -4,9 +4,10 @@ differential tests: DVC is the oracle for what mlopskit reads at every commit.
 One git history covers each feature alone and together: ``vars`` (a file and inline),
 ``foreach`` over a list, ``matrix``, ``${...}`` in paths and commands, top-level
 ``metrics:``/``params:``/``plots:``, a vars file that is not a params file, a
-``.dvcignore``d folder with its own dvc.yaml, params in YAML (with YAML 1.2 numbers), TOML, JSON
-and Python, metrics kept in the DVC cache (``cache: false`` ones in git), a directory
-output of plots (DVCLive's layout), a ``.dvc`` file, and nested ``dvc.yaml`` files.
+``.dvcignore``d folder with its own dvc.yaml, a nested dvc.yaml without templating,
+params in YAML (with YAML 1.2 numbers), TOML, JSON and Python, metrics kept in the DVC
+cache (``cache: false`` ones in git), a directory output of plots (DVCLive's layout), a
+``.dvc`` file, and nested ``dvc.yaml`` files.
 """
 
 from __future__ import annotations
@@ -183,6 +184,29 @@ metrics:
 """
 
 
+PLAIN = """\
+stages:
+  count:
+    cmd: python ../gen.py train score.json 5 plain
+    deps:
+      - ../gen.py
+    params:
+      - knobs.yaml:
+          - depth
+    metrics:
+      - score.json:
+          cache: false
+metrics:
+  - extra.json
+params:
+  - knobs.yaml
+plots:
+  - curve.csv:
+      x: x
+      y: y
+"""
+
+
 def build(root: Path) -> list[tuple[str, str]]:
     """The corpus history in ``root`` (git + DVC initialised here): (sha, what) pairs."""
     root.mkdir(parents=True, exist_ok=True)
@@ -222,6 +246,11 @@ def build(root: Path) -> list[tuple[str, str]]:
     write(root, "sub/params.yaml", "seed: 7\n")
     write(root, "sub/local.json", json.dumps({"alpha": 0.25}))
     write(root, "sub/extra.yaml", "quality: 0.9\nlabel: good\n")
+    # a dvc.yaml without templating (mlopskit reads it without DVC's resolver)
+    write(root, "plain/dvc.yaml", PLAIN)
+    write(root, "plain/extra.json", json.dumps({"static": 3}))
+    write(root, "plain/knobs.yaml", "depth: 4\nrate: 2.5e-2\n")
+    write(root, "plain/curve.csv", "x,y\n0,1\n1,3\n")
     # hidden from DVC by .dvcignore: neither DVC nor mlopskit may read it
     write(root, "ignored/dvc.yaml", "metrics:\n  - m.json\n")
     write(root, "ignored/m.json", '{"hidden": 1}')

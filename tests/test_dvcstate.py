@@ -324,3 +324,30 @@ def test_stage_list_offline_with_a_frozen_import(tmp_path: Path) -> None:
     code, out, err = run_cli("stage", "list", cwd=proj)
     assert code == 0, err
     assert "use" in out and "up to date" in out
+
+
+def test_plain_dvcyaml_fast_path_equals_dvcs_resolver(corpus: tuple[Path, list[str]]) -> None:
+    """A dvc.yaml without templating is read as itself, without importing DVC: on every
+    dvc.yaml of every commit where that path applies, DVC's resolver gives the same."""
+    from mlopskit import _dvc, dvcfiles, yamlio
+
+    root, shas = corpus
+    checked = 0
+    with dvcfiles.Reader(root) as reader:
+        for sha in [*shas, None]:
+            for dvcfile in reader.state(sha).dvcfiles:
+                text = (reader.read_git(sha, dvcfile) or b"").decode()
+                data = yamlio.fast_loads(text, display=dvcfile)
+                plain = dvcfiles.plain_doc(data, text)
+                if plain is None:
+                    continue
+                theirs, _ = _dvc.resolve_dvcyaml(
+                    dict(data),
+                    dvcfile.rpartition("/")[0],
+                    lambda p, rev=sha: reader.read_git(rev, p),
+                    lambda p, rev=sha: reader.isdir(rev, p),
+                    display=dvcfile,
+                )
+                assert plain == theirs, (sha, dvcfile)
+                checked += 1
+    assert checked >= 3  # plain/dvc.yaml at three commits and the workspace
