@@ -278,20 +278,48 @@ class Reader:
         return [p for p in kept if not hidden(p)]
 
     def _find_in_workspace(self) -> tuple[list[str], list[str]]:
+        """As DVC collects them in a workspace: files git does not ignore (DVC skips
+        git-ignored files and folders there: a virtualenv inside the project is not
+        part of the pipeline), outside DVC subrepos."""
+        from . import scm
+
+        listed = scm.git(
+            self.root,
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            f":(glob)**/{DVCFILE}",
+            f":(glob)**/{IGNOREFILE}",
+            ":(glob)**/*.dvc",
+            check=False,
+        ).out
         yamls: list[str] = []
         pointers: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            rel = "" if rel == "." else rel
-            if rel and ".dvc" in dirnames:
-                dirnames[:] = []
+        subrepos: dict[str, bool] = {}
+
+        def in_subrepo(path: str) -> bool:
+            parts = path.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in subrepos:
+                    subrepos[d] = (self.root / d / ".dvc").is_dir()
+                if subrepos[d]:
+                    return True
+            return False
+
+        for path in sorted(dict.fromkeys(p for p in listed.split("\0") if p)):
+            if path.startswith(".dvc/") or "/.dvc/" in path or in_subrepo(path):
                 continue
-            dirnames[:] = sorted(d for d in dirnames if d not in (".git", ".dvc"))
-            for name in sorted(filenames):
-                if name in (DVCFILE, IGNOREFILE):
-                    yamls.append(_join(rel, name))
-                elif name.endswith(".dvc"):
-                    pointers.append(_join(rel, name))
+            if not (self.root / path).is_file():
+                continue  # deleted in the workspace
+            name = posixpath.basename(path)
+            if name in (DVCFILE, IGNOREFILE):
+                yamls.append(path)
+            elif name.endswith(".dvc"):
+                pointers.append(path)
         return yamls, pointers
 
     # -- files
@@ -442,11 +470,22 @@ class Reader:
         param_lists: list[Any] = []
         artifacts: dict[str, dict[str, Any]] = {}
         tracked: dict[str, dict[str, Any]] = {}
+        collected: list[str] = []
+        out_dirs: set[str] = set()
+
+        def under_an_output(path: str) -> bool:
+            parts = path.split("/")
+            return any("/".join(parts[:i]) in out_dirs for i in range(1, len(parts)))
+
         for dvcfile in yamls:
+            if under_an_output(dvcfile):
+                continue  # DVC does not collect a dvc.yaml inside an output directory
+            collected.append(dvcfile)
             doc, used = self._resolve(rev, dvcfile)
             where = posixpath.dirname(dvcfile)
             file_stages = [_stage(dvcfile, where, n, s) for n, s in doc["stages"].items()]
             stages += file_stages
+            out_dirs.update(o.path for s in file_stages for o in s.outs)
             for s in file_stages:
                 for out in s.outs:
                     if out.metric:
@@ -470,14 +509,14 @@ class Reader:
                     tracked.setdefault(_join(file), {}).update(values)
         if (
             self.read_git(rev, PARAMS_FILE) is not None
-            or PARAMS_FILE in self.outputs_of(rev, yamls, stages, pointers).hashes
+            or PARAMS_FILE in self.outputs_of(rev, collected, stages, pointers).hashes
         ):
             param_lists.append({PARAMS_FILE: []})  # DVC shows params.yaml whole
         params = _merge_params(param_lists)
         tracked = {f: v for f, v in tracked.items() if f not in params}
         return State(
             rev=rev,
-            dvcfiles=tuple(yamls),
+            dvcfiles=tuple(collected),
             stages=tuple(stages),
             metrics=tuple(dict.fromkeys(metrics)),
             params=params,

@@ -351,3 +351,22 @@ def test_plain_dvcyaml_fast_path_equals_dvcs_resolver(corpus: tuple[Path, list[s
                 assert plain == theirs, (sha, dvcfile)
                 checked += 1
     assert checked >= 3  # plain/dvc.yaml at three commits and the workspace
+
+
+def test_gitignored_folder_is_not_part_of_the_pipeline(tmp_path: Path) -> None:
+    """A virtualenv inside the project holding some package's dvc.yaml: DVC skips
+    git-ignored folders in the workspace, and so does mlopskit (metrics show would
+    fail on the package's undeclared metrics)."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    dvc(root, "init", "-q")
+    (root / ".gitignore").write_text(".venv/\n")
+    pkg = root / ".venv" / "lib" / "pkg" / "templates"
+    pkg.mkdir(parents=True)
+    (pkg / "dvc.yaml").write_text("metrics:\n  - never.json\n")
+    (root / "dvc.yaml").write_text("metrics:\n  - m.json\n")
+    (root / "m.json").write_text('{"acc": 0.5}')
+    theirs = _dvc_json(root, "metrics", "show")[""]["data"]
+    assert set(theirs) == {"m.json"}
+    assert metrics.show(Project(root=root)) == {"m.json": {"acc": 0.5}}
