@@ -1155,3 +1155,173 @@ def drop_interrupted_tmp(exc: BaseException, within: Path | None) -> list[Path]:
                 except (OSError, ValueError, RuntimeError):
                     pass
     return removed
+
+
+# --------------------------------------------------------------- reading project state
+
+
+class _TreeFS:
+    """The part of DVC's filesystem interface its dvc.yaml resolver uses (vars files,
+    params.yaml for interpolation), over any tree: git objects at a revision, or the
+    workspace. Paths are repository-relative, '/'-separated."""
+
+    sep = "/"
+
+    def __init__(self, read: Any, isdir: Any) -> None:
+        self._read = read
+        self._isdir = isdir
+
+    def join(self, *parts: str) -> str:
+        import posixpath
+
+        return posixpath.join(*[p for p in parts if p]) if any(parts) else ""
+
+    def normpath(self, path: str) -> str:
+        import posixpath
+
+        return posixpath.normpath(path) if path else ""
+
+    def relpath(self, path: str, start: str | None = None) -> str:
+        import posixpath
+
+        return posixpath.relpath(path, start or ".")
+
+    def suffix(self, path: str) -> str:
+        import posixpath
+
+        return posixpath.splitext(path)[1]
+
+    def exists(self, path: str) -> bool:
+        return bool(self._isdir(self.normpath(path))) or self._read(self.normpath(path)) is not None
+
+    def isdir(self, path: str) -> bool:
+        return bool(self._isdir(self.normpath(path)))
+
+    def open(self, path: str, mode: str = "r", encoding: str | None = None, **_: Any) -> Any:
+        import io
+
+        raw = self._read(self.normpath(path))
+        if raw is None:
+            raise FileNotFoundError(path)
+        if "b" in mode:
+            return io.BytesIO(raw)
+        return io.StringIO(raw.decode(encoding or "utf-8"))
+
+
+def resolve_dvcyaml(
+    data: dict[str, Any], wdir: str, read: Any, isdir: Any, *, display: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``dvc.yaml`` (already parsed) resolved as DVC resolves it: ``vars``, ``foreach``,
+    ``matrix`` and ``${...}``, by DVC's own resolver over ``read``/``isdir`` (a file's
+    bytes / whether a directory, repository-relative). Returns the resolved document
+    (``stages`` by generated name, ``metrics``, ``params``, ``plots``, ``artifacts``) and
+    the variables each stage used, per file (what ``dvc params show`` adds)."""
+    from types import SimpleNamespace
+
+    from dvc.exceptions import DvcException
+    from dvc.parsing import DataResolver
+
+    fs = _TreeFS(read, isdir)
+    try:
+        resolver = DataResolver(SimpleNamespace(fs=fs, config={}), wdir, data)  # type: ignore[arg-type]
+        stages: dict[str, Any] = {}
+        for key in resolver.get_keys():
+            stages.update(resolver.resolve_one(key))
+        doc = {
+            "stages": stages,
+            "metrics": resolver.resolve_metrics(),
+            "params": resolver.resolve_params(),
+            "plots": resolver.resolve_plots(),
+            "artifacts": resolver.resolve_artifacts(),
+        }
+    except DvcException as exc:
+        raise UsageError(f"{display}: {_pretty(exc)}") from None
+    tracked = {
+        name: {f: dict(v) for f, v in files.items()}
+        for name, files in resolver.tracked_vars.items()
+    }
+    return doc, tracked
+
+
+def parse_file(path: str, text: str) -> Any:
+    """A params or metrics file parsed as DVC parses it (by suffix: YAML, JSON, TOML,
+    Python); DVC's parse error as a UsageError naming the file."""
+    import posixpath
+
+    from dvc.exceptions import DvcException
+    from dvc.utils.serialize import PARSERS
+
+    parser = PARSERS[posixpath.splitext(path)[1].lower()]
+    try:
+        return parser(text, path)
+    except DvcException as exc:
+        raise UsageError(f"{path}: {_pretty(exc)}") from None
+
+
+def cache_dir(root: Path) -> Path:
+    """The local cache directory, from DVC's configuration (``.dvc/config``,
+    ``config.local``, global and system levels), as ``dvc cache dir`` prints it."""
+    files = [root / ".dvc" / "config", root / ".dvc" / "config.local"]
+    stamp = tuple(f.stat().st_mtime_ns if f.is_file() else 0 for f in files)
+    return _cache_dir(str(root), stamp, os.environ.get("DVC_GLOBAL_CONFIG_DIR", ""))
+
+
+_CACHE_DIRS: dict[tuple[str, tuple[int, ...], str], Path] = {}
+
+
+def _cache_dir(root: str, stamp: tuple[int, ...], env: str) -> Path:
+    key = (root, stamp, env)
+    if key not in _CACHE_DIRS:
+        from dvc.config import Config
+
+        with translated():
+            config = Config(dvc_dir=str(Path(root) / ".dvc"), validate=True)
+        configured = config.get("cache", {}).get("dir")
+        _CACHE_DIRS[key] = (
+            Path(configured) if configured else Path(root) / ".dvc" / "cache"
+        ).absolute()
+    return _CACHE_DIRS[key]
+
+
+def set_local_cache_dir(dvc_dir: Path, cache: Path) -> None:
+    """``dvc cache dir --local CACHE`` in another checkout: the ``[cache]`` section of its
+    config.local set (never a second one: DVC refuses a file with two)."""
+    from dvc.config import Config
+
+    with translated():
+        config = Config(dvc_dir=str(dvc_dir), validate=False)
+        with config.edit("local") as conf:
+            conf.setdefault("cache", {})["dir"] = str(cache)
+
+
+def lock_status(repo: Repo) -> tuple[list[str], list[str]]:
+    """(stages out of date, stages whose cached outputs are only absent), judged by
+    dvc.lock as ``--allow-missing`` judges it: data never pulled is not "out of date"."""
+    from dvc.repo import lock_repo
+
+    stale: list[str] = []
+    not_pulled: list[str] = []
+    with lock_repo(repo):
+        for s in repo.index.stages:
+            if s.is_data_source or s.is_import:
+                continue
+            if s.changed(allow_missing=True):
+                stale.append(s.addressing)
+            elif any(o.use_cache and not Path(o.fs_path).exists() for o in s.outs):
+                not_pulled.append(s.addressing)
+    return stale, not_pulled
+
+
+def ignore_patterns(text: str, dirname: str) -> Any:
+    """A ``.dvcignore`` as DVC reads it (its gitignore-style patterns, DVC's matcher),
+    for the directory ``dirname`` (repository-relative, "" for the root). Call
+    ``.matches("/" + parent, name, is_dir)`` with "/"-rooted parents."""
+    from dvc.ignore import DvcIgnorePatterns
+    from dvc.pathspec_math import PatternInfo
+
+    lines = [
+        PatternInfo(line, f"{dirname or '.'}/.dvcignore:{i + 1}:{line}")
+        for i, line in enumerate(map(str.strip, text.splitlines()))
+        if line and not line.startswith("#")
+    ]
+    return DvcIgnorePatterns(lines, "/" + dirname if dirname else "/", "/")

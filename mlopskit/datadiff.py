@@ -173,12 +173,13 @@ def diff(root: Path, base_sha: str, *, tables: bool = True) -> list[DataChange]:
     old = tracked_at(root, base_sha)
     new = tracked_at(root, None)
     # Metrics and plots files are reported in their own sections.
-    from . import dvcyaml
+    from . import dvcfiles
 
     skip: set[str] = set()
-    for rev in (base_sha, None):
-        files = dvcyaml.files(root, rev)
-        skip.update(files.metrics, files.plots)
+    with dvcfiles.Reader(root) as reader:
+        for rev in (base_sha, None):
+            state = reader.state(rev)
+            skip.update(state.metrics, (d.file for d in state.plots))
     # Outputs git tracks (cache: false) are not DVC-managed data.
     skip.update(p for p in scm.git(root, "ls-files", "-z").out.split("\0") if p)
     out: list[DataChange] = []

@@ -1,8 +1,6 @@
-"""A light read of dvc.yaml: which files hold params, metrics and plots.
-
-DVC's own index is the authority for running stages (see pipeline.py); this
-reader exists so that show/diff commands can look at any revision straight from
-git objects without building DVC's index.
+"""Which files hold params, metrics and plots: ``files()`` answers through the one
+reader of DVC project state (mlopskit/dvcfiles.py). ``parse`` and ``stage_inputs``
+are the old single-file view, kept for callers not yet moved to dvcfiles.
 """
 
 from __future__ import annotations
@@ -80,10 +78,20 @@ def parse(data: Any) -> PipelineFiles:
 
 
 def files(root: Path, rev: str | None = None) -> PipelineFiles:
-    data = revfile.load_structured(root, rev, "dvc.yaml")
+    """The files of every dvc.yaml at ``rev``, through the one reader of DVC project
+    state (dvcfiles: foreach/matrix/vars resolved by DVC, nested dvc.yaml files)."""
+    from . import dvcfiles
+
     if rev is revfile.WORKSPACE:
-        check_wdirs(root, data)
-    return parse(data)
+        check_workspace_wdirs(root)
+
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(rev)
+    found = {f: list(keys) for f, keys in state.params.items()}
+    found.setdefault(PARAMS_FILE, [])
+    return PipelineFiles(
+        found, list(state.metrics), list(dict.fromkeys(d.file for d in state.plots))
+    )
 
 
 def wdir_outside(where: str, wdir: str) -> UsageError:

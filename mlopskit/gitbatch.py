@@ -15,10 +15,14 @@ class BlobReader:
         self._proc = _proc.pipe(["git", "cat-file", "--batch"], cwd=root)
 
     def read(self, rev: str, path: str) -> tuple[str, bytes] | None:
+        found = self.object(f"{rev}:./{path}")  # ./: relative to root (a sub-folder project)
+        return (found[0], found[2]) if found and found[1] == "blob" else None
+
+    def object(self, spec: str) -> tuple[str, str, bytes] | None:
+        """``(object id, type, raw bytes)`` of any object (a tree too), or None."""
         stdin, stdout = self._proc.stdin, self._proc.stdout
         assert stdin is not None
         assert stdout is not None
-        spec = f"{rev}:./{path}"  # ./: relative to root, also in a sub-folder project
         if "\n" in spec:
             return None
         stdin.write(spec.encode("utf-8", "surrogateescape") + b"\n")
@@ -29,7 +33,7 @@ class BlobReader:
         sha, kind, size = header
         data = stdout.read(int(size))
         stdout.read(1)  # the newline after each object
-        return (sha, data) if kind == "blob" else None
+        return sha, kind, data
 
     def close(self) -> None:
         if self._proc.stdin:

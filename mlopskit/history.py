@@ -1,20 +1,19 @@
 """``metrics history``: metrics and params along first-parent history, from git objects.
 
-One ``git rev-list`` and one ``git cat-file --batch`` process serve the whole walk;
-files are parsed once per blob id, so long histories stay fast (no checkout, no
-DVC brancher).
+One ``git log`` and one ``git cat-file --batch`` process serve the whole walk, through
+the one reader of DVC project state (mlopskit/dvcfiles.py): every dvc.yaml resolved as
+DVC resolves it (foreach, matrix, vars), once per distinct blob; files parsed once per
+blob id, so long histories stay fast (no checkout, no DVC brancher).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dvcyaml, flat, revfile, scm, yamlio
-from .errors import UsageError
-from .gitbatch import BlobReader
+from . import dvcfiles, flat, scm
+from .errors import MlopskitError, UsageError
 from .project import Project
 
 
@@ -44,83 +43,33 @@ def _commits(root: Path, rev: str, limit: int | None) -> list[tuple[str, str, st
     return out
 
 
-def _parse(path: str, raw: bytes) -> Any:
-    text = raw.decode("utf-8", "replace")
-    if path.endswith(".json"):
-        try:
-            return json.loads(text)
-        except ValueError:
-            return None
-    if path.endswith(".toml"):
-        import tomllib
+def _row(reader: dvcfiles.Reader, commit: tuple[str, str, str, str]) -> HistoryRow:
+    from . import metrics as metrics_mod
+    from . import params as params_mod
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
-            return None
-    # Read-only and hot (one parse per blob of a long history): libyaml.
+    sha, date, author, subject = commit
     try:
-        return yamlio.fast_loads(text, display=path)
-    except UsageError:
-        return None
-
-
-class _Walker:
-    def __init__(self, root: Path, reader: BlobReader) -> None:
-        self.root = root
-        self.reader = reader
-        self.parsed: dict[tuple[str, str], Any] = {}
-
-    def load(self, rev: str, path: str) -> Any:
-        blob = self.reader.read(rev, path)
-        if blob is None:
-            return None
-        sha, raw = blob
-        key = (sha, path)
-        if key not in self.parsed:
-            self.parsed[key] = _parse(path, raw)
-        return self.parsed[key]
-
-    def cached(self, rev: str, path: str) -> Any:
-        """A DVC-cached file (not in git): its md5 from dvc.lock, its bytes from the cache."""
-        lock = self.load(rev, "dvc.lock")
-        if not isinstance(lock, dict):
-            return None
-        for stage in (lock.get("stages") or {}).values():
-            for entry in (stage or {}).get("outs", []) or []:
-                if isinstance(entry, dict) and entry.get("path") == path and entry.get("md5"):
-                    f = revfile.cache_path(self.root, str(entry["md5"]))
-                    return _parse(path, f.read_bytes()) if f.is_file() else None
-        return None
-
-    def row(self, commit: tuple[str, str, str, str]) -> HistoryRow:
-        sha, date, author, subject = commit
-        files = dvcyaml.parse(self.load(sha, "dvc.yaml"))
-        metrics: dict[str, Any] = {}
-        many = len(files.metrics) > 1
-        for path in files.metrics:
-            data = self.load(sha, path)
-            if data is None:
-                data = self.cached(sha, path)
-            if isinstance(data, dict):
-                for k, v in flat.flatten(data).items():
-                    metrics[f"{path}:{k}" if many else k] = v
-        params: dict[str, Any] = {}
-        for path in files.params:
-            data = self.load(sha, path)
-            if isinstance(data, dict):
-                for k, v in flat.flatten(data).items():
-                    params[k if path == dvcyaml.PARAMS_FILE else f"{path}:{k}"] = v
-        return HistoryRow(sha, date, author, subject, metrics, params)
+        values = metrics_mod.read_state(reader, sha, required=False).values
+    except MlopskitError:
+        values = {}  # a commit whose metrics DVC cannot read either: an empty row
+    metrics: dict[str, Any] = {}
+    many = len(values) > 1
+    for path, found in values.items():
+        for k, v in found.items():
+            metrics[f"{path}:{k}" if many else k] = v
+    try:
+        params = params_mod.read_state(reader, sha)
+    except MlopskitError:
+        params = {}
+    return HistoryRow(sha, date, author, subject, metrics, params)
 
 
 def history(project: Project, *, rev: str = "HEAD", limit: int | None = 20) -> list[HistoryRow]:
     """Newest first, along first parents."""
     root = project.root
     commits = _commits(root, rev, limit)
-    with BlobReader(root) as reader:
-        walker = _Walker(root, reader)
-        return [walker.row(c) for c in commits]
+    with dvcfiles.Reader(root) as reader:
+        return [_row(reader, c) for c in commits]
 
 
 def columns(rows: list[HistoryRow]) -> tuple[list[str], list[str]]:

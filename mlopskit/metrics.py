@@ -7,39 +7,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dvcyaml, flat, revfile, scm
+from . import dvcfiles, flat, revfile, scm
 from .errors import MlopskitError, OperationFailed, UsageError
 from .project import Project
 
 
-def _read_file(root: Path, rev: str | None, path: str, *, required: bool) -> dict[str, Any] | None:
-    where = path if rev is None else f"{path}@{rev[:8]}"
-    try:
-        data = revfile.load_structured(root, rev, path)
-    except UsageError as err:
-        raise OperationFailed(
-            f"metrics file {err.message}", "fix the stage that writes it"
-        ) from None
-    if data is None:
-        if required:
-            raise OperationFailed(
-                f"metrics file {where}: not found", "run 'mlopskit repro' to produce it"
-            )
-        return None
-    if not isinstance(data, Mapping):
-        raise OperationFailed(f"metrics file {where}: expected a mapping of metric names to values")
-    return flat.flatten(data)
+def unreachable_hint(path: str, recorded: bool) -> str:
+    """What to do about a declared file that is neither in git, the workspace nor the
+    cache: pull it when a revision recorded it, produce it when none did."""
+    if recorded:
+        return f"pull it: 'mlopskit data pull {path}'"
+    return "no revision recorded it yet: run 'mlopskit repro' to produce it"
+
+
+@dataclass(frozen=True)
+class Read:
+    values: dict[str, dict[str, Any]]  # file -> {metric: value}
+    missing: list[str]  # declared, but not in git, the workspace or the cache
+    recorded: list[str]  # of those, the ones a dvc.lock / .dvc file records (pullable)
+
+
+def read_state(reader: dvcfiles.Reader, rev: str | None, *, required: bool = True) -> Read:
+    """Every metrics file the pipeline declares at ``rev`` (stage metrics of every
+    dvc.yaml, foreach/matrix ones included, and top-level ``metrics:``; directories
+    expanded), read as ``dvc metrics show`` reads them."""
+    state = reader.state(rev)
+    out: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    recorded: list[str] = []
+    for declared in state.metrics:
+        for path in reader.expand(rev, declared):
+            where = path if rev is None else f"{path}@{rev[:8]}"
+            try:
+                data = reader.load(rev, path)
+            except UsageError as err:
+                raise OperationFailed(
+                    f"metrics file {err.message}", "fix the stage that writes it"
+                ) from None
+            if data is None:
+                known = reader.md5_of(rev, path) is not None
+                if required:
+                    raise OperationFailed(
+                        f"metrics file {where}: declared but not in the workspace or the DVC cache",
+                        unreachable_hint(path, known),
+                    )
+                missing.append(path)
+                if known:
+                    recorded.append(path)
+                continue
+            if not isinstance(data, Mapping):
+                raise OperationFailed(
+                    f"metrics file {where}: expected a mapping of metric names to values"
+                )
+            out[path] = flat.flatten(dvcfiles.metric_values(data))
+    return Read(out, missing, recorded)
 
 
 def read(root: Path, rev: str | None = None, *, required: bool = True) -> dict[str, dict[str, Any]]:
-    """``{file: {metric: value}}`` for every metrics file dvc.yaml declares at ``rev``."""
-    files = dvcyaml.files(root, rev).metrics
-    out: dict[str, dict[str, Any]] = {}
-    for path in files:
-        values = _read_file(root, rev, path, required=required)
-        if values is not None:
-            out[path] = values
-    return out
+    """``{file: {metric: value}}`` for every metrics file the pipeline declares at ``rev``."""
+    with dvcfiles.Reader(root) as reader:
+        return read_state(reader, rev, required=required).values
 
 
 def show(project: Project, *, rev: str | None = None) -> dict[str, dict[str, Any]]:
@@ -59,23 +86,23 @@ def show_workspace(project: Project) -> Shown:
     """The workspace's metrics; a metrics file DVC caches (``cache: true``) that was never
     pulled is read from the local cache, else streamed from the remote, as DVC does."""
     root = project.root
-    values: dict[str, dict[str, Any]] = {}
-    not_pulled: dict[str, str] = {}
-    md5s: dict[str, str] | None = None
-    for path in dvcyaml.files(root).metrics:
-        found = _read_file(root, None, path, required=False)
-        if found is not None:
-            values[path] = found
-            continue
-        if md5s is None:
-            md5s = revfile.lock_md5s(root, None)
-        if path not in md5s or scm.git(root, "ls-files", "--", path).out.strip():
-            # Not a DVC-cached output (or tracked by git and deleted): nothing to pull.
-            _read_file(root, None, path, required=True)
-        raw, source = _read_cached(root, path, md5s[path])
-        not_pulled[path] = source
-        if raw is not None:
-            values[path] = _flat_mapping(revfile.parse(raw, path, path), path)
+    with dvcfiles.Reader(root) as reader:
+        found = read_state(reader, None, required=False)
+        values = dict(found.values)
+        not_pulled = {p: "cache" for p in values if not (root / p).exists()}
+        for path in found.missing:
+            md5 = reader.md5_of(None, path)
+            tracked = scm.git(root, "ls-files", "--", path).out.strip()
+            if md5 is None or md5.endswith(".dir") or tracked:
+                # Not a DVC-cached output (or tracked by git and deleted): nothing to pull.
+                raise OperationFailed(
+                    f"metrics file {path}: declared but not in the workspace or the DVC cache",
+                    unreachable_hint(path, md5 is not None and not tracked),
+                )
+            raw, source = _read_cached(root, path, md5)
+            not_pulled[path] = source
+            if raw is not None:
+                values[path] = _flat_mapping(revfile.parse(raw, path, path), path)
     return Shown(values, not_pulled)
 
 

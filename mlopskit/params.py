@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import dvcyaml, flat, lock, revfile, yamlio
+from . import dvcfiles, flat, lock, revfile, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -17,21 +17,37 @@ MISSING: Any = object()
 
 
 def _label(file: str, key: str) -> str:
-    return key if file == dvcyaml.PARAMS_FILE else f"{file}:{key}"
+    return key if file == dvcfiles.PARAMS_FILE else f"{file}:{key}"
+
+
+def read_state(reader: dvcfiles.Reader, rev: str | None) -> dict[str, Any]:
+    """The params ``dvc params show`` shows at ``rev``, flattened (``train.C``,
+    ``other.yaml:key``): the keys stages of every dvc.yaml list (whole files where
+    one lists none), top-level ``params:``, ``params.yaml``, and the variables stages
+    interpolate from other files."""
+    state = reader.state(rev)
+    out: dict[str, Any] = {}
+    for file, keys in state.params.items():
+        for path in reader.expand(rev, file):
+            data = reader.load(rev, path)
+            if data is None:
+                continue
+            if not isinstance(data, Mapping):
+                raise UsageError(
+                    f"{path}: top level must be a mapping of params, not a list or value"
+                )
+            for key, value in flat.flatten(dvcfiles.select(data, keys)).items():
+                out[_label(path, key)] = value
+    for file, values in state.tracked_vars.items():
+        for key, value in flat.flatten(values).items():
+            out.setdefault(_label(file, key), value)
+    return out
 
 
 def read(root: Path, rev: str | None = None) -> dict[str, Any]:
-    """Every param of the project, flattened: ``train.C`` or ``other.yaml:key``."""
-    out: dict[str, Any] = {}
-    for file in dvcyaml.files(root, rev).params:
-        data = revfile.load_structured(root, rev, file)
-        if data is None:
-            continue
-        if not isinstance(data, Mapping):
-            raise UsageError(f"{file}: top level must be a mapping of params, not a list or value")
-        for key, value in flat.flatten(data).items():
-            out[_label(file, key)] = value
-    return out
+    """Every param of the project at ``rev``, flattened: ``train.C`` or ``other.yaml:key``."""
+    with dvcfiles.Reader(root) as reader:
+        return read_state(reader, rev)
 
 
 def show(project: Project) -> dict[str, Any]:
@@ -41,11 +57,17 @@ def show(project: Project) -> dict[str, Any]:
 def check_file(root: Path, file: str) -> Any:
     """Load a params file strictly: a directory, binary, list or duplicate key is exit 2."""
     path = root / file
-    data = (
-        yamlio.load(path, display=file, missing_ok=True)
-        if not file.endswith((".json", ".toml"))
-        else revfile.load_structured(root, None, file)
-    )
+    if path.is_dir():
+        raise UsageError(f"{file}: is a directory, expected a params file")
+    if file.endswith((".json", ".toml", ".py")):
+        # As DVC parses them (a Python params file is its top-level assignments).
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else None
+        except UnicodeDecodeError:
+            raise UsageError(f"{file}: not a UTF-8 text file") from None
+        data = dvcfiles.parse_text(file, text, display=file) if text is not None else None
+    else:
+        data = yamlio.load(path, display=file, missing_ok=True)
     if path.is_dir():
         raise UsageError(f"{file}: is a directory, expected a params file")
     if data is not None and not isinstance(data, Mapping):
@@ -74,7 +96,7 @@ def _split(assignment: str) -> tuple[str, str, str]:
     if "=" not in assignment:
         raise UsageError(f"'{assignment}': expected KEY=VALUE", "for example train.C=0.5")
     lhs, value = assignment.split("=", 1)
-    file, key = dvcyaml.PARAMS_FILE, lhs
+    file, key = dvcfiles.PARAMS_FILE, lhs
     if ":" in lhs:
         file, key = lhs.split(":", 1)
     if not key or any(not part for part in key.split(".")):

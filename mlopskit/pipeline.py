@@ -5,6 +5,7 @@ committing its state (push data before refs; rebase and retry on a moved branch)
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcyaml, journal, lock, revfile, scm
+from . import _dvc, journal, lock, scm
 from .errors import PreconditionError, RemoteError, UsageError
 from .project import Project
 from .remote import plainly_reachable
@@ -44,10 +45,15 @@ def _git_tracked_outputs(stages: Sequence[Any], root: Path) -> list[str]:
 
 
 def commit_candidates(project: Project, stages: Sequence[Any]) -> list[str]:
-    """What a state commit takes (project-relative): dvc.lock, dvc.yaml, params files,
-    git-tracked outputs, and changed pointers and .gitignore files inside the project."""
+    """What a state commit takes (project-relative): every dvc.yaml and dvc.lock, params
+    files, git-tracked outputs, and changed pointers and .gitignore files inside the project."""
+    from . import dvcfiles
+
     root = project.root
-    files = ["dvc.lock", "dvc.yaml", *dvcyaml.files(root).params]
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(None)
+    locks = [posixpath.join(posixpath.dirname(f), "dvc.lock") for f in state.dvcfiles]
+    files = ["dvc.lock", "dvc.yaml", *state.dvcfiles, *locks, *state.params]
     files += _git_tracked_outputs(stages, root)
     for entry in project.status():
         if entry.path.endswith(".gitignore") or entry.path.endswith(".dvc"):
@@ -288,31 +294,34 @@ def fresh_clone_up_to_date(root: Path) -> bool:
     stage input since the commit that last wrote dvc.lock. Anything else: ask DVC."""
     if scm.status(root):
         return False
-    last = scm.git(root, "log", "-1", "--format=%H", "--", "dvc.lock").out.strip()
-    if not last:
-        return False
-    doc = revfile.load_structured(root, None, "dvc.yaml")
-    inputs = dvcyaml.stage_inputs(doc)
-    if inputs is None:
-        return False
-    watched = inputs | {"dvc.yaml", "dvc.lock", *dvcyaml.files(root).params}
-    # --relative: paths as seen from root (a project may be a sub-folder of its repository)
-    diff = scm.git(root, "diff", "--name-only", "--relative", "-z", last, "HEAD").out
-    changed = [p for p in diff.split("\0") if p]
-    for path in changed:
-        if (
-            path.endswith(".dvc")
-            or path in watched
-            or any(path.startswith(w.rstrip("/") + "/") for w in watched)
-        ):
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(None)  # every dvc.yaml, foreach/matrix resolved by DVC
+        recorded = reader.outputs(None).producers
+    if not state.dvcfiles or any(s.always_changed for s in state.stages):
+        return False  # DVC runs an always_changed stage on every repro
+    for dvcfile in state.dvcfiles:
+        # Each dvc.yaml against the commit that last wrote its own dvc.lock.
+        where = posixpath.dirname(dvcfile)
+        lockfile = posixpath.join(where, "dvc.lock")
+        last = scm.git(root, "log", "-1", "--format=%H", "--", lockfile).out.strip()
+        if not last:
             return False
-    lock_doc = revfile.load_structured(root, None, "dvc.lock")
-    managed = {
-        str(out["path"])
-        for stage in ((lock_doc or {}).get("stages") or {}).values()
-        for out in (stage or {}).get("outs") or []
-        if isinstance(out, dict) and "path" in out
-    }
+        own = [s for s in state.stages if s.dvcfile == dvcfile]
+        watched = {d for s in own for d in s.deps} | {f for s in own for f, _ in s.params}
+        watched |= {dvcfile, lockfile, posixpath.join(where, "params.yaml")}
+        watched |= set(state.tracked_vars)
+        # --relative: paths as seen from root (a project may be a sub-folder of its repository)
+        out = scm.git(root, "diff", "--name-only", "--relative", "-z", last, "HEAD").out
+        for path in filter(None, out.split("\0")):
+            if (
+                path.endswith(".dvc")
+                or path in watched
+                or any(path.startswith(w.rstrip("/") + "/") for w in watched)
+            ):
+                return False
+    managed = {o.path for s in state.stages for o in s.outs} | set(recorded)
     for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
         if pointer:
             managed.add(pointer[: -len(".dvc")])

@@ -186,10 +186,13 @@ def next_counter(artifact: Artifact | None) -> int:
 
 
 def declared(root: Path, rev: str | None) -> dict[str, dict[str, Any]]:
-    """``artifacts:`` of dvc.yaml at ``rev`` (path, type, desc, labels)."""
-    doc = revfile.load_structured(root, rev, "dvc.yaml")
-    arts = (doc or {}).get("artifacts") if isinstance(doc, dict) else None
-    return {str(k): dict(v or {}) for k, v in (arts or {}).items()}
+    """``artifacts:`` of every dvc.yaml at ``rev`` (path, type, desc, labels), resolved
+    as DVC resolves them; one of ``sub/dvc.yaml`` is ``sub:name``, its path
+    repository-relative, as GTO and ``dvc artifacts get`` name them."""
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        return {k: dict(v) for k, v in reader.state(rev).artifacts.items()}
 
 
 @dataclass(frozen=True)

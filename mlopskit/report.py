@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _dvc, charts, datadiff, dvcyaml, gate, metrics, params, revfile, scm
+from . import _dvc, charts, datadiff, dvcfiles, gate, metrics, params, revfile, scm
 from .errors import MlopskitError, UsageError
 from .project import Project
 
@@ -35,6 +35,7 @@ class Lineage:
     lock_in_sync: bool | None
     out_of_sync: list[str] = field(default_factory=list)
     dirty: list[str] = field(default_factory=list)
+    not_pulled: list[str] = field(default_factory=list)  # stages whose outputs are absent
 
 
 @dataclass(frozen=True)
@@ -96,54 +97,48 @@ class Report:
     lineage: Lineage
     notes: list[str] = field(default_factory=list)
     quality: list[DataQuality] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # declared, not in workspace/cache
+    plots_skipped: bool = False  # --no-plots
 
 
 def _plot_defs(root: Path, rev: str | None) -> list[dict[str, Any]]:
-    """Plot definitions from dvc.yaml: top-level ``plots:`` and stage plot files."""
-    doc = revfile.load_structured(root, rev, "dvc.yaml")
+    """Plot definitions of every dvc.yaml at ``rev`` (top-level ``plots:`` and stage
+    plot outputs), resolved as DVC resolves them; a directory (DVCLive's
+    ``plots/metrics``) stands for each file in it, as ``dvc plots diff`` shows them."""
     defs: list[dict[str, Any]] = []
     covered: set[str] = set()
-    if isinstance(doc, dict):
-        for entry in doc.get("plots") or []:
-            if isinstance(entry, str):
-                defs.append({"name": entry, "file": entry})
-                covered.add(entry)
-                continue
-            if not isinstance(entry, dict):
-                continue
-            for name, spec in entry.items():
-                spec = spec if isinstance(spec, dict) else {}
-                y = spec.get("y")
-                if isinstance(y, dict):
-                    for file, field_ in y.items():
-                        yf = field_[0] if isinstance(field_, list) and field_ else field_
-                        defs.append(
-                            {
-                                "name": str(name),
-                                "file": str(file),
-                                "y": yf,
-                                "x": spec.get("x"),
-                                "template": spec.get("template"),
-                                "title": spec.get("title"),
-                            }
-                        )
-                        covered.add(str(file))
-                else:
-                    defs.append(
-                        {
-                            "name": str(name),
-                            "file": str(name),
-                            "y": y,
-                            "x": spec.get("x"),
-                            "template": spec.get("template"),
-                            "title": spec.get("title"),
-                        }
-                    )
-                    covered.add(str(name))
-    for file in dvcyaml.files(root, rev).plots:
-        if file not in covered:
-            defs.append({"name": file, "file": file})
+    with dvcfiles.Reader(root) as reader:
+        for d in reader.state(rev).plots:
+            files = reader.expand(rev, d.file)
+            for file in files:
+                if file in covered and d.y is None:
+                    continue
+                covered.add(file)
+                name = d.name if len(files) == 1 else file
+                defs.append(
+                    {
+                        "name": name,
+                        "file": file,
+                        "y": d.y,
+                        "x": d.x,
+                        "template": d.template,
+                        "title": d.title if len(files) == 1 else None,
+                    }
+                )
     return defs
+
+
+def unreachable(root: Path, rev: str | None) -> list[str]:
+    """Declared metrics files that are in neither git, the workspace nor the DVC cache
+    at ``rev`` (not pulled, or never produced)."""
+    found: list[str] = []
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(rev)
+        for declared in state.metrics:
+            for file in reader.expand(rev, declared):
+                if file not in found and reader.read(rev, file) is None:
+                    found.append(file)
+    return found
 
 
 def _render_plot(
@@ -193,7 +188,15 @@ def _plots(root: Path, base_sha: str, base_label: str, worker: charts.PngWorker)
             note = f"could not render: {type(exc).__name__}: {str(exc)[:160]}"
         title = str(d.get("title") or d["name"])
         if base_png is None and head_png is None and not note:
-            note = "no data"
+            file = str(d["file"])
+            with dvcfiles.Reader(root) as reader:
+                absent = reader.read(None, file) is None and reader.read(base_sha, file) is None
+            note = (
+                "declared but not in the workspace or the DVC cache "
+                f"(pull it: mlopskit data pull {file})"
+                if absent
+                else "no data"
+            )
         out.append(PlotImage(d["name"], title, base_png, head_png, note))
     return out
 
@@ -206,15 +209,17 @@ def lineage(project: Project) -> Lineage:
     data_hashes = {p: t.md5 for p, t in tracked.items() if t.source == "data"}
     in_sync: bool | None = None
     stale: list[str] = []
+    not_pulled: list[str] = []
     try:
         with _dvc.open_repo(root) as repo, _dvc.translated():
-            status = repo.status()
-        stale = sorted(status)
-        in_sync = not status
+            stale, not_pulled = _dvc.lock_status(repo)
+        in_sync = not stale
     except MlopskitError:
         in_sync = None
     dirty = [e.path for e in project.status() if e.code != "??"]
-    return Lineage(head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty)
+    return Lineage(
+        head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty, not_pulled
+    )
 
 
 def build(
@@ -277,6 +282,7 @@ def _build(
     quality = data_quality(root, base_sha)
     # Plots last: by now the renderer process has warmed up in parallel.
     images = plots(root, base_sha, base_name, worker) if worker is not None else []
+    missing = unreachable(root, None)
     return Report(
         base=base_name,
         base_sha=base_sha,
@@ -289,4 +295,6 @@ def _build(
         lineage=lin,
         notes=notes,
         quality=quality,
+        unreachable=missing,
+        plots_skipped=worker is None,
     )

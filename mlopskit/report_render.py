@@ -34,7 +34,9 @@ def _verdict(r: Report) -> str:
 
 def _metrics_md(r: Report) -> str:
     if not r.metrics:
-        return "_No metrics found in dvc.yaml._\n"
+        if r.unreachable:
+            return _unreachable_md(r.unreachable)
+        return "_No metrics declared in any dvc.yaml._\n"
     rows = []
     for c in r.metrics:
         abs_s, rel_s = fmt_change(c.change, c.rel)
@@ -47,7 +49,8 @@ def _metrics_md(r: Report) -> str:
             mark = c.status
         name = c.key if len({m.path for m in r.metrics}) == 1 else f"{c.path}:{c.key}"
         rows.append([name, fmt(c.old), fmt(c.new), abs_s, rel_s, mark])
-    return md_table(["metric", r.base, "workspace", "change", "change %", ""], rows)
+    table = md_table(["metric", r.base, "workspace", "change", "change %", ""], rows)
+    return table + ("\n" + _unreachable_md(r.unreachable) if r.unreachable else "")
 
 
 def _params_md(r: Report) -> str:
@@ -108,8 +111,10 @@ def _data_md(r: Report) -> str:
 
 
 def _plots_md(r: Report, images: dict[str, str] | None, fallback: str) -> str:
+    if r.plots_skipped:
+        return "_Plots not rendered (--no-plots)._\n"
     if not r.plots:
-        return "_No plots declared in dvc.yaml._\n"
+        return "_No plots declared in any dvc.yaml._\n"
     if images is None:
         return fallback + "\n"
     out = []
@@ -130,10 +135,21 @@ def _plots_md(r: Report, images: dict[str, str] | None, fallback: str) -> str:
     return "\n".join(out)
 
 
+def _unreachable_md(files: list[str]) -> str:
+    named = ", ".join(md_code(f) for f in files[:8]) + (" ..." if len(files) > 8 else "")
+    return (
+        f"_Declared but not in the workspace or the DVC cache: {named} "
+        f"(pull it: {md_code('mlopskit data pull ' + files[0])})._\n"
+    )
+
+
 def _lineage_md(r: Report) -> str:
     lin = r.lineage
     sync = {
-        True: "in sync with the workspace",
+        True: "in sync with the workspace"
+        + (
+            " (outputs not pulled: " + ", ".join(lin.not_pulled[:8]) + ")" if lin.not_pulled else ""
+        ),
         False: "**out of date**: " + ", ".join(lin.out_of_sync[:8]),
         None: "unknown",
     }[lin.lock_in_sync]

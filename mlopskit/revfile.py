@@ -7,6 +7,7 @@ from the local DVC cache.
 from __future__ import annotations
 
 import functools
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +25,24 @@ def resolve_rev(root: Path, rev: str) -> str:
 
 
 def cache_path(root: Path, md5: str) -> Path:
-    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    """Where the DVC cache keeps ``md5``: the cache directory DVC's configuration names
+    (``dvc cache dir``; .dvc/cache by default)."""
+    from . import _dvc
+
+    base = _dvc.cache_dir(root)
+    modern = base / "files" / "md5" / md5[:2] / md5[2:]
+    legacy = base / md5[:2] / md5[2:]
+    return legacy if not modern.exists() and legacy.exists() else modern
 
 
 def lock_md5s(root: Path, rev: str | None) -> dict[str, str]:
-    """path -> md5 of every output and dependency recorded in dvc.lock at ``rev``."""
-    raw = read_bytes(root, rev, "dvc.lock", through_cache=False)
-    if raw is None:
-        return {}
-    data = yamlio.fast_loads(
-        raw.decode("utf-8", "replace"), display=f"dvc.lock@{rev or 'workspace'}"
-    )
-    found: dict[str, str] = {}
-    stages = (data or {}).get("stages", {}) if isinstance(data, dict) else {}
-    for stage in stages.values():
-        if not isinstance(stage, dict):
-            continue
-        for kind in ("deps", "outs"):
-            for entry in stage.get(kind, []) or []:
-                if isinstance(entry, dict) and "path" in entry and "md5" in entry:
-                    found[str(entry["path"])] = str(entry["md5"])
-    return found
+    """path -> md5 of every output recorded at ``rev`` (every dvc.lock and .dvc file);
+    a dependency's md5 only where no stage records the path as its output (a later
+    stage's deps never overwrite what the producing stage recorded)."""
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        return dict(reader.outputs(rev).hashes)
 
 
 def read_bytes(
@@ -56,12 +54,10 @@ def read_bytes(
     blob = scm.show(root, rev, path)
     if blob is not None or not through_cache:
         return blob
-    md5 = lock_md5s(root, rev).get(path)
-    if md5 and not md5.endswith(".dir"):
-        cached = cache_path(root, md5)
-        if cached.is_file():
-            return cached.read_bytes()
-    return None
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        return reader.read(rev, path)
 
 
 def load_structured(root: Path, rev: str | None, path: str) -> Any:
@@ -113,9 +109,15 @@ def check_workspace(root: Path) -> None:
     """Parse the pipeline's files in the workspace strictly (dvc.yaml, dvc.lock and the
     YAML params files), so that a malformed one is ``FILE:LINE`` before DVC acts: some of
     its commands (``exp run``) change git state before they read them."""
-    from . import dvcyaml
+    from . import dvcfiles
 
-    names = ["dvc.yaml", "dvc.lock", *dvcyaml.files(root).params]
+    names = ["dvc.yaml", "dvc.lock"]
+    for name in names[:]:
+        yamlio.check(root / name, display=name)  # before DVC's resolver reads them
+    with dvcfiles.Reader(root) as reader:
+        state = reader.state(None)
+    locks = [posixpath.join(posixpath.dirname(f), "dvc.lock") for f in state.dvcfiles]
+    names += [*state.dvcfiles, *locks, *state.params]
     for name in dict.fromkeys(names):
         if name.endswith((".yaml", ".yml", ".lock")):
             yamlio.check(root / name, display=name)

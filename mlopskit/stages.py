@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcyaml, flat, lock, params, yamlio
+from . import _dvc, dvcfiles, dvcyaml, flat, lock, params, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -39,7 +39,7 @@ def _check_name(name: str) -> None:
 
 
 def _params_hint(file: str, key: str) -> str:
-    label = key if file == dvcyaml.PARAMS_FILE else f"{file}:{key}"
+    label = key if file == dvcfiles.PARAMS_FILE else f"{file}:{key}"
     return f"mlopskit params set {label}=VALUE --allow-new"
 
 
@@ -327,11 +327,33 @@ def _pipeline_stages(repo: Repo) -> list[Any]:
     return [s for s in order if _dvc.is_pipeline_stage(s)]
 
 
+def _status(repo: Repo, stages: Sequence[Any]) -> dict[str, Any]:
+    """``dvc status`` of the pipeline stages. It asks the source of every ``dvc import``
+    (frozen ones too), so offline it fails: then each stage alone, an import that
+    cannot be reached named as such instead of failing the whole list."""
+    from .errors import MlopskitError
+
+    try:
+        with _dvc.translated():
+            return dict(repo.status())
+    except MlopskitError:
+        pass
+    out: dict[str, Any] = {}
+    for s in stages:
+        try:
+            with _dvc.translated():
+                found = repo.status(targets=[s.addressing])
+            out.update(found)
+        except MlopskitError as err:
+            out[s.addressing] = [f"status unknown: {err.message}"]
+    return out
+
+
 def stage_list(project: Project) -> list[StageInfo]:
     with _dvc.open_repo(project.root) as repo, _dvc.translated():
         stages = _pipeline_stages(repo)
         check_paths(project.root, stages)  # before status: DVC asserts on outside outputs
-        status = repo.status()
+        status = _status(repo, stages)
         out = []
         for s in stages:
             changes = status.get(s.addressing, [])
@@ -345,7 +367,8 @@ def stage_list(project: Project) -> list[StageInfo]:
                             described.append(f"{kind}: {files}")
                 else:
                     described.append(str(c))
-            out.append(StageInfo(s.name, str(s.cmd), bool(changes), described))
+            # As DVC names it: `name` in the root dvc.yaml, `sub/dvc.yaml:name` else.
+            out.append(StageInfo(s.addressing, str(s.cmd), bool(changes), described))
         return out
 
 

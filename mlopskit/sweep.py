@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import _proc, scm
+from . import _dvc, _proc, scm
 from .errors import PreconditionError, UsageError
 from .experiments import ExpResult, Point, _read_metrics
 from .journal import barrier
@@ -97,9 +97,11 @@ def _prepare_clone(root: Path, base: str, clone: Path, diff: bytes) -> Path:
     here = clone / prefix
     local = root / ".dvc" / "config.local"
     text = local.read_text() if local.is_file() else ""
-    # Share the project's DVC cache: nothing is copied twice, outputs restore from it.
-    cache = root / ".dvc" / "cache"
-    (here / ".dvc" / "config.local").write_text(text + f"\n[cache]\n    dir = {cache}\n")
+    (here / ".dvc" / "config.local").write_text(text)
+    # Share the project's DVC cache (wherever DVC's configuration puts it): nothing is
+    # copied twice, outputs restore from it. Set through DVC's config, so a
+    # config.local that already has a [cache] section keeps one.
+    _dvc.set_local_cache_dir(here / ".dvc", _dvc.cache_dir(root))
     return here
 
 

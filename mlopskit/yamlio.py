@@ -79,6 +79,28 @@ def loads(text: str, *, display: str) -> Any:
 _FAST: Any = None
 
 
+_YAML12 = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    (
+        "tag:yaml.org,2002:float",
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        "-+0123456789.",
+    ),
+    (
+        "tag:yaml.org,2002:int",
+        r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+)$""",
+        "-+0123456789",
+    ),
+]
+
+
 def _fast_loader() -> Any:
     """libyaml's safe loader, made strict (duplicate keys are an error) and YAML 1.2 about
     booleans (only true/false, as DVC's ruamel reads them; YAML 1.1 also takes yes/no/on/off)."""
@@ -97,16 +119,26 @@ def _fast_loader() -> Any:
                     )
                 return super().construct_mapping(node, deep=deep)
 
+            def construct_yaml_int(self, node: Any) -> int:
+                # YAML 1.2 (ruamel, DVC): 010 is ten, 0o10 is eight, no sexagesimal.
+                text = str(self.construct_scalar(node)).replace("_", "")
+                sign = -1 if text[0] == "-" else 1
+                text = text.lstrip("+-")
+                for prefix, radix in (("0b", 2), ("0x", 16), ("0o", 8)):
+                    if text.startswith(prefix):
+                        return sign * int(text[2:], radix)
+                return sign * int(text)
+
+        replaced = {f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float")}
         resolvers = {
-            k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+            k: [(tag, rx) for tag, rx in v if tag not in replaced]
             for k, v in base.yaml_implicit_resolvers.items()
         }
         Strict.yaml_implicit_resolvers = resolvers
-        Strict.add_implicit_resolver(
-            "tag:yaml.org,2002:bool",
-            re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-            list("tTfF"),
-        )
+        Strict.add_constructor("tag:yaml.org,2002:int", Strict.construct_yaml_int)
+        # The YAML 1.2 core schema, as ruamel (DVC's parser) resolves it: 1e-3 is a float.
+        for tag, rx, first in _YAML12:
+            Strict.add_implicit_resolver(tag, re.compile(rx, re.X), list(first))
         _FAST = (Strict, yaml.YAMLError)
     return _FAST
 
