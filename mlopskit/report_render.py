@@ -22,11 +22,19 @@ def image_key(name: str, side: str) -> str:
 
 
 def _verdict(r: Report) -> str:
+    from . import gate
+
+    v = r.verdict
+    fix = f" Fix: {md_escape(v.fix)}." if v.fix else ""
     if r.gate_error:
         return f"⚠️ **Quality gate could not run**: {md_escape(r.gate_error)}"
+    if v.state == gate.NOT_EVALUATED:
+        return f"⚠️ **Quality gate not evaluated**: {md_escape(v.reason)}.{fix}"
+    if v.state == gate.FAILED and (r.gate is None or r.gate.passed):
+        return f"❌ **Quality gate failed**: {md_escape(v.reason)}.{fix}"
     if r.gate is None:
         return "⚪ **No quality gate configured** (add `gates:` to mlopskit.yaml)."
-    if r.gate.passed:
+    if v.passed:
         return f"✅ **Quality gate passed** ({len(r.gate.outcomes)} rule(s))."
     failed = "; ".join(f"{md_code(o.rule)}: {md_escape(o.reason)}" for o in r.gate.failed)
     return f"❌ **Quality gate failed**: {failed}"
@@ -124,7 +132,7 @@ def _plots_md(r: Report, images: dict[str, str] | None, fallback: str) -> str:
             )
         note = f" ({md_escape(p.note)})" if p.note else ""
         out.append(
-            f"**{md_escape(p.title)}**{note}\n\n| {r.base} | workspace |\n|---|---|\n"
+            f"**{md_escape(p.title)}**{note}\n\n| {md_escape(r.base)} | workspace |\n|---|---|\n"
             f"| {cells[0]} | {cells[1]} |\n"
         )
     return "\n".join(out)
@@ -253,7 +261,9 @@ def _jsonable(o: Any) -> Any:
 
 def as_json(r: Report, images: dict[str, str] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = _jsonable(r)
-    data["passed"] = r.gate.passed if r.gate else None
+    v = r.verdict
+    data["passed"] = None if v.state == "no gate" else v.passed
+    data["verdict"] = {"state": v.state, "reason": v.reason, "fix": v.fix}
     if r.gate is not None:
         data["gate"]["passed"] = r.gate.passed
     for plot in data["plots"]:

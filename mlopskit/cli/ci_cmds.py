@@ -32,6 +32,16 @@ def ci_generate(force: bool) -> None:
     if res.unchanged:
         click.echo(f"unchanged: {', '.join(shown(r) for r in res.unchanged)}")
     click.echo(f"Runners install mlopskit from {res.install} ({res.install_source})")
+    _needs(res.warnings, res.needs)
+
+
+def _needs(warnings: list[str], needs: list[str]) -> None:
+    for warning in warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    if needs:
+        click.echo("On GitHub, CI needs:")
+        for need in needs:
+            click.echo(f"  - {need}")
 
 
 @ci.command("check")
@@ -44,6 +54,8 @@ def ci_check(files: tuple[Path, ...]) -> None:
     res = workflows.check(_project(), paths=[f.resolve() for f in files] or None)
     for f in res.findings:
         click.echo(f"{f.file}: [{f.tool}] {f.message}")
+    for warning in res.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
     click.echo(
         f"ran: {', '.join(res.ran)}"
         + (f"; not installed: {', '.join(res.missing)}" if res.missing else "")
