@@ -111,7 +111,8 @@ def test_ct_paths_come_from_every_stage_and_ci_check_warns_when_stale(tmp_path: 
     root = project(
         tmp_path,
         "  remote:\n    kind: s3\n",
-        "stages:\n  prep:\n    cmd: python tools/prep.py\n    deps: [tools/prep.py, data/schema.yaml]\n"
+        "stages:\n  prep:\n    cmd: python tools/prep.py\n"
+        "    deps: [tools/prep.py, data/schema.yaml]\n"
         "    outs: [data/clean.csv]\n  train:\n    cmd: python -m src.train\n"
         "    deps: [data/clean.csv, src/train.py]\n"
         "    params: [train.C, {conf/model.yaml: [depth]}]\n",
@@ -169,9 +170,7 @@ def test_every_new_variant_passes_ci_check(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         root = project(tmp_path / name, ci, "stages:\n  a:\n    cmd: x\n    deps: [src/a.py]\n")
         workflows.generate(Project(root=root))
-        (root / ".github" / "actionlint.yaml").write_text(
-            "self-hosted-runner:\n  labels: [gpu]\n"
-        )
+        (root / ".github" / "actionlint.yaml").write_text("self-hosted-runner:\n  labels: [gpu]\n")
         res = workflows.check(Project(root=root))
         assert res.findings == [], (name, res.findings)
         assert {"zizmor", "actionlint", "check-jsonschema"} <= set(res.ran), res.missing
