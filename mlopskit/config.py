@@ -481,6 +481,15 @@ def _parse_ci_remote(data: Any) -> CIRemote:
         pr["pr_secrets"] = tuple(
             _text(x, "ci.remote.pr_secrets entry", _SECRET_NAME) for x in raw_pr
         )
+    pr_count = len(pr.get("pr_secrets", secrets))
+    if kind in ("s3", "azure") and auth == "secrets" and pr_count != len(secrets):
+        raise UsageError(
+            f"{FILENAME}: ci.remote.pr_secrets names {pr_count} secret(s), "
+            f"ci.remote.secrets {len(secrets)}",
+            "give one read-only secret for each of "
+            + ", ".join(secrets)
+            + " (passed as those variables)",
+        )
     pr["pr_environment"] = _text(
         r.get("pr_environment", CIRemote.pr_environment), "ci.remote.pr_environment"
     )

@@ -285,6 +285,25 @@ def verdict(
     return Verdict(FAILED, "; ".join(f"{o.rule}: {o.reason}" for o in result.failed))
 
 
+_ABSENT = ("deleted", "not in cache")
+
+
+def _stale(changes: Any) -> bool:
+    """Whether a stage's ``dvc status`` entry says dvc.lock does not describe it: a changed
+    dep, param, command or output; a dep or output that is merely absent (a CI run pulls
+    only what the stages it runs need) leaves the lock true."""
+    for change in changes if isinstance(changes, list) else [changes]:
+        if not isinstance(change, dict):
+            return True
+        for key, value in change.items():
+            if key in ("changed deps", "changed outs") and isinstance(value, dict):
+                if any(v not in _ABSENT for v in value.values()):
+                    return True
+            else:
+                return True
+    return False
+
+
 def lock_status(project: Project) -> tuple[bool | None, list[str]]:
     """(dvc.lock matches the workspace, the stages and files that do not)."""
     from . import _dvc
@@ -295,7 +314,8 @@ def lock_status(project: Project) -> tuple[bool | None, list[str]]:
             status = repo.status()
     except MlopskitError:
         return None, []
-    return not status, sorted(status)
+    stale = sorted(name for name, changes in status.items() if _stale(changes))
+    return not stale, stale
 
 
 def check(

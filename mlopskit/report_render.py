@@ -107,7 +107,10 @@ def _data_md(r: Report) -> str:
             if t.type_changes:
                 bits.append(
                     "type changes: "
-                    + ", ".join(f"{md_code(c)} {a} → {b}" for c, (a, b) in t.type_changes.items())
+                    + ", ".join(
+                        f"{md_code(c)} {md_escape(str(a))} → {md_escape(str(b))}"
+                        for c, (a, b) in t.type_changes.items()
+                    )
                 )
             out += f"\n- {md_code(d.path)}: " + "; ".join(bits) + "\n"
         elif d.note:
@@ -154,7 +157,9 @@ def _lineage_md(r: Report) -> str:
     if lin.dirty:
         lines.append("Uncommitted changes: " + ", ".join(f"{md_code(p)}" for p in lin.dirty[:8]))
     if lin.data:
-        lines.append("Data: " + ", ".join(f"{md_code(p)} {m[:10]}" for p, m in lin.data.items()))
+        lines.append(
+            "Data: " + ", ".join(f"{md_code(p)} {md_escape(m[:10])}" for p, m in lin.data.items())
+        )
     return "\n".join(f"- {line}" for line in lines) + "\n"
 
 

@@ -220,3 +220,23 @@ def test_commit_step_leaves_a_moved_branch_to_the_newer_run(tmp_path: Path) -> N
             assert "Not committed" in summary.read_text()
         else:
             assert summary.read_text() == ""
+
+
+def test_a_hostile_uploaded_report_posts_no_link_image_or_mention(trained: Repo) -> None:
+    folder = trained.root.parent / "rep"
+    folder.mkdir()
+    code, _, err = run_cli(
+        "report", "--format", "json", "--out", str(folder / "report.json"), "--no-plots",
+        cwd=trained.root,
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads((folder / "report.json").read_text())
+    evil = "@octocat ![x](https://evil.test/a.png) [click](https://evil.test) www.evil.test"
+    data["lineage"]["subject"] = evil
+    data["notes"] = [evil]
+    data["lineage"]["data"] = {"data/raw/data.csv": "@octocat12"}
+    (folder / "report.json").write_text(json.dumps(data))
+    body = report_render.markdown(report_io.load_untrusted(folder))
+    assert "@octocat" not in body and "](http" not in body.replace("\\](", "")
+    assert "https://evil" not in body and "www.evil" not in body
+    assert "\\!\\[x\\]" in body  # shown as text

@@ -174,3 +174,25 @@ def test_every_new_variant_passes_ci_check(tmp_path: Path) -> None:
         res = workflows.check(Project(root=root))
         assert res.findings == [], (name, res.findings)
         assert {"zizmor", "actionlint", "check-jsonschema"} <= set(res.ran), res.missing
+
+
+def test_pr_secrets_are_passed_as_the_variables_the_remote_reads(tmp_path: Path) -> None:
+    root = project(
+        tmp_path, "  remote:\n    kind: s3\n    pr_secrets: [AWS_READ_ID, AWS_READ_SECRET]\n"
+    )
+    job = rendered(root)["pr.yml"]["jobs"]["report"]
+    repro = next(s for s in job["steps"] if s.get("id") == "repro")
+    assert repro["env"] == {
+        "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_READ_ID }}",
+        "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_READ_SECRET }}",
+    }
+    (root / "mlopskit.yaml").write_text(
+        f"ci:\n  install: {INSTALL}\n  remote:\n    kind: s3\n    pr_secrets: [ONE]\n"
+    )
+    code, _, err = run_cli("ci", "generate", cwd=root)
+    assert code == 2 and "ci.remote.pr_secrets names 1 secret(s)" in err
+    (root / "mlopskit.yaml").write_text(
+        f"ci:\n  install: {INSTALL}\n  remote:\n    kind: s3\n    pr_environment: ml-training\n"
+    )
+    code, _, err = run_cli("ci", "generate", cwd=root)
+    assert code == 2 and "pr_environment is CT's environment" in err
