@@ -94,6 +94,7 @@ _OIDC_FIELDS = {
     "gs": ("workload_identity_provider", "service_account"),
     "azure": ("client_id", "tenant_id", "subscription_id"),
 }
+_PR_FIELDS = ("pr_environment", "pr_secrets", "pr_role", "pr_service_account", "pr_client_id")
 _SAFE = re.compile(r"^[A-Za-z0-9_.:/@+=,-]+$")
 _SECRET_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
@@ -111,6 +112,13 @@ class CIRemote:
     client_id: str = ""
     tenant_id: str = ""
     subscription_id: str = ""
+    # Pull-request jobs run untrusted code: their own read-only credentials, never the
+    # CT environment (whose policy may admit only main). "" / (): the same as CT's.
+    pr_environment: str = "ml-pull-requests"  # no branch policy: every PR may use it
+    pr_secrets: tuple[str, ...] | None = None  # None: the same names as secrets
+    pr_role: str = ""
+    pr_service_account: str = ""
+    pr_client_id: str = ""
 
     @property
     def stores(self) -> bool:
@@ -119,6 +127,10 @@ class CIRemote:
     @property
     def uses_secrets(self) -> bool:
         return self.stores and bool(self.secrets)
+
+    @property
+    def pr_secret_names(self) -> tuple[str, ...]:
+        return self.secrets if self.pr_secrets is None else self.pr_secrets
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,9 @@ class CIConfig:
     # A pip requirement for mlopskit itself ("": derived from how it was installed).
     install: str = ""
     index_url: str = ""  # the index ci.install's mlopskit==VERSION comes from
+    # A secret holding a PAT or GitHub App token for CT's pushes and pull requests
+    # ("": GITHUB_TOKEN, whose pushes and pull requests start no workflows).
+    token_secret: str = ""
 
 
 @dataclass(frozen=True)
@@ -367,6 +382,7 @@ def _parse_ci(data: Any) -> CIConfig:
             "timeout_minutes",
             "install",
             "index_url",
+            "token_secret",
         ],
     )
     python = _text(ci.get("python", CIConfig.python), "ci.python", re.compile(r"^3\.\d{1,2}$"))
@@ -388,6 +404,15 @@ def _parse_ci(data: Any) -> CIConfig:
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 4320:
         raise UsageError(f"{FILENAME}: ci.timeout_minutes must be a whole number of minutes")
     install, index_url = _parse_ci_install(ci)
+    token = ci.get("token_secret") or ""
+    if token:
+        token = _text(token, "ci.token_secret", _SECRET_NAME)
+        if token.startswith("GITHUB_"):
+            raise UsageError(
+                f"{FILENAME}: ci.token_secret {token!r}: GitHub reserves secret names "
+                "starting with GITHUB_",
+                "store the PAT or GitHub App token as e.g. CT_TOKEN and name that",
+            )
     return CIConfig(
         python=python,
         runner=runner,
@@ -397,6 +422,7 @@ def _parse_ci(data: Any) -> CIConfig:
         timeout_minutes=timeout,
         install=install,
         index_url=index_url,
+        token_secret=token,
     )
 
 
@@ -460,6 +486,7 @@ def _parse_ci_remote(data: Any) -> CIRemote:
         "secrets",
         "environment",
         *sorted({f for fs in _OIDC_FIELDS.values() for f in fs}),
+        *_PR_FIELDS,
     ]
     _check_keys(r, "ci.remote.", known)
     kind = str(r.get("kind", "none"))
@@ -493,7 +520,36 @@ def _parse_ci_remote(data: Any) -> CIRemote:
             raise UsageError(f"{FILENAME}: ci.remote.secrets must be a list of secret names")
         secrets = tuple(_text(x, "ci.remote.secrets entry", _SECRET_NAME) for x in raw)
     env = _text(r.get("environment", CIRemote.environment), "ci.remote.environment")
-    return CIRemote(kind=kind, auth=auth, secrets=secrets, environment=env, **values)
+    pr: dict[str, Any] = {}
+    for f in ("pr_role", "pr_service_account", "pr_client_id"):
+        if r.get(f):
+            pr[f] = _text(r[f], f"ci.remote.{f}")
+    if "pr_secrets" in r:
+        raw_pr = r["pr_secrets"]
+        if not isinstance(raw_pr, list):
+            raise UsageError(f"{FILENAME}: ci.remote.pr_secrets must be a list of secret names")
+        pr["pr_secrets"] = tuple(
+            _text(x, "ci.remote.pr_secrets entry", _SECRET_NAME) for x in raw_pr
+        )
+    pr_count = len(pr.get("pr_secrets", secrets))
+    if kind in ("s3", "azure") and auth == "secrets" and pr_count != len(secrets):
+        raise UsageError(
+            f"{FILENAME}: ci.remote.pr_secrets names {pr_count} secret(s), "
+            f"ci.remote.secrets {len(secrets)}",
+            "give one read-only secret for each of "
+            + ", ".join(secrets)
+            + " (passed as those variables)",
+        )
+    pr["pr_environment"] = _text(
+        r.get("pr_environment", CIRemote.pr_environment), "ci.remote.pr_environment"
+    )
+    if pr["pr_environment"] == env:
+        raise UsageError(
+            f"{FILENAME}: ci.remote.pr_environment is CT's environment {env!r}",
+            "pull-request jobs run untrusted code: give them an environment (or repository "
+            "secrets) of their own, with read-only credentials",
+        )
+    return CIRemote(kind=kind, auth=auth, secrets=secrets, environment=env, **{**values, **pr})
 
 
 def load(root: Path) -> Config:

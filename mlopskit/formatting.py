@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,16 +35,27 @@ def fmt_change(change: float | None, rel: float | None) -> tuple[str, str]:
     return abs_s, rel_s
 
 
+_ZWSP = "\u200b"  # a zero-width space: breaks a mention or an autolink, shows nothing
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto)(:)|\b(www)(\.)")
+
+
 def md_escape(text: str) -> str:
-    """Escape a cell for a GitHub Markdown table: pipes, newlines, HTML."""
-    return (
+    """Escape text for GitHub Markdown (a table cell, a verdict): pipes, newlines, HTML,
+    and what untrusted text could use to reach outside the comment: links and images
+    (``[..](..)``, ``![..](..)``), autolinked URLs, and @mentions or #references."""
+    text = (
         text.replace("\\", "\\\\")
         .replace("|", "\\|")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
+        .replace("!", "\\!")
         .replace("\r", " ")
         .replace("\n", " ")
     )
+    text = _AUTOLINK.sub(lambda m: (m[1] or m[3]) + _ZWSP + (m[2] or m[4]), text)
+    return re.sub(r"([@#])(?=\w)", "\\1" + _ZWSP, text)
 
 
 def md_code(text: str) -> str:

@@ -189,6 +189,135 @@ def default_base(project: Project) -> str:
     return "HEAD"
 
 
+_ZERO = re.compile(r"^0{40}$")
+
+
+def previous_tip(project: Project, before: str | None) -> str:
+    """CT's base: the tip of the branch before the push (``github.event.before``), or,
+    when that is missing, all zeros (a new branch) or unknown here, the last commit
+    before HEAD whose dvc.lock changed (what the previous training produced)."""
+    root = project.root
+    if before and not _ZERO.match(before):
+        sha = scm.resolve(root, f"{before}^{{commit}}")
+        if sha:
+            return sha
+    if scm.resolve(root, "HEAD^"):
+        res = scm.git(root, "log", "-1", "--format=%H", "HEAD^", "--", "dvc.lock", check=False)
+        if res.returncode == 0 and res.out.strip():
+            return res.out.strip()
+        return scm.resolve(root, "HEAD^") or "HEAD"
+    return "HEAD"
+
+
+REPRO_OUTCOMES = ("success", "failure", "cancelled", "skipped")
+PASSED, FAILED, NOT_EVALUATED, NO_GATE = "passed", "failed", "not evaluated", "no gate"
+NO_REMOTE_FIX = (
+    "mlopskit remote add storage s3://BUCKET/PATH --default (or gs://, azure://, ssh://), "
+    "set ci.remote.kind in mlopskit.yaml to match, && mlopskit ci generate, then commit "
+    "and store the remote's credentials as the secrets ci generate names"
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run may claim: ``passed`` only when this run reproduced the pipeline (or,
+    outside CI, was not asked to), dvc.lock matches and every rule holds."""
+
+    state: str  # passed, failed, not evaluated, no gate
+    reason: str = ""
+    fix: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.state == PASSED
+
+
+def verdict(
+    result: GateResult | None,
+    *,
+    repro: str = "",
+    fork: bool = False,
+    remote_kind: str = "",
+    lock_in_sync: bool | None = None,
+    out_of_sync: list[str] | None = None,
+) -> Verdict:
+    """The verdict of a CI run (``repro``: the outcome of its Reproduce step, "" outside
+    CI) or of a local check."""
+    if repro and repro != "success":
+        if remote_kind == "none":
+            return Verdict(
+                NOT_EVALUATED,
+                "CI cannot reach a DVC remote (ci.remote.kind: none), so a fresh clone has "
+                f"no DVC-tracked data to reproduce the pipeline from (Reproduce: {repro})",
+                NO_REMOTE_FIX,
+            )
+        if fork:
+            why = (
+                "pull requests from forks do not run the pipeline on this repository's runners"
+                if repro == "skipped"
+                else "pull requests from forks get no credentials for the DVC remote, and "
+                f"this run could not reproduce the pipeline (Reproduce: {repro})"
+            )
+            return Verdict(
+                NOT_EVALUATED,
+                why,
+                "a maintainer pushes the branch to this repository to run the gate",
+            )
+        return Verdict(
+            FAILED,
+            f"this run did not reproduce the pipeline (Reproduce: {repro}); "
+            "the committed metrics are not evidence",
+            "see the Reproduce step's log (is the DVC remote reachable, are its credentials set?)",
+        )
+    if lock_in_sync is False:
+        stale = ", ".join((out_of_sync or [])[:8])
+        if repro:
+            return Verdict(FAILED, f"dvc.lock does not match the workspace after repro: {stale}")
+        return Verdict(
+            NOT_EVALUATED,
+            f"dvc.lock is out of date ({stale}): the metrics are not from this workspace",
+            "run mlopskit repro",
+        )
+    if result is None:
+        return Verdict(NO_GATE)
+    if result.passed:
+        return Verdict(PASSED)
+    return Verdict(FAILED, "; ".join(f"{o.rule}: {o.reason}" for o in result.failed))
+
+
+_ABSENT = ("deleted", "not in cache")
+
+
+def _stale(changes: Any) -> bool:
+    """Whether a stage's ``dvc status`` entry says dvc.lock does not describe it: a changed
+    dep, param, command or output; a dep or output that is merely absent (a CI run pulls
+    only what the stages it runs need) leaves the lock true."""
+    for change in changes if isinstance(changes, list) else [changes]:
+        if not isinstance(change, dict):
+            return True
+        for key, value in change.items():
+            if key in ("changed deps", "changed outs") and isinstance(value, dict):
+                if any(v not in _ABSENT for v in value.values()):
+                    return True
+            else:
+                return True
+    return False
+
+
+def lock_status(project: Project) -> tuple[bool | None, list[str]]:
+    """(dvc.lock matches the workspace, the stages and files that do not)."""
+    from . import _dvc
+    from .errors import MlopskitError
+
+    try:
+        with _dvc.open_repo(project.root) as repo, _dvc.translated():
+            status = repo.status()
+    except MlopskitError:
+        return None, []
+    stale = sorted(name for name, changes in status.items() if _stale(changes))
+    return not stale, stale
+
+
 def check(
     project: Project,
     *,

@@ -30,6 +30,8 @@ class QuickstartResult:
     # The git remote the branch would be pushed to; quickstart never pushes git itself.
     git_remote: str | None = None
     branch: str = "main"
+    ci_warnings: tuple[str, ...] = ()  # what the generated workflows cannot do as configured
+    ci_needs: tuple[str, ...] = ()  # what to set on GitHub for them
 
 
 def write_dataset(root: Path, dataset: str = "breast_cancer") -> int:
@@ -85,4 +87,6 @@ def quickstart(
         git_root=project.git_root,
         git_remote=scm.push_remote(project.root, branch),
         branch=branch,
+        ci_warnings=tuple(w for w in init.warnings if "DVC remote" in w or "ci.remote" in w),
+        ci_needs=init.ci_needs,
     )

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import _dvc, charts, datadiff, dvcfiles, gate, metrics, params, revfile, scm
 from .errors import MlopskitError, UsageError
+from .gate import Verdict
 from .project import Project
 
 HEAD_LABEL = "workspace"
@@ -99,6 +101,26 @@ class Report:
     quality: list[DataQuality] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)  # declared, not in workspace/cache
     plots_skipped: bool = False  # --no-plots
+    # How the CI run that built it went ("" outside CI): the Reproduce step's outcome,
+    # whether the pull request came from a fork, and ci.remote.kind.
+    repro: str = ""
+    fork: bool = False
+    remote_kind: str = ""
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.gate_error:
+            return gate.Verdict(
+                gate.NOT_EVALUATED, f"the quality gate could not run: {self.gate_error}"
+            )
+        return gate.verdict(
+            self.gate,
+            repro=self.repro,
+            fork=self.fork,
+            remote_kind=self.remote_kind,
+            lock_in_sync=self.lineage.lock_in_sync,
+            out_of_sync=self.lineage.out_of_sync,
+        )
 
 
 def _plot_defs(root: Path, rev: str | None) -> list[dict[str, Any]]:
@@ -229,8 +251,12 @@ def build(
     with_plots: bool = True,
     with_tables: bool = True,
     worker: charts.PngWorker | None = None,
+    repro: str = "",
+    fork: bool = False,
 ) -> Report:
-    """Everything the report shows, comparing ``base`` with the workspace.
+    """Everything the report shows, comparing ``base`` with the workspace. ``repro`` is
+    the outcome of a CI run's Reproduce step (the verdict is only "passed" after a
+    successful one), ``fork`` whether the pull request came from a fork.
 
     ``worker`` lets a caller start the renderer even earlier (the CLI does, before it
     finds the project); it is closed here either way.
@@ -243,10 +269,13 @@ def build(
         worker.close()
         worker = None
     try:
-        return _build(project, root, base, worker, with_tables)
+        r = _build(project, root, base, worker, with_tables)
     finally:
         if worker is not None:
             worker.close()
+    return dataclasses.replace(
+        r, repro=repro, fork=fork, remote_kind=project.config.ci.remote.kind if repro else ""
+    )
 
 
 def _build(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import datadiff, gate, metrics, params
+from .config import REMOTE_KINDS
 from .errors import UsageError
 from .report import DataQuality, Lineage, PlotImage, Report
 from .report_render import image_key
@@ -149,6 +150,12 @@ def _data(d: Any) -> datadiff.DataChange:
     )
 
 
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"expected true or false, got {type(v).__name__}")
+    return v
+
+
 def _outcome(d: Any) -> gate.Outcome:
     d = _dict(d)
     if not isinstance(d.get("passed"), bool):
@@ -250,6 +257,9 @@ def load_untrusted(folder: Path) -> Report:
             lineage=_lineage(d.get("lineage", {})),
             notes=_list(d.get("notes", []), _s)[:20],
             quality=_list(d.get("quality", []), _quality)[:20],
+            repro=_choice(d.get("repro", ""), ("", *gate.REPRO_OUTCOMES)),
+            fork=_bool(d.get("fork", False)),
+            remote_kind=_choice(d.get("remote_kind", ""), ("", *REMOTE_KINDS)),
         )
     except (_Bad, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UsageError(

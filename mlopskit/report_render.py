@@ -22,11 +22,19 @@ def image_key(name: str, side: str) -> str:
 
 
 def _verdict(r: Report) -> str:
+    from . import gate
+
+    v = r.verdict
+    fix = f" Fix: {md_escape(v.fix)}." if v.fix else ""
     if r.gate_error:
         return f"⚠️ **Quality gate could not run**: {md_escape(r.gate_error)}"
+    if v.state == gate.NOT_EVALUATED:
+        return f"⚠️ **Quality gate not evaluated**: {md_escape(v.reason)}.{fix}"
+    if v.state == gate.FAILED and (r.gate is None or r.gate.passed):
+        return f"❌ **Quality gate failed**: {md_escape(v.reason)}.{fix}"
     if r.gate is None:
         return "⚪ **No quality gate configured** (add `gates:` to mlopskit.yaml)."
-    if r.gate.passed:
+    if v.passed:
         return f"✅ **Quality gate passed** ({len(r.gate.outcomes)} rule(s))."
     failed = "; ".join(f"{md_code(o.rule)}: {md_escape(o.reason)}" for o in r.gate.failed)
     return f"❌ **Quality gate failed**: {failed}"
@@ -102,7 +110,10 @@ def _data_md(r: Report) -> str:
             if t.type_changes:
                 bits.append(
                     "type changes: "
-                    + ", ".join(f"{md_code(c)} {a} → {b}" for c, (a, b) in t.type_changes.items())
+                    + ", ".join(
+                        f"{md_code(c)} {md_escape(str(a))} → {md_escape(str(b))}"
+                        for c, (a, b) in t.type_changes.items()
+                    )
                 )
             out += f"\n- {md_code(d.path)}: " + "; ".join(bits) + "\n"
         elif d.note:
@@ -129,7 +140,7 @@ def _plots_md(r: Report, images: dict[str, str] | None, fallback: str) -> str:
             )
         note = f" ({md_escape(p.note)})" if p.note else ""
         out.append(
-            f"**{md_escape(p.title)}**{note}\n\n| {r.base} | workspace |\n|---|---|\n"
+            f"**{md_escape(p.title)}**{note}\n\n| {md_escape(r.base)} | workspace |\n|---|---|\n"
             f"| {cells[0]} | {cells[1]} |\n"
         )
     return "\n".join(out)
@@ -162,7 +173,9 @@ def _lineage_md(r: Report) -> str:
     if lin.dirty:
         lines.append("Uncommitted changes: " + ", ".join(f"{md_code(p)}" for p in lin.dirty[:8]))
     if lin.data:
-        lines.append("Data: " + ", ".join(f"{md_code(p)} {m[:10]}" for p, m in lin.data.items()))
+        lines.append(
+            "Data: " + ", ".join(f"{md_code(p)} {md_escape(m[:10])}" for p, m in lin.data.items())
+        )
     return "\n".join(f"- {line}" for line in lines) + "\n"
 
 
@@ -269,7 +282,9 @@ def _jsonable(o: Any) -> Any:
 
 def as_json(r: Report, images: dict[str, str] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = _jsonable(r)
-    data["passed"] = r.gate.passed if r.gate else None
+    v = r.verdict
+    data["passed"] = None if v.state == "no gate" else v.passed
+    data["verdict"] = {"state": v.state, "reason": v.reason, "fix": v.fix}
     if r.gate is not None:
         data["gate"]["passed"] = r.gate.passed
     for plot in data["plots"]:

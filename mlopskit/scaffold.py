@@ -33,6 +33,7 @@ class InitResult:
     # The git repository DIR was inside when init made DIR a repository of its own.
     enclosing: Path | None = None
     warnings: tuple[str, ...] = ()
+    ci_needs: tuple[str, ...] = ()  # what to set on GitHub for the generated workflows
 
     @property
     def subdir(self) -> bool:
@@ -288,5 +289,7 @@ def init(
             )
             if gen.install_problem
             else ()
-        ),
+        )
+        + tuple(gen.warnings),
+        ci_needs=tuple(gen.needs),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -205,15 +204,21 @@ def remote_url(root: Path, name: str) -> str | None:
 
 
 def auth_args(root: Path, remote: str) -> list[str]:
-    """Credentials for an https remote from MLOPSKIT_GIT_TOKEN or GITHUB_TOKEN, passed as an
-    http header for this one command (as actions/checkout does), never written to config."""
+    """Credentials for an https remote from MLOPSKIT_GIT_TOKEN or GITHUB_TOKEN, for this one
+    command, never written to config and never on a command line (where the process list
+    shows it): a credential helper, scoped to the remote's host, that reads the token from
+    the environment git inherits."""
     token = os.environ.get("MLOPSKIT_GIT_TOKEN") or os.environ.get("GITHUB_TOKEN")
     url = remote_url(root, remote) or ""
     if not token or not url.startswith("https://"):
         return []
     host = urlsplit(url).hostname or ""
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return ["-c", f"http.https://{host}/.extraheader=AUTHORIZATION: basic {basic}"]
+    helper = (
+        '!f() { test "$1" = get || return 0; echo username=x-access-token; '
+        'echo "password=${MLOPSKIT_GIT_TOKEN:-$GITHUB_TOKEN}"; }; f'
+    )
+    key = f"credential.https://{host}.helper"
+    return ["-c", f"{key}=", "-c", f"{key}={helper}"]
 
 
 def merge_base(root: Path, a: str, b: str) -> str | None:

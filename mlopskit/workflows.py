@@ -175,6 +175,14 @@ def render(project: Project, *, kept: dict[str, pins.Pin] | None = None) -> dict
         "title": f" ({where.sub})" if where.sub else "",
         "wf": where.filename,
         "artifacts": _artifact_names(project) if where.sub else [],
+        "ct_paths": [
+            f"{where.sub}/**/*.dvc" if p == "**.dvc" and where.sub else where.path(p)
+            for p in ct_paths(project)
+        ],
+        "hosted": hosted(cfg.ci.runner),
+        "fork": FORK,
+        "not_fork": NOT_FORK,
+        "no_remote_fix": NO_REMOTE_FIX_SHELL,
     }
     out: dict[str, str] = {}
     names = [*WORKFLOWS, *(["monitor"] if cfg.monitor.current and cfg.monitor.reference else [])]
@@ -194,6 +202,103 @@ def render(project: Project, *, kept: dict[str, pins.Pin] | None = None) -> dict
         env.get_template("actionlint.yaml.j2").render(custom_labels=sorted(custom))
     )
     return out
+
+
+# A pull request from a fork (the merge queue's merge_group runs carry no pull request).
+# Dependabot's pull requests get no secrets and a read-only token, as forks do.
+FORK = (
+    "github.event_name == 'pull_request' && "
+    "(github.event.pull_request.head.repo.full_name != github.repository || "
+    "github.actor == 'dependabot[bot]')"
+)
+NOT_FORK = (
+    "(github.event_name != 'pull_request' || "
+    "(github.event.pull_request.head.repo.full_name == github.repository && "
+    "github.actor != 'dependabot[bot]'))"
+)
+NO_REMOTE_FIX_SHELL = (
+    "mlopskit remote add storage s3://BUCKET/PATH --default (or gs://, azure://, ssh://), "
+    "set ci.remote.kind in mlopskit.yaml to match, then mlopskit ci generate and commit."
+)
+_HOSTED = ("ubuntu-", "windows-", "macos-")
+
+
+def hosted(labels: Any) -> bool:
+    """True when every runner label names a GitHub-hosted image."""
+    return all(str(label).startswith(_HOSTED) for label in labels)
+
+
+_SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__", ".github"}
+
+
+def _dvc_yamls(root: Path) -> list[Path]:
+    out = []
+    for path in sorted(root.rglob("dvc.yaml")):
+        rel = path.relative_to(root).parts
+        if not any(part in _SKIP_DIRS or part.startswith(".") for part in rel[:-1]):
+            out.append(path)
+    return out
+
+
+def _pattern(path: str) -> str | None:
+    """A paths-filter pattern for a dep: templated parts become wildcards."""
+    import posixpath
+
+    path = posixpath.normpath(path)
+    if path.startswith("../") or path == ".." or path.startswith("/"):
+        return None  # outside the project: not something a push to it changes
+    if "${" in path:
+        head = path.split("${", 1)[0].rsplit("/", 1)[0] if "/" in path.split("${", 1)[0] else ""
+        return f"{head}/**" if head else "**"
+    if re.search(r"[*?\[\]!]", path):
+        return None
+    return path
+
+
+def ct_paths(project: Project) -> list[str]:
+    """What a push must touch to start CT: every stage's deps in every dvc.yaml (outputs
+    of other stages excluded: they are not committed), the dvc.yaml files, the params
+    files, .dvc pointers, .dvc/config, src/, requirements.txt and mlopskit.yaml."""
+    import posixpath
+
+    from . import dvcyaml
+
+    root = project.root
+    deps: set[str] = set()
+    outs: set[str] = set()
+    files = {"dvc.yaml", "params.yaml", ".dvc/config", "requirements.txt", "mlopskit.yaml"}
+    for path in _dvc_yamls(root):
+        folder = path.parent.relative_to(root).as_posix()
+        prefix = "" if folder == "." else folder
+        files.add(posixpath.join(prefix, "dvc.yaml") if prefix else "dvc.yaml")
+        try:
+            doc = yamlio.load(path, display=path.relative_to(root).as_posix())
+        except MlopskitError:
+            continue
+        if not isinstance(doc, dict):
+            continue
+        for f in dvcyaml.parse(doc).params:
+            files.add(posixpath.join(prefix, f) if prefix else f)
+        for stage in (doc.get("stages") or {}).values():
+            if not isinstance(stage, dict):
+                continue
+            wdir = (
+                posixpath.join(prefix, str(stage.get("wdir", ".")))
+                if prefix
+                else str(stage.get("wdir", "."))
+            )
+            for key, bucket in (("deps", deps), ("outs", outs), ("metrics", outs), ("plots", outs)):
+                for entry in dvcyaml._paths(stage.get(key) or []):
+                    bucket.add(posixpath.normpath(posixpath.join(wdir, str(entry))))
+    patterns = {"**.dvc", "src/**"} | files
+    for dep in deps - outs:
+        pattern = _pattern(dep)
+        if pattern is None:
+            continue
+        if (root / pattern).is_dir():
+            pattern = f"{pattern}/**"
+        patterns.add(pattern)
+    return sorted(p for p in patterns if p not in outs)
 
 
 def _artifact_names(project: Project) -> list[str]:
@@ -329,6 +434,61 @@ class GenerateResult:
     install_source: str = ""  # ci.install, or the running mlopskit's install record
     install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
     kept_pins: list[str] = field(default_factory=list)  # newer pins (Dependabot's) kept
+    warnings: list[str] = field(default_factory=list)  # what CI cannot do as configured
+    needs: list[str] = field(default_factory=list)  # what to set on GitHub
+
+
+def ci_warnings(project: Project) -> list[str]:
+    """Why the generated jobs cannot reproduce the pipeline as configured."""
+    ci = project.config.ci
+    out = []
+    if ci.remote.kind == "none":
+        out.append(
+            "CI cannot reach a DVC remote (ci.remote.kind: none): a fresh clone on a runner "
+            "has no DVC-tracked data, so CT, retrain and PR runs report the quality gate as "
+            f"'not evaluated'. Fix: {NO_REMOTE_FIX_SHELL}"
+        )
+    elif ci.remote.kind == "local" and hosted(ci.runner):
+        out.append(
+            f"ci.remote.kind is local (a path) but ci.runner is {', '.join(ci.runner)}: a "
+            "GitHub-hosted runner cannot reach a path of your machine. Set ci.runner to a "
+            "self-hosted runner that mounts it, or use an s3/gs/azure/ssh remote "
+            f"({NO_REMOTE_FIX_SHELL})"
+        )
+    return out
+
+
+def ci_needs(project: Project) -> list[str]:
+    """What a user sets on GitHub for the generated workflows (see README, Workflows)."""
+    ci = project.config.ci
+    r = ci.remote
+    out = []
+    if r.stores and r.auth == "oidc":
+        out.append(
+            f"OIDC: trust this repository's workflows in the cloud role ({r.kind}); "
+            "pull requests use ci.remote.pr_* (read-only) when set"
+        )
+    elif r.uses_secrets:
+        out.append(
+            f"secrets {', '.join(r.secrets)} in the environment '{r.environment}' (CT, retrain)"
+        )
+        if r.pr_secret_names:
+            out.append(
+                f"read-only secrets {', '.join(r.pr_secret_names)} in the environment "
+                f"'{r.pr_environment}' (pull requests; no branch policy)"
+            )
+    if ci.token_secret:
+        out.append(
+            f"secret {ci.token_secret}: a fine-grained PAT or GitHub App token (contents and "
+            "pull requests: write) so that CT's commits and pull requests start the checks"
+        )
+    elif ci.ct_mode == "pull-request":
+        out.append(
+            "Settings > Actions > General: 'Allow GitHub Actions to create and approve pull "
+            "requests' (GITHUB_TOKEN's pull requests start no checks: set ci.token_secret)"
+        )
+    out.append("branch protection on main: require the 'report and quality gate' check")
+    return out
 
 
 @barrier
@@ -376,6 +536,8 @@ def generate(
         inst.source,
         inst.problem,
         [describe_pin(p) for _, p in sorted(kept.items())],
+        ci_warnings(project),
+        ci_needs(project),
     )
 
 
@@ -405,6 +567,7 @@ class CheckResult:
     ran: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     newer_pins: list[str] = field(default_factory=list)  # accepted: Dependabot's bumps
+    warnings: list[str] = field(default_factory=list)  # stale paths, unreachable remote
 
     @property
     def ok(self) -> bool:
@@ -560,4 +723,36 @@ def check(project: Project, *, paths: list[Path] | None = None) -> CheckResult:
             text = (res.out + "\n" + res.err).strip()
             lines = [line for line in text.splitlines() if line.strip()][:40]
             findings.append(Finding(where, name, "\n".join(lines)))
-    return CheckResult(findings, ran, missing, [describe_pin(p) for _, p in sorted(newer.items())])
+    return CheckResult(
+        findings,
+        ran,
+        missing,
+        [describe_pin(p) for _, p in sorted(newer.items())],
+        _stale_paths(project) + ci_warnings(project),
+    )
+
+
+def _stale_paths(project: Project) -> list[str]:
+    """ct.yml's paths: filter against what the pipeline reads now."""
+    where = layout(project)
+    rel = f".github/workflows/{where.filename('ct')}"
+    path = where.base / rel
+    if not path.is_file():
+        return []
+    try:
+        doc = yamlio.loads(path.read_text(encoding="utf-8"), display=rel)
+        on = doc.get("on") or doc.get(True) or {}
+        have = set(on["push"]["paths"])
+    except (MlopskitError, AttributeError, KeyError, TypeError):
+        return []
+    want = {
+        f"{where.sub}/**/*.dvc" if p == "**.dvc" and where.sub else where.path(p)
+        for p in ct_paths(project)
+    }
+    missing = sorted(want - have)
+    if not missing:
+        return []
+    return [
+        f"{rel}: the paths filter is stale, a push changing {', '.join(missing[:8])} would "
+        "not retrain: run 'mlopskit ci generate' and commit"
+    ]

@@ -591,3 +591,80 @@ def test_ct_of_a_project_in_a_subfolder_of_the_repository(
     files = set(git(origin, "show", "--name-only", "--format=", "main").split())
     assert "ml/churn/dvc.lock" in files and all(f.startswith("ml/churn/") for f in files)
     assert "train.C: 0.3" in git(origin, "show", "main:ml/churn/dvc.lock")
+
+
+def test_ct_without_a_reachable_remote_reports_not_evaluated_and_the_fix(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
+    """The quickstart default (ci.remote.kind: none): the fresh checkout has no DVC-tracked
+    data, repro fails, and the summary says 'not evaluated' with the fix, never 'passed'."""
+    clone = setup_ci(trained, origin, tmp_path, install, kind="none")
+    head = git(origin, "rev-parse", "main")
+    run = run_ct(clone, "anything", tmp_path, fresh=False)
+    assert run.returncode != 0
+    assert run.ran("Quality gate not evaluated") and run.ran("ci.remote.kind: none")
+    assert run.ran("mlopskit remote add") and run.ran("mlopskit ci generate")
+    assert not run.ran("Quality gate passed")
+    assert git(origin, "rev-parse", "main") == head  # nothing committed
+
+
+def test_ct_gates_against_the_push_events_before(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
+    """The previous tip (github.event.before) had accuracy 0.07 higher than the pushed
+    commit's committed, reproducible metrics: the gate fails (comparing the commit with
+    itself, as `--base HEAD` did, passed it), and nothing is committed."""
+    clone = setup_ci(trained, origin, tmp_path, install, gates="  - 'accuracy: max_drop 0.05'\n")
+    path = clone / "reports" / "metrics.json"
+    real = path.read_text()
+    better = json.loads(real)
+    better["accuracy"] = round(better["accuracy"] + 0.07, 6)
+    path.write_text(json.dumps(better, indent=2) + "\n")
+    git(clone, "commit", "-qam", "the previous tip")
+    before = git(clone, "rev-parse", "HEAD").strip()
+    path.write_text(real)
+    git(clone, "commit", "-qam", "worse model, committed locally")
+    git(clone, "push", "-q", "origin", "main")
+    head = git(origin, "rev-parse", "main")
+    event = {**push_event("worse model"), "before": before}
+    run = act.run(
+        clone,
+        "push",
+        "ct.yml",
+        event,
+        artifacts=tmp_path / "art",
+        secrets={"GITHUB_TOKEN": "test-token"},
+        fresh=False,
+    )
+    assert run.returncode != 0, run.output[-4000:]
+    assert run.ran("quality gate failed") and run.ran("dropped by 0.07")
+    assert not run.ran("Quality gate passed")
+    assert git(origin, "rev-parse", "main") == head
+
+
+def test_pr_whose_repro_fails_is_never_passed(
+    trained: Repo, origin: Path, tmp_path: Path, install: str
+) -> None:
+    """A same-repository pull request whose remote cannot be reached: the job is red and
+    the posted comment says the gate failed (the committed metrics are no evidence)."""
+    clone = setup_ci(trained, origin, tmp_path, install, url=str(tmp_path / "unreachable"))
+    _open_pr(clone, "train.C=0.2")
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        run = act.run(
+            clone,
+            "pull_request",
+            "pr.yml",
+            _pr_event("Try C=0.2"),
+            artifacts=tmp_path / "art",
+            secrets={"GITHUB_TOKEN": "test-token"},
+            env={"GITHUB_API_URL": url},
+            fresh=False,
+        )
+    assert run.returncode != 0
+    report = json.loads((tmp_path / "art" / "mlopskit-report" / "report.json").read_text())
+    assert report["passed"] is False and report["verdict"]["state"] == "failed"
+    assert report["repro"] == "failure"
+    (comment,) = state.comments
+    assert "❌ **Quality gate failed**: this run did not reproduce the pipeline" in comment["body"]
+    assert "Quality gate passed" not in comment["body"] and not run.ran("Quality gate passed")

@@ -34,6 +34,16 @@ def ci_generate(force: bool) -> None:
     for pin in res.kept_pins:
         click.echo(f"kept a newer pin (Dependabot's): {pin}")
     click.echo(f"Runners install mlopskit from {res.install} ({res.install_source})")
+    _needs(res.warnings, res.needs)
+
+
+def _needs(warnings: list[str], needs: list[str]) -> None:
+    for warning in warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    if needs:
+        click.echo("On GitHub, CI needs:")
+        for need in needs:
+            click.echo(f"  - {need}")
 
 
 @ci.command("check")
@@ -48,6 +58,8 @@ def ci_check(files: tuple[Path, ...]) -> None:
         click.echo(f"{f.file}: [{f.tool}] {f.message}")
     for pin in res.newer_pins:
         click.echo(f"newer pin (accepted; Dependabot's): {pin}")
+    for warning in res.warnings:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
     click.echo(
         f"ran: {', '.join(res.ran)}"
         + (f"; not installed: {', '.join(res.missing)}" if res.missing else "")

@@ -197,8 +197,27 @@ def metrics_history(
         click.echo(f"Chart written to {plot_file}")
 
 
+_REPRO_HELP = (
+    "The outcome of this CI run's Reproduce step (success, failure, cancelled, skipped): "
+    "the verdict is only 'passed' after success with dvc.lock matching."
+)
+_FORK_HELP = "true: the pull request comes from a fork (a failed repro is 'not evaluated')."
+
+
 @cli.command("check")
 @click.option("--base", help="Revision for regression rules (default: merge-base with main).")
+@click.option(
+    "--before",
+    metavar="SHA",
+    help="CT: compare with the branch's tip before the push (github.event.before); "
+    "missing or all zeros: the last commit before HEAD whose dvc.lock changed.",
+)
+@click.option(
+    "--repro-outcome",
+    type=click.Choice(["success", "failure", "cancelled", "skipped"]),
+    help=_REPRO_HELP,
+)
+@click.option("--fork", type=click.BOOL, default=False, metavar="true|false", help=_FORK_HELP)
 @click.option(
     "--rule",
     "rules",
@@ -210,14 +229,55 @@ def metrics_history(
 @click.option("--allow-no-rules", is_flag=True, help="Pass (exit 0) when no rule is configured.")
 @click.option("--json", "as_json", is_flag=True)
 def check_cmd(
-    base: str | None, rules: tuple[str, ...], no_config: bool, allow_no_rules: bool, as_json: bool
+    base: str | None,
+    before: str | None,
+    repro_outcome: str | None,
+    fork: bool,
+    rules: tuple[str, ...],
+    no_config: bool,
+    allow_no_rules: bool,
+    as_json: bool,
 ) -> None:
-    """The quality gate: exit 1 when a rule fails (missing, NaN or non-numeric fails too)."""
+    """The quality gate: exit 1 when a rule fails (missing, NaN or non-numeric fails too),
+    and, with --repro-outcome (CI), when the run did not reproduce the pipeline or
+    dvc.lock does not match ('not evaluated' or 'failed', never 'passed')."""
+    from .. import gate
+    from ..errors import OperationFailed, UsageError
+
+    project = _project()
+    if base is not None and before is not None:
+        raise UsageError("check: --base and --before are exclusive", "pass one of them")
+    if before is not None:
+        base = gate.previous_tip(project, before)
+    verdict = None
+    if repro_outcome is not None:
+        in_sync, stale = gate.lock_status(project) if repro_outcome == "success" else (None, [])
+        verdict = gate.verdict(
+            None,
+            repro=repro_outcome,
+            fork=fork,
+            remote_kind=project.config.ci.remote.kind,
+            lock_in_sync=in_sync,
+            out_of_sync=stale,
+        )
+        if verdict.state != gate.NO_GATE:
+            fix = f" Fix: {verdict.fix}." if verdict.fix else ""
+            raise OperationFailed(f"quality gate {verdict.state}: {verdict.reason}.{fix}")
+    _check_rules(project, base, rules, no_config, allow_no_rules, as_json)
+
+
+def _check_rules(
+    project: Any,
+    base: str | None,
+    rules: tuple[str, ...],
+    no_config: bool,
+    allow_no_rules: bool,
+    as_json: bool,
+) -> None:
     from .. import gate
     from ..errors import OperationFailed
     from ..formatting import fmt, text_table
 
-    project = _project()
     if allow_no_rules and not rules and (no_config or not project.config.gates):
         click.echo("No quality gate configured (gates: in mlopskit.yaml): nothing to check.")
         return
@@ -322,6 +382,13 @@ def gate_list(as_json: bool) -> None:
     "validated as untrusted data; needs no repository.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip rendering plots.")
+@click.option("--before", metavar="SHA", help="CT: compare with the tip before the push.")
+@click.option(
+    "--repro-outcome",
+    type=click.Choice(["success", "failure", "cancelled", "skipped"]),
+    help=_REPRO_HELP,
+)
+@click.option("--fork", type=click.BOOL, default=False, metavar="true|false", help=_FORK_HELP)
 def report_cmd(
     base: str | None,
     out: Path | None,
@@ -329,6 +396,9 @@ def report_cmd(
     post: bool,
     post_from: Path | None,
     no_plots: bool,
+    before: str | None,
+    repro_outcome: str | None,
+    fork: bool,
 ) -> None:
     """Metrics, params, plots and data changes vs --base, with the gate's verdict."""
     from .. import report as rep
@@ -352,7 +422,18 @@ def report_cmd(
         if worker is not None:
             worker.close()
         raise
-    r = rep.build(project, base=base, with_plots=not no_plots, worker=worker)
+    if before is not None:
+        from .. import gate
+
+        base = base or gate.previous_tip(project, before)
+    r = rep.build(
+        project,
+        base=base,
+        with_plots=not no_plots,
+        worker=worker,
+        repro=repro_outcome or "",
+        fork=fork,
+    )
     images: dict[str, str] | None = None
     if out is not None and fmt_ != "html":
         images = _write_images(r, out)

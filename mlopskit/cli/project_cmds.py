@@ -68,8 +68,9 @@ def init(
     click.echo(f"Default DVC remote '{res.remote_name}': {res.remote_url} {where}")
     if res.commit:
         click.echo(f"Committed {res.commit[:8]}")
-    for warning in res.warnings:
-        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    from .ci_cmds import _needs
+
+    _needs(list(res.warnings), list(res.ci_needs))
     if template == "none":
         click.echo("No pipeline yet. Next: `mlopskit stage add NAME -d ... -o ... -- CMD`.")
 
@@ -128,6 +129,11 @@ def quickstart(
         click.echo("  mlopskit repro --commit -m 'try C=0.1'   (--push once it has a git remote)")
     else:
         click.echo("  mlopskit repro --commit --push -m 'try C=0.1'")
+    if res.ci_warnings or res.ci_needs:
+        from .ci_cmds import _needs
+
+        click.echo("")
+        _needs(list(res.ci_warnings), list(res.ci_needs))
 
 
 @cli.command()
