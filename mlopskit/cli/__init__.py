@@ -19,7 +19,7 @@ import click
 
 from ..errors import INTERRUPTED, PRECONDITION, USAGE, MlopskitError
 from ..lock import LockedError
-from . import ci_cmds, data_cmds, exp_cmds, metrics_cmds, model_cmds, project_cmds  # noqa: F401
+from . import ci_cmds, data_cmds, exp_cmds, metrics_cmds, model_cmds, project_cmds, serve_cmds  # noqa: F401
 from ._base import cli
 
 __all__ = ["cli", "main"]

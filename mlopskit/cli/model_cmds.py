@@ -162,12 +162,28 @@ def model_card(spec: str, out: Path | None) -> None:
     show_default=True,
 )
 @click.option("-r", "--remote", help="DVC remote to fetch from (default remote).")
-def model_get(spec: str, out_dir: Path, remote: str | None) -> None:
+@click.option(
+    "--load-check",
+    is_flag=True,
+    help="Also load it with skops against serve.trusted_types (exit 5 and no file if refused).",
+)
+def model_get(spec: str, out_dir: Path, remote: str | None, load_check: bool) -> None:
     """Fetch the model file of that version into OUT (the workspace is untouched), md5-checked."""
     from .. import lineage
 
-    res = lineage.get(_project(), spec, out_dir, remote=remote)
-    _ok(f"{res.artifact}@{res.version} -> {res.path} (md5 {res.md5} verified)")
+    project = _project()
+    res = lineage.get(project, spec, out_dir, remote=remote)
+    loaded = ""
+    if load_check:
+        from ..serve import trust
+
+        try:
+            trust.load_file(res.path, project.config.serve.trusted_types)
+        except BaseException:
+            res.path.unlink(missing_ok=True)
+            raise
+        loaded = ", loads with the trusted types"
+    _ok(f"{res.artifact}@{res.version} -> {res.path} (md5 {res.md5} verified{loaded})")
 
 
 @model.command("release")
