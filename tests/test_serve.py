@@ -465,3 +465,82 @@ def test_untrusted_type_is_refused_everywhere(trained: Repo, tmp_path: Path) -> 
     )
     assert code == 0, err
     assert "loads with the trusted types" in out and (dest / "model.skops").is_file()
+
+
+# --- following the registry ---------------------------------------------------------------
+
+
+def _wait_for(check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
+    trained: Repo, origin: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from mlopskit import params, pipeline
+
+    from .conftest import dvc
+
+    dev = trained
+    dev.git("remote", "add", "origin", str(origin))
+    dev.git("push", "-q", "-u", "origin", "main")
+    registry.register(dev.project(), "model", version="v1.0.0", push=True)
+    registry.promote(dev.project(), "model", "v1.0.0", "prod", push=True)
+    ops = tmp_path / "ops"
+    git(tmp_path, "clone", "-q", str(origin), str(ops))
+    (ops / ".dvc" / "config.local").write_text((dev.root / ".dvc/config.local").read_text())
+    cfg = (ops / "mlopskit.yaml").read_text().replace("serve:\n", "serve:\n  follow_seconds: 0.5\n")
+    (ops / "mlopskit.yaml").write_text(cfg)
+    server = start(ops, "model#prod", "--follow", log_dir=tmp_path / "log", token=None)
+    body = {"dataframe_records": features(dev.root).head(3).to_dict(orient="records")}
+    failures: list[Any] = []
+    done = threading.Event()
+
+    def traffic() -> None:
+        while not done.is_set():
+            code, _, data = server.call("POST", "/invocations", body)
+            if code != 200:
+                failures.append((code, data))
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        assert server.json("GET", "/metadata")[1]["version"] == "v1.0.0"
+        # A retrained model reaches prod: the server swaps it in.
+        params.set_params(dev.project(), ["train.C=0.05"])
+        pipeline.repro(dev.project(), commit=True, message="C=0.05", push=True)
+        new_md5 = revfile.lock_md5s(dev.root, dev.head())[MODEL]
+        registry.register(dev.project(), "model", version="v1.1.0", push=True)
+        registry.promote(dev.project(), "model", "v1.1.0", "prod", push=True)
+        meta = _wait_for(
+            lambda: (m := server.json("GET", "/metadata")[1])["version"] == "v1.1.0" and m
+        )
+        assert meta["md5"] == new_md5 and meta["commit"] == dev.head()
+        assert "mlopskit_serve_model_swaps_total 1.0" in server.metrics()
+        # A model with an untrusted type reaches prod: refused, the old one keeps serving.
+        _evil_model(dev.root)
+        dvc(dev.root, "commit", "-f")
+        dvc(dev.root, "push")
+        dev.git("commit", "-qam", "a model with eval inside")
+        dev.git("push", "-q", "origin", "main")
+        registry.register(dev.project(), "model", version="v1.2.0", push=True)
+        registry.promote(dev.project(), "model", "v1.2.0", "prod", push=True)
+        _wait_for(lambda: "mlopskit_serve_follow_failures_total 1.0" in server.metrics())
+        assert server.json("GET", "/metadata")[1]["version"] == "v1.1.0"
+        assert server.call("POST", "/invocations", body)[0] == 200
+    finally:
+        done.set()
+        sender.join(timeout=30)
+        out = stop(server)
+    assert failures == []  # requests in flight during the swap all succeeded
+    assert "follow: model v1.0.0 -> v1.1.0" in out
+    assert "refused model v1.2.0" in out and "builtins.eval" in out
