@@ -199,8 +199,15 @@ def test_mlflow_and_v2_formats_predict_what_the_model_predicts(
     want = oracle(project.root, project.head(), frame)
     assert len(set(want)) == 2  # both classes among the rows
     split = json.loads(frame.to_json(orient="split", index=False))
+    shuffled = frame[list(reversed(frame.columns))]
     bodies = {
         "dataframe_split": {"dataframe_split": split},
+        "dataframe_split (other column order)": {
+            "dataframe_split": json.loads(shuffled.to_json(orient="split", index=False))
+        },
+        "dataframe_split (no columns: the model's order)": {
+            "dataframe_split": {"data": frame.to_numpy().tolist()}
+        },
         "dataframe_records": {"dataframe_records": frame.to_dict(orient="records")},
         "instances (rows)": {"instances": frame.to_numpy().tolist()},
         "instances (records)": {"instances": frame.to_dict(orient="records")},
@@ -232,6 +239,52 @@ def test_mlflow_and_v2_formats_predict_what_the_model_predicts(
     }
     code, out = server.json("POST", "/v2/models/model/versions/v1.0.0/infer", tensor)
     assert code == 200 and out["outputs"][0]["data"] == want
+
+
+def test_contract_rules_on_every_column_type() -> None:
+    """The data contract's rules on a table of every type (no server needed)."""
+    from mlopskit.schema import Column
+    from mlopskit.serve.inputs import BadRequest, Contract
+
+    contract = Contract(
+        (
+            Column("n", "integer", min=0, max=10),
+            Column("x", "float", nullable=True),
+            Column("c", "category", allowed=("a", "b")),
+            Column("b", "boolean"),
+            Column("when", "datetime"),
+            Column("note", "string", required=False),
+        ),
+        max_rows=3,
+    )
+    names = ["n", "x", "c", "b", "when"]
+    good = [[3, None, "a", True, "2024-01-02"], [10, 1.5, "b", "false", "2024-01-02T10:00Z"]]
+    frame = contract.table(names, good)
+    assert list(frame.columns) == ["n", "x", "c", "b", "when", "note"]
+    assert frame["b"].tolist() == [True, False] and frame["note"].isna().all()
+    assert str(frame["when"].dtype).startswith("datetime64")
+    bad = {
+        "integer": ([1.5, 1.0, "a", True, "2024-01-02"], "n", "type"),
+        "range": ([11, 1.0, "a", True, "2024-01-02"], "n", "max"),
+        "allowed": ([1, 1.0, "z", True, "2024-01-02"], "c", "allowed"),
+        "boolean": ([1, 1.0, "a", "maybe", "2024-01-02"], "b", "type"),
+        "datetime": ([1, 1.0, "a", True, "soon"], "when", "type"),
+        "null": ([None, 1.0, "a", True, "2024-01-02"], "n", "nullable"),
+    }
+    for what, (row, field, rule) in bad.items():
+        with pytest.raises(BadRequest) as info:
+            contract.table(names, [good[0], row])
+        err = info.value
+        assert err.status == 422, what
+        assert err.errors[0]["row"] == 1 and err.errors[0]["field"] == field, what
+        assert err.errors[0]["rule"] == rule, what
+        assert f"row 1, field '{field}'" in err.message, what
+    with pytest.raises(BadRequest) as info:
+        contract.table(names, good * 2)
+    assert info.value.status == 413
+    with pytest.raises(BadRequest) as info:
+        contract.table(["n", "x", "c", "b"], [r[:4] for r in good])
+    assert info.value.errors[0]["rule"] == "missing_column"
 
 
 def _records(project: Repo, n: int = 2) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ rules describe a data set, not a request, so they are not applied here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -269,6 +270,9 @@ class Contract:
             )
         if not rows:
             raise BadRequest(422, "no rows to predict")
+        fast = self._numeric(names, rows)
+        if fast is not None:
+            return fast
         errors: list[dict[str, Any]] = []
         index = {n: i for i, n in enumerate(names)}
         if len(index) != len(names):
@@ -330,6 +334,51 @@ class Contract:
             raise BadRequest(422, _words(errors[0]) + more, errors)
         return self._frame(values, len(rows))
 
+    def _numeric(self, names: list[str], rows: list[list[Any]]) -> Any:
+        """The common case at numpy speed: every input column numeric, every value a
+        finite number within its bounds. None when anything is off: the row-by-row
+        checks then find and name it."""
+        import numpy as np
+        import pandas as pd
+
+        cols = self.columns
+        if len(names) != len(cols) or any(c.type not in NUMERIC for c in cols):
+            return None
+        if names != self.names:
+            where = {n: i for i, n in enumerate(names)}
+            if set(where) != {c.name for c in cols}:
+                return None
+            order: list[int] | None = [where[c.name] for c in cols]
+        else:
+            order = None
+        number = (float, int)
+        if not all(type(v) in number for row in rows for v in row):
+            return None  # bool is not a number here, nor are None and text
+        try:
+            arr = np.array(rows, dtype="float64")
+        except (ValueError, OverflowError):
+            return None
+        if arr.ndim != 2 or arr.shape[1] != len(cols):
+            return None
+        if order is not None:
+            arr = arr[:, order]
+        if not np.isfinite(arr).all():
+            return None
+        lo, hi, whole = self._bounds
+        if (arr < lo).any() or (arr > hi).any():
+            return None
+        if whole.any() and not (arr[:, whole] == np.floor(arr[:, whole])).all():
+            return None
+        return pd.DataFrame(arr, columns=self.names)
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[Any, Any, Any]:
+        import numpy as np
+
+        lo = np.array([-np.inf if c.min is None else c.min for c in self.columns])
+        hi = np.array([np.inf if c.max is None else c.max for c in self.columns])
+        return lo, hi, np.array([c.type == "integer" for c in self.columns])
+
     def _frame(self, values: dict[str, list[Any]], n: int) -> Any:
         import numpy as np
         import pandas as pd
@@ -352,7 +401,9 @@ class Contract:
                     [None if v is None else _truth(v) for v in vals], dtype="boolean"
                 )
             elif c.type == "datetime":
-                frame[c.name] = pd.to_datetime(pd.Series(vals, dtype="object"), format="ISO8601")
+                frame[c.name] = pd.to_datetime(
+                    pd.Series(vals, dtype="object"), format="ISO8601", utc=True
+                )
             else:
                 frame[c.name] = pd.Series(vals, dtype="object")
         return pd.DataFrame(frame)
