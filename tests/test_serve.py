@@ -597,3 +597,25 @@ def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
     assert failures == []  # requests in flight during the swap all succeeded
     assert "follow: model v1.0.0 -> v1.1.0" in out
     assert "refused model v1.2.0" in out and "builtins.eval" in out
+
+
+def test_dockerfile_passes_hadolint(project: Repo, tmp_path: Path) -> None:
+    import shutil
+
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    out = tmp_path / "Dockerfile"
+    code, stdout, err = run_cli(
+        "serve", "model#prod", "--dockerfile", str(out), "--workers", "2", cwd=project.root
+    )
+    assert code == 0, err
+    text = out.read_text()
+    assert "\nUSER 10001\n" in text and "useradd --create-home --uid 10001" in text
+    assert "HEALTHCHECK" in text and "/health/ready" in text
+    assert '"model#prod", "--host", "0.0.0.0", "--port", "8080", "--workers", "2"' in text
+    assert "pip install -r /tmp/requirements.txt" in text and "mlopskit[serve]==" in text
+    assert "FROM python:3.11-slim-bookworm\n" in text and "@sha256:<digest>" in text
+    ignore = (project.root / ".dockerignore").read_text()
+    assert ".dvc/cache" in ignore and ".dvc/config.local" in ignore
+    res = subprocess.run([hadolint, str(out)], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (project.root / ".dockerignore").unlink()

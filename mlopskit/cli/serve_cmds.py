@@ -24,6 +24,11 @@ from ._base import _ok, _project, cli
 )
 @click.option("-r", "--remote", help="DVC remote to fetch the model from (default remote).")
 @click.option("--access-log", is_flag=True, help="Log every request (slower).")
+@click.option(
+    "--dockerfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Dockerfile that serves SPEC to this path, and exit.",
+)
 def serve(
     spec: str,
     host: str,
@@ -33,6 +38,7 @@ def serve(
     follow: bool,
     remote: str | None,
     access_log: bool,
+    dockerfile: Path | None,
 ) -> None:
     """Serve NAME's model: md5-verified, loaded with skops against serve.trusted_types,
     every request checked against the data contract (data/schema.yaml)."""
@@ -41,6 +47,14 @@ def serve(
     project = _project()
     if follow and "#" not in spec:
         raise click.UsageError("--follow needs a stage: NAME#STAGE")
+    if dockerfile is not None:
+        from ..serve import container
+
+        tgt = loader.target(project, spec)  # the spec must name a registered version
+        written = container.write(project, spec, dockerfile, port=port, workers=workers)
+        names = " and ".join(str(w) for w in written)
+        _ok(f"Dockerfile serving {tgt.artifact}@{tgt.version} ({spec}): wrote {names}")
+        return
     served = loader.load(project, spec, remote=remote)
     try:
         from ..serve import app
