@@ -136,6 +136,9 @@ class RegistryConfig:
     stages: tuple[str, ...] = ("dev", "staging", "prod")
     # A version cannot reach a stage without having been in the one before it.
     enforce_order: bool = False
+    # Stages whose assignment must be an SSH-signed tag by a key in allowed_signers.
+    require_signed: tuple[str, ...] = ()
+    allowed_signers: str = ".github/allowed_signers"  # git's gpg.ssh.allowedSignersFile
 
 
 @dataclass(frozen=True)
@@ -338,7 +341,7 @@ def _parse_serve(data: Any) -> ServeConfig:
 
 def _parse_registry(data: Any) -> RegistryConfig:
     r = _mapping(data, "registry")
-    _check_keys(r, "registry.", ["stages", "enforce_order"])
+    _check_keys(r, "registry.", ["stages", "enforce_order", "require_signed", "allowed_signers"])
     stages = r.get("stages", list(RegistryConfig.stages))
     if not isinstance(stages, list) or not stages:
         raise UsageError(f"{FILENAME}: registry.stages must be a non-empty list")
@@ -350,7 +353,18 @@ def _parse_registry(data: Any) -> RegistryConfig:
     order = r.get("enforce_order", False)
     if not isinstance(order, bool):
         raise UsageError(f"{FILENAME}: registry.enforce_order must be true or false")
-    return RegistryConfig(stages=tuple(stages), enforce_order=order)
+    signed = r.get("require_signed", [])
+    if not isinstance(signed, list) or not all(isinstance(x, str) for x in signed):
+        raise UsageError(f"{FILENAME}: registry.require_signed must be a list of stage names")
+    signers = _text(
+        r.get("allowed_signers", RegistryConfig.allowed_signers), "registry.allowed_signers"
+    )
+    return RegistryConfig(
+        stages=tuple(stages),
+        enforce_order=order,
+        require_signed=tuple(signed),
+        allowed_signers=signers,
+    )
 
 
 def _text(value: Any, where: str, pattern: re.Pattern[str] = _SAFE) -> str:

@@ -43,12 +43,18 @@ def model_register(
 @click.argument("version")
 @click.option("--stage", required=True, help="dev, staging, prod... (registry.stages).")
 @click.option("--push", is_flag=True, help="Push the tag to origin (never forced).")
-def model_promote(name: str, version: str, stage: str, push: bool) -> None:
+@click.option(
+    "--sign",
+    is_flag=True,
+    help="SSH-sign the tag (git tag -s, gpg.format ssh, your user.signingkey).",
+)
+def model_promote(name: str, version: str, stage: str, push: bool, sign: bool) -> None:
     """Assign STAGE to NAME@VERSION (a tag NAME#STAGE#N)."""
     from .. import registry
 
-    res = registry.promote(_project(), name, version, stage, push=push)
-    _ok(f"{res.artifact}@{res.version} is now in {res.stage} ({res.tag})")
+    res = registry.promote(_project(), name, version, stage, push=push, sign=sign)
+    signed = ", signed" if sign else ""
+    _ok(f"{res.artifact}@{res.version} is now in {res.stage} ({res.tag}{signed})")
 
 
 @model.command("unpromote")

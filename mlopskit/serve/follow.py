@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import scm
-from ..errors import MlopskitError
+from ..errors import IntegrityError, MlopskitError
 
 if TYPE_CHECKING:
     from .app import Settings, State
@@ -59,6 +59,12 @@ class Follower(threading.Thread):
         current = self.state.live.served.target
         try:
             tgt = target(project, self.settings.spec)
+        except IntegrityError as exc:  # an unsigned or wrongly signed stage assignment
+            if str(exc) not in self.refused:
+                self.refused.add(str(exc))
+                self.state.follow_failures.inc()
+                log.error("follow: refused: %s; still serving %s", exc, current.version)
+            return None
         except MlopskitError as exc:
             log.warning("follow: %s; keeping %s %s", exc, current.artifact, current.version)
             return None

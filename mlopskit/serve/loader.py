@@ -89,6 +89,10 @@ def target(project: Project, spec: str) -> Target:
     if not m:
         raise UsageError(f"{spec!r}: expected NAME, NAME@vX.Y.Z or NAME#STAGE")
     art, version = registry.resolve(project.root, spec)
+    if m["stage"]:
+        from .. import signing
+
+        signing.check_stage(project, art.name, m["stage"])  # registry.require_signed
     return Target(spec, art.name, version, m["stage"] or "", art.versions[version].commit)
 
 
