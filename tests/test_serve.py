@@ -449,6 +449,22 @@ def test_binds_loopback_by_default(server: Server) -> None:
     assert listening == ["0100007F"]  # 127.0.0.1, little-endian
 
 
+def test_two_workers_each_log_and_sigterm_stops_cleanly(project: Repo, tmp_path: Path) -> None:
+    srv = start(project.root, "model@v1.0.0", "--workers", "2", log_dir=tmp_path / "log")
+    try:
+        body = {"dataframe_records": _records(project)}
+        for _ in range(20):
+            assert srv.call("POST", "/invocations", body)[0] == 200
+        assert srv.json("GET", "/metadata")[1]["version"] == "v1.0.0"
+    finally:
+        out = stop(srv)
+    assert srv.proc.returncode == 0, out
+    assert out.count("Application startup complete") == 2
+    assert out.count("Application shutdown complete") == 2
+    logged = sum(len(p.read_text().splitlines()) for p in (tmp_path / "log").iterdir())
+    assert logged == 40  # flushed on shutdown: 20 requests x 2 rows
+
+
 # --- refusals at start --------------------------------------------------------------------
 
 

@@ -77,3 +77,35 @@ def test_signed_and_unsigned_promotions(trained: Repo, tmp_path: Path) -> None:
     assert (
         run_cli("model", "get", "model#dev", "-o", str(tmp_path / "o3"), cwd=trained.root)[0] == 0
     )
+
+
+def test_follow_refuses_an_unsigned_reassignment(trained: Repo, tmp_path: Path) -> None:
+    """serve --follow's check: a signed prod keeps serving; an unsigned reassignment of
+    prod is refused, counted, and the model in memory stays."""
+    import threading
+
+    from mlopskit.serve.app import Settings, make_state
+    from mlopskit.serve.follow import Follower
+
+    good = keypair(tmp_path, "good")
+    pub = good.with_suffix(".pub").read_text().split()
+    trained.write(".github/allowed_signers", f"ops@example.invalid {pub[0]} {pub[1]}\n")
+    cfg = (trained.root / "mlopskit.yaml").read_text()
+    trained.write("mlopskit.yaml", cfg + "registry:\n  require_signed: [prod]\n")
+    trained.git("add", "-A")
+    trained.git("commit", "-qm", "prod needs signed promotions")
+    registry.register(trained.project(), "model", version="v1.0.0", rev="HEAD~1")
+    trained.git("config", "user.signingkey", str(good))
+    registry.promote(trained.project(), "model", "v1.0.0", "prod", sign=True)
+    settings = Settings(root=str(trained.root), spec="model#prod", follow=True)
+    state = make_state(settings)
+    follower = Follower(settings, state, threading.Event())
+    assert follower.check(trained.project()) is None  # nothing moved
+    assert state.follow_failures._value.get() == 0
+    registry.unpromote(trained.project(), "model", "prod")
+    time.sleep(1.1)  # GTO orders events by their second
+    registry.promote(trained.project(), "model", "v1.0.0", "prod")  # unsigned
+    assert follower.check(trained.project()) is None
+    assert follower.check(trained.project()) is None  # refused once, counted once
+    assert state.follow_failures._value.get() == 1
+    assert state.live.served.target.version == "v1.0.0"
