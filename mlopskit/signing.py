@@ -29,6 +29,10 @@ def assignment_tag(root: Path, artifact: str, stage: str) -> str | None:
     return found[-1] if found else None
 
 
+def required(project: Project, stage: str) -> bool:
+    return stage in project.config.registry.require_signed
+
+
 def check_stage(project: Project, artifact: str, stage: str) -> str | None:
     """Exit 5 unless ``stage`` is signed as required; the verified tag, or None when the
     stage needs no signature."""
@@ -39,6 +43,14 @@ def check_stage(project: Project, artifact: str, stage: str) -> str | None:
     tag = assignment_tag(root, artifact, stage)
     if tag is None:
         raise UsageError(f"'{artifact}' has no version in stage {stage!r}")
+    verify_tag(project, tag, artifact, stage)
+    return tag
+
+
+def verify_tag(project: Project, tag: str, artifact: str, stage: str) -> None:
+    """Exit 5 unless ``tag`` is signed by a key in the allowed-signers file."""
+    cfg = project.config.registry
+    root = project.root
     signers = root / cfg.allowed_signers
     if not signers.is_file():
         raise IntegrityError(
@@ -56,7 +68,7 @@ def check_stage(project: Project, artifact: str, stage: str) -> str | None:
         check=False,
     )
     if res.returncode == 0:
-        return tag
+        return
     text = res.err + res.out
     if (
         "no signature found" in text

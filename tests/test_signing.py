@@ -49,6 +49,9 @@ def test_signed_and_unsigned_promotions(trained: Repo, tmp_path: Path) -> None:
     assert not out.exists() or not any(out.iterdir())
     code, _, err = run_cli("serve", "model#prod", cwd=trained.root)
     assert code == errors.INTEGRITY and "is not signed" in err
+    # deploy.yml starts with describe-tag on the pushed tag: refused there too.
+    code, said, err = run_cli("model", "describe-tag", "model#prod#1", cwd=trained.root)
+    assert code == errors.INTEGRITY and "is not signed" in err and "version=" not in said
     # The version itself is not a stage: fetching it by version is not affected.
     assert run_cli("model", "get", "model@v1.0.0", "-o", str(out), cwd=trained.root)[0] == 0
     (out / "model.skops").unlink()
@@ -60,6 +63,8 @@ def test_signed_and_unsigned_promotions(trained: Repo, tmp_path: Path) -> None:
     code, stdout, err = run_cli("model", "get", "model#prod", "-o", str(out), cwd=trained.root)
     assert code == 0, err
     assert (out / "model.skops").is_file()
+    code, stdout, err = run_cli("model", "describe-tag", tag, cwd=trained.root)
+    assert code == 0 and "version=v1.0.0" in stdout, err
     shown = gto_show(trained.root)
     assert shown["model"]["stage"]["prod"] == "v1.0.0"  # type: ignore[index]
     # Signed by a key that is not in the allowed signers: refused.

@@ -229,7 +229,13 @@ def model_describe_tag(tag: str, github_output: bool) -> None:
     """Which artifact, version and stage a registry tag names (for deploy workflows)."""
     from .. import lineage
 
-    info = lineage.describe_tag(_project().root, tag)
+    project = _project()
+    info = lineage.describe_tag(project.root, tag)
+    if info["stage"]:
+        from .. import signing
+
+        if signing.required(project, info["stage"]):  # registry.require_signed
+            signing.verify_tag(project, tag, info["artifact"], info["stage"])
     for k, v in info.items():
         click.echo(f"{k}={v}")
     if github_output:
