@@ -155,6 +155,18 @@ def post(url: str, body: str) -> Any:
         return json.loads(resp.read())
 
 
+def predlog_counts(port: int) -> tuple[int, int]:
+    """(rows written, requests dropped) by the prediction log, from /metrics (the files
+    rotate, so counting their lines would undercount)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = {}
+    for name in ("written", "dropped"):
+        m = re.search(rf"^mlopskit_serve_predlog_{name}_total (\S+)$", text, re.M)
+        found[name] = int(float(m.group(1))) if m else 0
+    return found["written"], found["dropped"]
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and its descendants (uvicorn workers), in MB."""
     parents: dict[int, int] = {}
@@ -303,9 +315,7 @@ def main() -> int:
                 while not done.wait(1.0):
                     samples.append((time.monotonic() - t0, tree_rss_mb(ours.pid)))
 
-            logged_before = sum(
-                len(f.read_bytes().splitlines()) for f in log_dir.glob("predictions-*.jsonl*")
-            )
+            logged_before = predlog_counts(ours_port)
             sampler = threading.Thread(target=sample)
             sampler.start()
             try:
@@ -316,10 +326,9 @@ def main() -> int:
             tenth = max(1, len(samples) // 10)
             first = statistics.mean(m for _, m in samples[:tenth])
             last = statistics.mean(m for _, m in samples[-tenth:])
-            logged = (
-                sum(len(f.read_bytes().splitlines()) for f in log_dir.glob("predictions-*.jsonl*"))
-                - logged_before
-            )
+            after = predlog_counts(ours_port)
+            logged = after[0] - logged_before[0]
+            dropped = after[1] - logged_before[1]
             results["soak"] = {
                 "seconds": args.soak,
                 "rps": soak.rps,
@@ -331,6 +340,7 @@ def main() -> int:
                 "rss_last_mb": round(last, 1),
                 "rss_max_mb": round(max(m for _, m in samples), 1),
                 "logged_rows": logged,
+                "log_dropped": dropped,
             }
         finally:
             stop(ours)
@@ -372,7 +382,8 @@ def main() -> int:
     print(
         f"\nsoak {s['seconds']} s at {s['rps']:.0f} req/s: {s['requests']} requests, "
         f"{s['errors']} errors, p99 {s['p99_ms']:.2f} ms, RSS {s['rss_first_mb']} -> "
-        f"{s['rss_last_mb']} MB (max {s['rss_max_mb']}), {s['logged_rows']} rows logged: "
+        f"{s['rss_last_mb']} MB (max {s['rss_max_mb']}), {s['logged_rows']} rows logged "
+        f"({s['log_dropped']} dropped): "
         f"{'PASS' if soak_ok else 'MISS'}"
     )
     if args.json:
