@@ -154,6 +154,9 @@ class RegistryConfig:
     stages: tuple[str, ...] = ("dev", "staging", "prod")
     # A version cannot reach a stage without having been in the one before it.
     enforce_order: bool = False
+    # Stages whose assignment must be an SSH-signed tag by a key in allowed_signers.
+    require_signed: tuple[str, ...] = ()
+    allowed_signers: str = ".github/allowed_signers"  # git's gpg.ssh.allowedSignersFile
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,26 @@ class MonitorConfig:
     schedule: str = "37 5 * * *"
 
 
+# A type name as skops reports it: dotted Python identifiers (``numpy.dtype``).
+_TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    # Types a skops model file may hold beyond those skops trusts by default, by exact
+    # name. Reviewed in pull requests; never read from the model file itself.
+    trusted_types: tuple[str, ...] = ()
+    schema: str = "data/schema.yaml"  # the data contract requests must satisfy
+    max_body_bytes: int = 1_048_576
+    max_rows: int = 1000  # rows in one request
+    token_env: str = "MLOPSKIT_SERVE_TOKEN"  # a bearer token is required when it is set
+    log_max_bytes: int = 10_485_760  # the prediction log rotates past this size
+    log_backups: int = 5
+    log_sample: float = 1.0  # share of requests logged
+    log_queue: int = 10_000  # requests waiting to be logged; beyond it they are dropped
+    follow_seconds: float = 30.0
+
+
 @dataclass(frozen=True)
 class Config:
     name: str = "project"
@@ -177,6 +200,7 @@ class Config:
     ci: CIConfig = field(default_factory=CIConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 def _unknown(where: str, key: str, known: list[str]) -> UsageError:
@@ -201,7 +225,9 @@ def _check_keys(section: Mapping[str, Any], where: str, known: list[str]) -> Non
 
 def parse(data: Any) -> Config:
     top = _mapping(data, "<top level>")
-    _check_keys(top, "", ["project", "metrics", "git", "gates", "ci", "registry", "monitor"])
+    _check_keys(
+        top, "", ["project", "metrics", "git", "gates", "ci", "registry", "monitor", "serve"]
+    )
 
     project = _mapping(top.get("project"), "project")
     _check_keys(project, "project.", ["name"])
@@ -234,6 +260,7 @@ def parse(data: Any) -> Config:
         parse_rule(rule)  # a malformed rule is reported when the file is read
 
     return Config(
+        serve=_parse_serve(top.get("serve")),
         monitor=_parse_monitor(top.get("monitor")),
         registry=_parse_registry(top.get("registry")),
         ci=_parse_ci(top.get("ci")),
@@ -341,9 +368,48 @@ def _parse_monitor(data: Any) -> MonitorConfig:
     return MonitorConfig(**out)
 
 
+def _parse_serve(data: Any) -> ServeConfig:
+    s = _mapping(data, "serve")
+    known = [f for f in ServeConfig.__dataclass_fields__]
+    _check_keys(s, "serve.", known)
+    out: dict[str, Any] = {}
+    types = s.get("trusted_types", [])
+    if not isinstance(types, list):
+        raise UsageError(f"{FILENAME}: serve.trusted_types must be a list of type names")
+    for t in types:
+        if not isinstance(t, str) or not _TYPE_NAME.match(t):
+            raise UsageError(
+                f"{FILENAME}: serve.trusted_types: {t!r} is not a dotted type name",
+                "write the exact name skops reports, e.g. numpy.dtype",
+            )
+    out["trusted_types"] = tuple(types)
+    if "schema" in s:
+        out["schema"] = _text(s["schema"], "serve.schema")
+    if "token_env" in s:
+        out["token_env"] = _text(s["token_env"], "serve.token_env", _SECRET_NAME)
+    for key in ("max_body_bytes", "max_rows", "log_max_bytes", "log_queue", "log_backups"):
+        if key in s:
+            v = s[key]
+            low = 0 if key == "log_backups" else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise UsageError(f"{FILENAME}: serve.{key} must be a whole number >= {low}")
+            out[key] = v
+    if "log_sample" in s:
+        v = s["log_sample"]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+            raise UsageError(f"{FILENAME}: serve.log_sample must be a number from 0 to 1")
+        out["log_sample"] = float(v)
+    if "follow_seconds" in s:
+        v = s["follow_seconds"]
+        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+            raise UsageError(f"{FILENAME}: serve.follow_seconds must be a positive number")
+        out["follow_seconds"] = float(v)
+    return ServeConfig(**out)
+
+
 def _parse_registry(data: Any) -> RegistryConfig:
     r = _mapping(data, "registry")
-    _check_keys(r, "registry.", ["stages", "enforce_order"])
+    _check_keys(r, "registry.", ["stages", "enforce_order", "require_signed", "allowed_signers"])
     stages = r.get("stages", list(RegistryConfig.stages))
     if not isinstance(stages, list) or not stages:
         raise UsageError(f"{FILENAME}: registry.stages must be a non-empty list")
@@ -355,7 +421,18 @@ def _parse_registry(data: Any) -> RegistryConfig:
     order = r.get("enforce_order", False)
     if not isinstance(order, bool):
         raise UsageError(f"{FILENAME}: registry.enforce_order must be true or false")
-    return RegistryConfig(stages=tuple(stages), enforce_order=order)
+    signed = r.get("require_signed", [])
+    if not isinstance(signed, list) or not all(isinstance(x, str) for x in signed):
+        raise UsageError(f"{FILENAME}: registry.require_signed must be a list of stage names")
+    signers = _text(
+        r.get("allowed_signers", RegistryConfig.allowed_signers), "registry.allowed_signers"
+    )
+    return RegistryConfig(
+        stages=tuple(stages),
+        enforce_order=order,
+        require_signed=tuple(signed),
+        allowed_signers=signers,
+    )
 
 
 def _text(value: Any, where: str, pattern: re.Pattern[str] = _SAFE) -> str:

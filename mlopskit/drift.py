@@ -83,6 +83,10 @@ def _load(table: Any, role: str) -> tuple[Any, str]:
         return table, role
     if isinstance(table, str | Path):
         path = Path(table)
+        if path.is_dir():  # a prediction log written by `mlopskit serve --log-dir`
+            from .serve import predlog
+
+            return predlog.read(path), str(path)
         return schema.read_table(path), str(path)
     raise UsageError(f"{role}: expected a CSV/Parquet path or a pandas DataFrame")
 
@@ -358,6 +362,9 @@ def detect(
         tables.append(table)
     ref, cur = tables
     names = list(ref.columns) if columns is None else [str(c) for c in columns]
+    if columns is None and isinstance(current, str | Path) and Path(current).is_dir():
+        # A prediction log holds the model's inputs: the reference's label is not there.
+        names = [n for n in names if n in cur.columns]
     if not names:
         raise UsageError("drift: no columns to compare", "name at least one column")
     for table, label in zip(tables, labels, strict=True):

@@ -170,6 +170,10 @@ def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None
 
     root = project.root
     art, version = resolve(root, spec)
+    if "#" in spec:
+        from . import signing
+
+        signing.check_stage(project, art.name, spec.split("#", 1)[1])  # require_signed
     commit = art.versions[version].commit
     path = str(declared(root, commit).get(art.name, {}).get("path", ""))
     found = locate(root, commit, path)

@@ -329,13 +329,19 @@ def _missing_in_remote(project: Project, md5: str, remote: str | None) -> list[s
 # --------------------------------------------------------------------------- tags
 
 
-def _create_tag(root: Path, name: str, commit: str, message: str) -> None:
+def _create_tag(root: Path, name: str, commit: str, message: str, *, sign: bool = False) -> None:
     import uuid
 
     # An id makes every registration event its own tag object: two people registering the
     # same version in the same second must not produce identical tags that both "win".
     body = f"{message}\n\nmlopskit-event: {uuid.uuid4()}"
-    res = scm.git(root, "tag", "-a", "-m", body, "--", name, commit, check=False)
+    how = ["-c", "gpg.format=ssh", "tag", "-s"] if sign else ["tag", "-a"]
+    res = scm.git(root, *how, "-m", body, "--", name, commit, check=False)
+    if res.returncode != 0 and sign and "already exists" not in res.err:
+        raise UsageError(
+            f"git could not sign the tag '{name}': {res.err.strip().splitlines()[-1:]}",
+            "set an SSH signing key: git config user.signingkey ~/.ssh/id_ed25519.pub",
+        )
     if res.returncode != 0:
         if "already exists" in res.err:
             raise PreconditionError(
@@ -466,7 +472,13 @@ def _stages(project: Project) -> tuple[str, ...]:
 
 @barrier
 def promote(
-    project: Project, name: str, version: str, stage: str, *, push: bool = False
+    project: Project,
+    name: str,
+    version: str,
+    stage: str,
+    *,
+    push: bool = False,
+    sign: bool = False,
 ) -> Assigned:
     root = project.root
     stages = _stages(project)
@@ -495,7 +507,13 @@ def promote(
             )
     commit = art.versions[version].commit
     tag = f"{name}#{stage}#{next_counter(art)}"
-    _create_tag(root, tag, commit, f"Assigning stage {stage} to artifact {name} version {version}")
+    _create_tag(
+        root,
+        tag,
+        commit,
+        f"Assigning stage {stage} to artifact {name} version {version}",
+        sign=sign,
+    )
     dispatched = ""
     if push:
         _push_tag(root, tag)

@@ -83,6 +83,7 @@ ARGS: dict[str, list[str]] = {
     "model show": ["model"],
     "model card": ["model", "--out", "{tmp}/card.md"],
     "model get": ["no-such-model"],
+    "serve": ["no-such-model"],
     "model release": ["no-such-model@v0.0.1", "--dir", "{tmp}"],
     "model describe-tag": ["model@v0.0.1"],
     "init": ["{tmp}/another"],

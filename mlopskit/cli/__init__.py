@@ -27,6 +27,7 @@ from . import (  # noqa: F401
     metrics_cmds,
     model_cmds,
     project_cmds,
+    serve_cmds,
 )
 from ._base import cli
 from .doctor_cmds import doctor as _doctor  # noqa: F401

@@ -82,8 +82,9 @@ def monitor() -> None:
 )
 @click.option(
     "--current",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The production data (default: monitor.current).",
+    type=click.Path(path_type=Path),
+    help="The production data, or a prediction log folder (serve --log-dir) "
+    "(default: monitor.current).",
 )
 @click.option("--columns", help="Comma-separated features (default: monitor.columns, or all).")
 @click.option("--threshold", "psi", type=float, help="PSI above which a feature drifts.")

@@ -43,7 +43,12 @@ def model_register(
 @click.argument("version")
 @click.option("--stage", required=True, help="dev, staging, prod... (registry.stages).")
 @click.option("--push", is_flag=True, help="Push the tag to origin (never forced).")
-def model_promote(name: str, version: str, stage: str, push: bool) -> None:
+@click.option(
+    "--sign",
+    is_flag=True,
+    help="SSH-sign the tag (git tag -s, gpg.format ssh, your user.signingkey).",
+)
+def model_promote(name: str, version: str, stage: str, push: bool, sign: bool) -> None:
     """Assign STAGE to NAME@VERSION (a tag NAME#STAGE#N).
 
     With --push inside GitHub Actions (GITHUB_TOKEN set), it also starts the deploy
@@ -51,9 +56,10 @@ def model_promote(name: str, version: str, stage: str, push: bool) -> None:
     """
     from .. import registry
 
-    res = registry.promote(_project(), name, version, stage, push=push)
+    res = registry.promote(_project(), name, version, stage, push=push, sign=sign)
+    signed = ", signed" if sign else ""
     started = f"; started {res.dispatched} (workflow_dispatch)" if res.dispatched else ""
-    _ok(f"{res.artifact}@{res.version} is now in {res.stage} ({res.tag}){started}")
+    _ok(f"{res.artifact}@{res.version} is now in {res.stage} ({res.tag}{signed}){started}")
 
 
 @model.command("unpromote")
@@ -167,12 +173,28 @@ def model_card(spec: str, out: Path | None) -> None:
     show_default=True,
 )
 @click.option("-r", "--remote", help="DVC remote to fetch from (default remote).")
-def model_get(spec: str, out_dir: Path, remote: str | None) -> None:
+@click.option(
+    "--load-check",
+    is_flag=True,
+    help="Also load it with skops against serve.trusted_types (exit 5 and no file if refused).",
+)
+def model_get(spec: str, out_dir: Path, remote: str | None, load_check: bool) -> None:
     """Fetch the model file of that version into OUT (the workspace is untouched), md5-checked."""
     from .. import lineage
 
-    res = lineage.get(_project(), spec, out_dir, remote=remote)
-    _ok(f"{res.artifact}@{res.version} -> {res.path} (md5 {res.md5} verified)")
+    project = _project()
+    res = lineage.get(project, spec, out_dir, remote=remote)
+    loaded = ""
+    if load_check:
+        from ..serve import trust
+
+        try:
+            trust.load_file(res.path, project.config.serve.trusted_types)
+        except BaseException:
+            res.path.unlink(missing_ok=True)
+            raise
+        loaded = ", loads with the trusted types"
+    _ok(f"{res.artifact}@{res.version} -> {res.path} (md5 {res.md5} verified{loaded})")
 
 
 @model.command("release")
@@ -215,7 +237,13 @@ def model_describe_tag(tag: str, github_output: bool) -> None:
     the newest event of that stage (for deploy workflows)."""
     from .. import lineage
 
-    info = lineage.describe_tag(_project().root, tag)
+    project = _project()
+    info = lineage.describe_tag(project.root, tag)
+    if info["stage"]:
+        from .. import signing
+
+        if signing.required(project, info["stage"]):  # registry.require_signed
+            signing.verify_tag(project, tag, info["artifact"], info["stage"])
     for k, v in info.items():
         click.echo(f"{k}={v}")
     if github_output:

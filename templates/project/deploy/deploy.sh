@@ -16,4 +16,12 @@ stage="$2"
 artifact="$3"
 version="$4"
 
+# To ship a container that serves the model (mlopskit serve: md5-verified, trusted types
+# only, requests checked against data/schema.yaml), for example:
+#   mlopskit serve "${artifact}#${stage}" --dockerfile Dockerfile.serve
+#   docker build -f Dockerfile.serve -t "registry.example/${artifact}:${version}" .
+#   docker push "registry.example/${artifact}:${version}"
+# or run it on a host you control:
+#   mlopskit serve "${artifact}#${stage}" --follow --log-dir /var/log/mlopskit
+
 echo "deploy: ${artifact} ${version} (${model_file}) to ${stage}: nothing to do yet; edit deploy/deploy.sh"

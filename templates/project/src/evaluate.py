@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import skops.io as sio
+from mlopskit.serve.trust import load_project_file
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -17,17 +17,18 @@ from sklearn.metrics import (
 
 from src.params import ROOT, load
 
-# Types a model file may hold. skops refuses to load anything else, so a
-# tampered model file cannot run code when it is loaded.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
-
 
 def load_model(path):
-    untrusted = sio.get_untrusted_types(file=path)
-    unknown = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if unknown:
-        raise SystemExit(f"{path}: refusing to load untrusted types {unknown}")
-    return sio.load(path, trusted=untrusted)
+    """The model, loaded with skops only if every type it holds beyond scikit-learn's
+    estimators is listed, by exact name, under serve.trusted_types in mlopskit.yaml
+    (reviewed in pull requests, never read from the model file): a tampered file
+    cannot run code when it is loaded. `mlopskit serve` uses the same list."""
+    from mlopskit.errors import MlopskitError
+
+    try:
+        return load_project_file(ROOT, path)
+    except MlopskitError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def main() -> None:

@@ -1,0 +1,200 @@
+"""Fetch a registered model into memory, verify it, and load it for serving.
+
+The bytes come from where ``model get`` takes them (the DVC cache, else the DVC remote,
+or the git blob), their md5 must equal the ``outs`` entry of the stage that produced the
+file in dvc.lock at the registered commit, and skops loads them against the project's
+trusted types. Nothing is written to disk: the file never exists outside DVC's cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import registry, revfile, scm
+from ..errors import IntegrityError, PreconditionError, UsageError
+from ..project import Project
+from ..schema import Column, Schema
+from . import trust
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a spec names now: the artifact, its version and the registered commit."""
+
+    spec: str
+    artifact: str
+    version: str
+    stage: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class Served:
+    target: Target
+    path: str  # the model file in the repository
+    md5: str
+    recorded_in: str  # "the outs of stage 'train' in dvc.lock"
+    model: Any
+    schema_path: str
+    columns: tuple[Column, ...]  # the model's input columns, from the data contract
+    allow_extra_columns: bool
+    types: tuple[str, ...]  # the non-default types the file holds (all trusted)
+    loaded_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "artifact": self.target.artifact,
+            "version": self.target.version,
+            "stage": self.target.stage or None,
+            "spec": self.target.spec,
+            "commit": self.target.commit,
+            "path": self.path,
+            "md5": self.md5,
+            "md5_recorded_in": self.recorded_in,
+            "loaded_at": self.loaded_at,
+            "trusted_types": list(self.types),
+            "input_schema": {
+                "source": self.schema_path,
+                "allow_extra_columns": self.allow_extra_columns,
+                "columns": [_column_doc(c) for c in self.columns],
+            },
+        }
+
+
+def _column_doc(c: Column) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": c.name, "type": c.type, "nullable": c.nullable}
+    if not c.required:
+        doc["required"] = False
+    if c.min is not None:
+        doc["min"] = c.min
+    if c.max is not None:
+        doc["max"] = c.max
+    if c.allowed is not None:
+        doc["allowed"] = list(c.allowed)
+    return doc
+
+
+_SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<stage>[^@#]+))?$")
+
+
+def target(project: Project, spec: str) -> Target:
+    """``NAME``, ``NAME@vX.Y.Z`` or ``NAME#STAGE`` -> the version it names now."""
+    m = _SPEC.match(spec)
+    if not m:
+        raise UsageError(f"{spec!r}: expected NAME, NAME@vX.Y.Z or NAME#STAGE")
+    art, version = registry.resolve(project.root, spec)
+    if m["stage"]:
+        from .. import signing
+
+        signing.check_stage(project, art.name, m["stage"])  # registry.require_signed
+    return Target(spec, art.name, version, m["stage"] or "", art.versions[version].commit)
+
+
+def fetch(project: Project, tgt: Target, *, remote: str | None = None) -> tuple[bytes, str, str]:
+    """(bytes, path, md5) of the model file at the registered commit, md5-verified."""
+    root = project.root
+    path = str(registry.declared(root, tgt.commit).get(tgt.artifact, {}).get("path", ""))
+    if not path:
+        raise UsageError(f"dvc.yaml at {tgt.commit[:8]} declares no path for '{tgt.artifact}'")
+    found = registry.locate(root, tgt.commit, path)
+    if found is None:
+        raise UsageError(
+            f"{path}: not a stage output in dvc.lock, not tracked by a .dvc file and not in "
+            f"git at {tgt.commit[:8]}"
+        )
+    if found.md5.endswith(".dir"):
+        raise UsageError(f"{path} is a directory; serve loads one .skops file")
+    if found.source == "git":
+        data = scm.show(root, tgt.commit, path) or b""
+    else:
+        data = _dvc_bytes(project, found.md5, path, remote)
+    digest = hashlib.md5(data).hexdigest()
+    if digest != found.md5:
+        raise IntegrityError(
+            f"{path}: md5 {digest} does not match {found.md5} recorded in {found.described} "
+            f"at {tgt.commit[:8]}; refusing to load it",
+            "the cached or remote copy is corrupt: push a good copy (mlopskit data push)",
+        )
+    return data, path, found.described
+
+
+def _dvc_bytes(project: Project, md5: str, path: str, remote: str | None) -> bytes:
+    cached = revfile.cache_path(project.root, md5)
+    if cached.is_file():
+        return cached.read_bytes()
+    from .. import _dvc
+
+    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+        if remote is None and not repo.config.get("core", {}).get("remote"):
+            raise UsageError(
+                f"{path} ({md5}) is not in the local DVC cache, and no DVC remote is configured",
+                "add one: 'mlopskit remote add NAME URL --default', or pass --remote NAME",
+            )
+        odb = repo.cloud.get_remote_odb(remote, "serve")
+        if not odb.exists(md5):
+            raise PreconditionError(f"{path} ({md5}) is in neither the cache nor the remote")
+        with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
+            return bytes(fh.read())
+
+
+def contract(project: Project, commit: str, model: Any) -> tuple[str, Schema, tuple[Column, ...]]:
+    """The data contract at the model's commit, narrowed to the model's input columns
+    (``feature_names_in_``; every column but none when the model does not record them)."""
+    from ..schema import _from_data
+
+    rel = project.config.serve.schema
+    data = revfile.load_structured(project.root, commit, rel)
+    if data is None:
+        raise UsageError(
+            f"{rel}: not in the repository at {commit[:8]}; requests are checked against it",
+            "make one with 'mlopskit data schema infer data/raw/data.csv -o data/schema.yaml' "
+            "or set serve.schema in mlopskit.yaml",
+        )
+    schema = _from_data(data, f"{rel}@{commit[:8]}")
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return rel, schema, schema.columns
+    columns = []
+    for name in (str(n) for n in names):
+        col = schema.column(name)
+        if col is None:
+            raise UsageError(
+                f"{rel}@{commit[:8]}: no column '{name}', which the model takes as input",
+                "the data contract must describe every input column",
+            )
+        columns.append(col)
+    return rel, schema, tuple(columns)
+
+
+def load(project: Project, spec: str, *, remote: str | None = None) -> Served:
+    """Resolve, fetch, verify and load ``spec``; exit 5 on a hash mismatch or an
+    untrusted type, before anything is served."""
+    tgt = target(project, spec)
+    return load_target(project, tgt, remote=remote)
+
+
+def load_target(project: Project, tgt: Target, *, remote: str | None = None) -> Served:
+    data, path, recorded = fetch(project, tgt, remote=remote)
+    trusted = project.config.serve.trusted_types
+    model = trust.load(data, trusted, where=path)
+    types = tuple(trust.untrusted(data, where=path))
+    if not hasattr(model, "predict"):
+        raise UsageError(f"{path}: the loaded object has no predict() ({type(model).__name__})")
+    rel, schema, columns = contract(project, tgt.commit, model)
+    return Served(
+        target=tgt,
+        path=path,
+        md5=hashlib.md5(data).hexdigest(),
+        recorded_in=recorded,
+        model=model,
+        schema_path=rel,
+        columns=columns,
+        allow_extra_columns=schema.allow_extra_columns,
+        types=types,
+    )

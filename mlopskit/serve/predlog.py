@@ -1,0 +1,168 @@
+"""The prediction log: one JSON line per predicted row (inputs, output, model version,
+time), written by a background thread from a bounded queue so that logging never slows
+or fails a request. A full queue drops the record and counts it; a file past
+``max_bytes`` is rotated (``predictions-PID.jsonl`` -> ``.1`` -> ``.2`` ..., keeping
+``backups``). Each worker process writes its own file, so lines never interleave.
+``read`` turns a log directory back into a table for ``monitor drift``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+PREFIX = "predictions-"
+
+
+@dataclass(frozen=True)
+class Entry:
+    artifact: str
+    version: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    outputs: Sequence[Any]
+
+
+class PredictionLog:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_bytes: int = 10_485_760,
+        backups: int = 5,
+        sample: float = 1.0,
+        queue_size: int = 10_000,
+    ) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.sample = sample
+        self.dropped = 0
+        self.written = 0
+        self.failed = 0
+        self._queue: queue.Queue[tuple[str, Entry] | None] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._path = folder / f"{PREFIX}{os.getpid()}.jsonl"
+        self._rng = random.Random()
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._path = self.folder / f"{PREFIX}{os.getpid()}.jsonl"
+        self._thread = threading.Thread(target=self._run, name="mlopskit-predlog", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: Entry) -> None:
+        """Queue one request's rows; never blocks, never raises."""
+        if self.sample < 1.0 and self._rng.random() >= self.sample:
+            return
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        try:
+            self._queue.put_nowait((stamp, entry))
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        import orjson
+
+        fh = self._path.open("ab")
+        try:
+            size = fh.tell()
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                stamp, e = item
+                try:
+                    lines = b"".join(
+                        orjson.dumps(
+                            {
+                                "time": stamp,
+                                "artifact": e.artifact,
+                                "version": e.version,
+                                "inputs": dict(zip(e.columns, row, strict=True)),
+                                "output": out,
+                            },
+                            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE,
+                        )
+                        for row, out in zip(e.rows, e.outputs, strict=True)
+                    )
+                    if size and size + len(lines) > self.max_bytes:
+                        fh.close()
+                        self._rotate()
+                        fh = self._path.open("ab")
+                        size = 0
+                    fh.write(lines)
+                    fh.flush()
+                    size += len(lines)
+                    self.written += len(e.rows)
+                except (OSError, TypeError, ValueError):
+                    self.failed += 1
+        finally:
+            fh.close()
+
+    def _rotate(self) -> None:
+        if self.backups == 0:
+            self._path.unlink(missing_ok=True)
+            return
+        for i in range(self.backups - 1, 0, -1):
+            older = self._path.with_name(f"{self._path.name}.{i}")
+            if older.exists():
+                older.replace(self._path.with_name(f"{self._path.name}.{i + 1}"))
+        self._path.replace(self._path.with_name(f"{self._path.name}.1"))
+
+
+def files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.name.startswith(PREFIX) and ".jsonl" in p.name
+    )
+
+
+def read(folder: Path) -> Any:
+    """The logged inputs (one row per prediction) of every log file in ``folder``, with
+    the prediction as column ``prediction`` unless an input has that name."""
+    import orjson
+    import pandas as pd
+
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a directory of prediction logs")
+    found = files(folder)
+    rows: list[dict[str, Any]] = []
+    for path in found:
+        with path.open("rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip() or not line.endswith(b"\n"):
+                    continue  # a line cut short by a crash mid-write
+                try:
+                    rec = orjson.loads(line)
+                    inputs = dict(rec["inputs"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    raise UsageError(f"{path}:{n}: not a prediction log record") from None
+                inputs.setdefault("prediction", rec.get("output"))
+                rows.append(inputs)
+    if not rows:
+        raise UsageError(
+            f"{folder}: no logged predictions" + ("" if found else f" (no {PREFIX}*.jsonl files)"),
+            "serve with --log-dir and send some traffic first",
+        )
+    return pd.DataFrame(rows)
