@@ -11,10 +11,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from .s3 import S3Server
 
 # Isolate everything before DVC is imported: DVC reads these at import time.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlopskit-tests-"))
@@ -199,3 +204,13 @@ def origin(tmp_path: Path) -> Path:
     bare = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
     return bare
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1 (any key pair is accepted)."""
+    from .s3 import start_server
+
+    server = start_server()
+    yield server
+    server.stop()

@@ -14,8 +14,9 @@ from mlopskit import params, remote, workflows
 from mlopskit.project import Project
 
 from . import act
-from .conftest import Repo, git
+from .conftest import Repo, dvc, git, run_cli
 from .fake_github import State, serve
+from .s3 import S3Server
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,7 @@ def setup_ci(
     kind: str = "local",
     url: str | None = None,
     gates: str | None = None,
+    remote_options: dict[str, str] | None = None,
 ) -> Path:
     """Commit a CI-ready project (remote in .dvc/config, ci.remote.kind, ci.install) and
     clone it. ``install=None`` leaves ci.install unset, as `init` does from an editable
@@ -48,6 +50,8 @@ def setup_ci(
     (root / ".dvc" / "config.local").unlink()
     project = Project(root=root)
     remote.add(project, "storage", url or str(trained.remote), default=True)
+    for key, value in (remote_options or {}).items():  # not secrets: committed
+        dvc(root, "remote", "modify", "storage", key, value)
     text = (root / "mlopskit.yaml").read_text().replace("kind: none", f"kind: {kind}")
     if gates is not None:
         text = re.sub(r"gates:\n(  - .*\n)+", f"gates:\n{gates}", text)
@@ -668,3 +672,78 @@ def test_pr_whose_repro_fails_is_never_passed(
     (comment,) = state.comments
     assert "❌ **Quality gate failed**: this run did not reproduce the pipeline" in comment["body"]
     assert "Quality gate passed" not in comment["body"] and not run.ran("Quality gate passed")
+
+
+def test_ct_on_an_s3_remote_with_credentials_from_secrets(
+    trained: Repo,
+    origin: Path,
+    tmp_path: Path,
+    install: str,
+    s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ci.remote.kind: s3, auth: secrets, against a real S3-compatible server (moto) on
+    127.0.0.1: the endpoint is in the committed .dvc/config, the keys reach the job only
+    as act secrets; CT pulls from the bucket, stores the new model there and commits back,
+    and the secret is in no output and no committed file."""
+    from .s3 import KEY_ID, SECRET
+    from .test_s3 import no_secret_anywhere
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)  # the job's keys come from secrets only
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-file"))
+    bucket = s3_server.bucket()
+    clone = setup_ci(
+        trained,
+        origin,
+        tmp_path,
+        install,
+        kind="s3",
+        url=f"s3://{bucket}/store",
+        remote_options={"endpointurl": s3_server.endpoint, "region": "us-east-1"},
+    )
+    ct = (clone / ".github" / "workflows" / "ct.yml").read_text()
+    assert "AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}" in ct
+    # The developer's push of the trained project's data, with their own keys.
+    with monkeypatch.context() as m:
+        m.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+        m.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+        code, out, err = run_cli("data", "push", cwd=trained.root)
+    assert code == 0, err
+    before = set(s3_server.keys(bucket))
+    assert before
+    params.set_params(Project(root=clone), ["train.C=0.6"])
+    git(clone, "commit", "-qam", "try C=0.6")
+    git(clone, "push", "-q", "origin", "main")
+    pushed = git(origin, "rev-parse", "main").strip()
+
+    run = act.run(
+        clone,
+        "push",
+        "ct.yml",
+        push_event("try C=0.6"),
+        artifacts=tmp_path / "art",
+        secrets={
+            "GITHUB_TOKEN": "test-token",
+            "AWS_ACCESS_KEY_ID": KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+        },
+        fresh=False,
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.ran("Running stage 'train'")
+    log = git(origin, "log", "--format=%H %s", "-2", "main").splitlines()
+    assert log[1].split()[0] == pushed  # exactly one new commit on origin/main
+    assert re.fullmatch(r"[0-9a-f]{40} ct: retrain on [0-9a-f]{8} \[skip ci\]", log[0])
+    assert "dvc.lock" in git(origin, "show", "--name-only", "--format=", "main").split()
+    lock = git(origin, "show", "main:dvc.lock")
+    assert "train.C: 0.6" in lock
+    found = re.search(r"path: models/model.skops\n\s+hash: md5\n\s+md5: (\w+)", lock)
+    assert found is not None
+    md5 = found.group(1)
+    key = f"store/files/md5/{md5[:2]}/{md5[2:]}"
+    assert key in set(s3_server.keys(bucket)) - before
+    fresh = tmp_path / "after"
+    git(tmp_path, "clone", "-q", str(origin), str(fresh))
+    no_secret_anywhere(fresh, run.output, out, err)

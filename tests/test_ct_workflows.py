@@ -43,7 +43,11 @@ def test_token_secret_pushes_and_opens_prs_that_start_checks(tmp_path: Path) -> 
     )
     ct = rendered(root)["ct.yml"]["jobs"]["train"]
     step = next(s for s in ct["steps"] if "mlopskit commit" in s.get("run", ""))
-    assert step["env"] == {"GITHUB_TOKEN": "${{ secrets.CT_TOKEN }}"}
+    assert step["env"] == {  # and the DVC remote's keys: commit checks the outputs are there
+        "GITHUB_TOKEN": "${{ secrets.CT_TOKEN }}",
+        "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_ACCESS_KEY_ID }}",
+        "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+    }
     assert "[skip ci]" not in step["run"] and "--pull-request" in step["run"]
     assert ct["permissions"] == {"contents": "read"}  # GITHUB_TOKEN pushes nothing
     assert ct["environment"] == "ml-training"

@@ -167,7 +167,10 @@ def test_ct_and_pr_specifics(rendered: dict[str, dict[str, str]]) -> None:
     assert prmode["runs-on"] == ["self-hosted", "linux", "x64", "gpu"]
     assert prmode["environment"] == "ml-training"
     secret_steps = [s for s in prmode["steps"] if "secrets." in str(s)]
-    assert len(secret_steps) == 1 and "repro" in secret_steps[0]["run"]
+    # repro pulls and pushes; commit checks that the outputs are in the DVC remote
+    assert [s.get("id") for s in secret_steps] == ["repro", None]
+    assert "mlopskit commit --push --pull-request" in secret_steps[1]["run"]
+    assert "AWS_SECRET_ACCESS_KEY" in secret_steps[1]["env"]
 
 
 def test_deploy_workflow_specifics(rendered: dict[str, dict[str, str]]) -> None:
