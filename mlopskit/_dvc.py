@@ -212,6 +212,32 @@ def translate(  # noqa: PLR0911
         return OperationFailed(_pretty(exc))
     if is_connection_error(exc):  # e.g. botocore's EndpointConnectionError, raised bare
         return RemoteError(remote_error_text(exc), "check the remote and the network, then retry")
+    missing = missing_credentials(exc)
+    if missing:
+        return RemoteError(f"the DVC remote refused: {_first_line(exc)}", missing)
+    return None
+
+
+# Credential errors the object-storage SDKs raise bare through DVC, by class name (their
+# packages are optional extras): what to set for each.
+_CREDENTIAL_ERRORS = {
+    "NoCredentialsError": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in CI: the "
+    "environment's secrets), or 'mlopskit remote add ... --credential' for this machine",
+    "PartialCredentialsError": "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    "ClientAuthenticationError": "set AZURE_STORAGE_CONNECTION_STRING (or the remote's "
+    "credentials with 'mlopskit remote add ... --credential')",
+    "DefaultCredentialsError": "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file",
+}
+
+
+def missing_credentials(exc: BaseException) -> str | None:
+    """The fix when ``exc`` (or its cause) is an SDK's "no credentials" error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for cls in type(seen).__mro__:
+            if cls.__name__ in _CREDENTIAL_ERRORS:
+                return _CREDENTIAL_ERRORS[cls.__name__]
+        seen = seen.__cause__ or seen.__context__
     return None
 
 

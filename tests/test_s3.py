@@ -256,3 +256,23 @@ def test_an_interrupted_upload_leaves_the_remote_consistent(
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert s3_server.keys(bucket)[key] == big.stat().st_size
     assert "in sync" in dvc(repo.root, "status", "-c").stdout
+
+
+def test_missing_credentials_are_exit_4_naming_them(
+    repo: Repo, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No key pair anywhere (as a CI step without the secrets): one line, exit 4, the
+    variables to set; never the "bug" exit code with botocore's traceback."""
+    bucket = s3_server.bucket()
+    use_s3(repo.root, s3_server, bucket)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    repo.write("data/d.csv", "a,b\n1,2\n")
+    assert run_cli("data", "add", "data/d.csv", cwd=repo.root)[0] == 0
+    code, out, err = run_cli("data", "push", cwd=repo.root)
+    assert code == 4, (out, err)
+    assert "AWS_ACCESS_KEY_ID" in err and "Traceback" not in err and "bug" not in err
+    assert s3_server.keys(bucket) == {}
