@@ -266,7 +266,9 @@ def push(
             return count
 
         try:
+            journal.checkpoint("push:start")
             count = _retry(run, what="push")
+            journal.checkpoint("push:transferred")
         except BaseException as exc:
             _drop_dvc_tmp(exc, _local_remote(repo, remote))
             raise
@@ -316,7 +318,9 @@ def pull(
             return int(stats.get("fetched", 0))
 
         try:
+            journal.checkpoint("pull:start")
             count = _retry(run, what="pull")
+            journal.checkpoint("pull:transferred")
         except OperationFailed as err:
             failed = getattr(err.__cause__, "target_infos", None)  # DVC's CheckoutError
             if not failed:
