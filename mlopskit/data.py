@@ -313,7 +313,16 @@ def pull(
         check_can_pull(repo, project.root, name, rels)
 
         def run() -> int:
-            result = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
+            try:
+                result = repo.pull(
+                    rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing
+                )
+            except BaseException as exc:
+                # Interrupted mid-copy: the half-written object in the cache (the fetch)
+                # or file in the workspace (the checkout) is no one's; remove it.
+                for within in (_cache_dir(repo), project.root):
+                    _drop_dvc_tmp(exc, within)
+                raise
             stats = result.get("stats", {}) if isinstance(result, dict) else {}
             return int(stats.get("fetched", 0))
 

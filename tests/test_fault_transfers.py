@@ -30,7 +30,7 @@ import yaml
 from mlopskit import errors, journal
 
 from .conftest import Repo, dvc, git, run_cli
-from .test_fault_data_add import md5, start
+from .test_fault_data_add import md5, start, wait_for_tmp
 
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}
 STAGE = "python -c \"import shutil; shutil.copy('in.txt', 'out.txt')\""
@@ -307,3 +307,56 @@ def test_fault_points_are_inert_without_the_variable(project: Project) -> None:
     assert "mlopskit-fault" not in res.stderr
     assert outputs_at(p.origin, "main") == {"in.txt": new, "out.txt": new}
     assert_origin_complete(p)
+
+
+# ---------------------------------------------------------- real signals, real timing
+
+BIG = 64 * 1024 * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", SIGNALS.values(), ids=SIGNALS.keys())
+@pytest.mark.parametrize("name", ["push", "pull"])
+def test_real_signal_while_dvc_writes_the_object(project: Project, name: str, sig: int) -> None:
+    """A real signal while DVC's copy is half written (timed on its temporary file in the
+    remote, for a push, or in the cache, for a pull). On Ctrl-C the temporary file is
+    removed; a kill leaves an orphan, which the next transfer sweeps once it is stale. The
+    next run completes and the object is whole."""
+    p = project
+    (p.root / "in.txt").write_bytes(os.urandom(BIG))
+    code, _, err = run_cli("data", "add", "in.txt", cwd=p.root)
+    assert code == 0, err
+    want = md5(p.root / "in.txt")
+    cache = p.root / ".dvc" / "cache"
+    if name == "pull":
+        assert run_cli("data", "push", cwd=p.root)[0] == 0
+        (p.root / "in.txt").unlink()
+        shutil.rmtree(cache)
+        cache.mkdir()
+    where = p.repo.remote if name == "push" else cache
+    errf = p.root.parent / "cmd.err"
+    proc = start(p.repo, "data", name, env={}, err=errf)
+    try:
+        hit = wait_for_tmp(proc, "files/md5/*/.*.tmp", where, time.monotonic() + 120)
+        assert hit, f"the {name} finished before DVC's copy was seen: {errf.read_text()}"
+        proc.send_signal(sig)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if sig == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        for orphan in tmp_left(p):  # what the killed copy was writing: make it stale
+            os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    else:
+        assert code == errors.INTERRUPTED, errf.read_text()
+        assert tmp_left(p) == []
+    assert not (p.root / "in.txt").exists() or md5(p.root / "in.txt") == want
+    assert_origin_complete(p)
+
+    code, _, err = run_cli("data", name, cwd=p.root)
+    assert code == 0, err
+    assert tmp_left(p) == []
+    assert md5(p.root / "in.txt") == want
+    assert md5(p.repo.remote / "files" / "md5" / want[:2] / want[2:]) == want
