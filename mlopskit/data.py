@@ -266,7 +266,9 @@ def push(
             return count
 
         try:
+            journal.checkpoint("push:start")
             count = _retry(run, what="push")
+            journal.checkpoint("push:transferred")
         except BaseException as exc:
             _drop_dvc_tmp(exc, _local_remote(repo, remote))
             raise
@@ -311,12 +313,23 @@ def pull(
         check_can_pull(repo, project.root, name, rels)
 
         def run() -> int:
-            result = repo.pull(rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing)
+            try:
+                result = repo.pull(
+                    rels or None, jobs=jobs, remote=remote, allow_missing=allow_missing
+                )
+            except BaseException as exc:
+                # Interrupted mid-copy: the half-written object in the cache (the fetch)
+                # or file in the workspace (the checkout) is no one's; remove it.
+                for within in (_cache_dir(repo), project.root):
+                    _drop_dvc_tmp(exc, within)
+                raise
             stats = result.get("stats", {}) if isinstance(result, dict) else {}
             return int(stats.get("fetched", 0))
 
         try:
+            journal.checkpoint("pull:start")
             count = _retry(run, what="pull")
+            journal.checkpoint("pull:transferred")
         except OperationFailed as err:
             failed = getattr(err.__cause__, "target_infos", None)  # DVC's CheckoutError
             if not failed:

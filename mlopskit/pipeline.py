@@ -260,9 +260,11 @@ def _repro(
         names = [getattr(s, "addressing", str(s)) for s in ran or []]
         if dry:
             return ReproResult(ran=names, dry=True)
+    journal.checkpoint("repro:reproduced")
     pushed = None
     if push:
         pushed = data.push(project, remote=remote, run_cache=True, wait=wait).count
+        journal.checkpoint("repro:pushed")
     state = CommitResult(None, [], None)
     if commit:
         msg = message or (f"repro: {', '.join(names)}" if names else "repro: pipeline state")
@@ -456,6 +458,7 @@ def _commit_state(
                 _check_in_remote(project, repo)
                 check_remote = False
         sha = scm.commit_paths(root, todo, msg, max_file_mb=project.config.git.max_file_mb)
+        journal.checkpoint("commit:committed")
     pushed_to = None
     pr_url = None
     if remote_name is None:
@@ -515,6 +518,7 @@ def _commit_state(
             body=f"Retrained by mlopskit: `{', '.join(todo)}` updated.\n\n{msg}",
         )
     else:
+        journal.checkpoint("commit:pushing")
         scm.push_rebasing(
             root,
             remote_name,
@@ -523,5 +527,6 @@ def _commit_state(
             before_rebase=before_rebase,
             after_rebase=after_rebase,
         )
+        journal.checkpoint("commit:pushed")
         pushed_to = remote_name
     return CommitResult(sha, todo if sha else [], pushed_to, pr_url)

@@ -235,6 +235,13 @@ def changed_paths(root: Path, a: str, b: str) -> list[str]:
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]")
 
 
+def checkpoint(step: str) -> None:
+    """Test-only fault point (see journal.checkpoint); imported here to avoid a cycle."""
+    from . import journal
+
+    journal.checkpoint(step)
+
+
 def push_rebasing(
     root: Path,
     remote: str,
@@ -292,6 +299,7 @@ def push_rebasing(
             fetched = git(root, *auth, "fetch", "--quiet", "--", remote, branch, check=False)
             if fetched.returncode != 0:
                 continue
+            checkpoint("git:fetched")
             upstream = git(root, "rev-parse", "FETCH_HEAD").out.strip()
             before = head(root) or "HEAD"
             if before_rebase is not None:
@@ -310,6 +318,7 @@ def push_rebasing(
                 except BaseException:
                     git(root, "reset", "--quiet", "--keep", before, check=False)
                     raise
+            checkpoint("git:rebased")
             continue
         time.sleep(delay)
         delay *= 2
