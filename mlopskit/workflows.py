@@ -228,18 +228,6 @@ def hosted(labels: Any) -> bool:
     return all(str(label).startswith(_HOSTED) for label in labels)
 
 
-_SKIP_DIRS = {".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__", ".github"}
-
-
-def _dvc_yamls(root: Path) -> list[Path]:
-    out = []
-    for path in sorted(root.rglob("dvc.yaml")):
-        rel = path.relative_to(root).parts
-        if not any(part in _SKIP_DIRS or part.startswith(".") for part in rel[:-1]):
-            out.append(path)
-    return out
-
-
 def _pattern(path: str) -> str | None:
     """A paths-filter pattern for a dep: templated parts become wildcards."""
     import posixpath
@@ -259,37 +247,24 @@ def ct_paths(project: Project) -> list[str]:
     """What a push must touch to start CT: every stage's deps in every dvc.yaml (outputs
     of other stages excluded: they are not committed), the dvc.yaml files, the params
     files, .dvc pointers, .dvc/config, src/, requirements.txt and mlopskit.yaml."""
-    import posixpath
-
-    from . import dvcyaml
+    from . import dvcfiles
 
     root = project.root
     deps: set[str] = set()
     outs: set[str] = set()
     files = {"dvc.yaml", "params.yaml", ".dvc/config", "requirements.txt", "mlopskit.yaml"}
-    for path in _dvc_yamls(root):
-        folder = path.parent.relative_to(root).as_posix()
-        prefix = "" if folder == "." else folder
-        files.add(posixpath.join(prefix, "dvc.yaml") if prefix else "dvc.yaml")
-        try:
-            doc = yamlio.load(path, display=path.relative_to(root).as_posix())
-        except MlopskitError:
-            continue
-        if not isinstance(doc, dict):
-            continue
-        for f in dvcyaml.parse(doc).params:
-            files.add(posixpath.join(prefix, f) if prefix else f)
-        for stage in (doc.get("stages") or {}).values():
-            if not isinstance(stage, dict):
-                continue
-            wdir = (
-                posixpath.join(prefix, str(stage.get("wdir", ".")))
-                if prefix
-                else str(stage.get("wdir", "."))
-            )
-            for key, bucket in (("deps", deps), ("outs", outs), ("metrics", outs), ("plots", outs)):
-                for entry in dvcyaml._paths(stage.get(key) or []):
-                    bucket.add(posixpath.normpath(posixpath.join(wdir, str(entry))))
+    try:
+        # The one reader of DVC state: foreach/matrix stages and nested dvc.yaml included.
+        with dvcfiles.Reader(root) as reader:
+            state = reader.state(None)
+    except MlopskitError:
+        state = None  # a broken pipeline: validate and repro report it; filter broadly
+    if state is not None:
+        files |= set(state.dvcfiles) | set(state.params) | set(state.tracked_vars)
+        for stage in state.stages:
+            deps.update(stage.deps)
+            outs.update(o.path for o in stage.outs)
+            files.update(f for f, _ in stage.params)
     patterns = {"**.dvc", "src/**"} | files
     for dep in deps - outs:
         pattern = _pattern(dep)

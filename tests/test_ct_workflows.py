@@ -200,3 +200,25 @@ def test_pr_secrets_are_passed_as_the_variables_the_remote_reads(tmp_path: Path)
     )
     code, _, err = run_cli("ci", "generate", cwd=root)
     assert code == 2 and "pr_environment is CT's environment" in err
+
+
+def test_ct_paths_include_foreach_and_nested_stage_deps(repo) -> None:  # type: ignore[no-untyped-def]
+    """The paths filter comes from the one reader of DVC state: a foreach stage's deps and
+    a nested dvc.yaml's deps and params start CT; their outputs do not."""
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  prep:\n    foreach: [a, b]\n    do:\n"
+        "      cmd: cp raw/${item}.csv out/${item}.csv\n"
+        "      deps:\n        - raw/${item}.csv\n      outs:\n        - out/${item}.csv\n",
+    )
+    repo.write(
+        "sub/dvc.yaml",
+        "stages:\n  fit:\n    cmd: python fit.py\n    deps: [fit.py]\n"
+        "    params: [lr]\n    outs: [model.bin]\n",
+    )
+    repo.write("sub/params.yaml", "lr: 0.1\n")
+    paths = workflows.ct_paths(Project(root=repo.root))
+    assert {"raw/a.csv", "raw/b.csv", "sub/fit.py", "sub/dvc.yaml", "sub/params.yaml"} <= set(
+        paths
+    ), paths
+    assert not {"out/a.csv", "sub/model.bin"} & set(paths)
