@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Repo, dvc, git, run_cli
+from .s3 import _free_port
 
 # Azurite's documented development account (the same on every machine, yet a secret here).
 ACCOUNT = "devstoreaccount1"
@@ -41,12 +42,6 @@ def azurite_binary() -> str:
     if os.environ.get("CI"):
         pytest.fail(msg)
     pytest.skip(msg)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

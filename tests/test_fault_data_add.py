@@ -75,8 +75,15 @@ def start(repo: Repo, *args: str, env: dict[str, str], err: Path) -> subprocess.
 
 def interrupt_at(repo: Repo, step: str, sig: int, target: str = "d.bin") -> tuple[int, str]:
     """Run ``data add target`` until it pauses at ``step``, send ``sig``; (exit, stderr)."""
-    err = repo.root.parent / "add.err"
-    proc = start(repo, "data", "add", target, env={journal.FAULT_ENV: step}, err=err)
+    return interrupt_command(repo, ["data", "add", target], step, sig, repo.root.parent / "add.err")
+
+
+def interrupt_command(
+    repo: Repo, args: list[str], step: str, sig: int, err: Path
+) -> tuple[int, str]:
+    """Run ``mlopskit ARGS`` until it pauses at fault point ``step``, send ``sig``;
+    (exit code, stderr)."""
+    proc = start(repo, *args, env={journal.FAULT_ENV: step}, err=err)
     marker = f"mlopskit-fault: paused at {step}"
     deadline = time.monotonic() + 90
     try:

@@ -30,7 +30,7 @@ import yaml
 from mlopskit import errors, journal
 
 from .conftest import Repo, dvc, git, run_cli
-from .test_fault_data_add import md5, start, wait_for_tmp
+from .test_fault_data_add import interrupt_command, md5, start, wait_for_tmp
 
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}
 STAGE = "python -c \"import shutil; shutil.copy('in.txt', 'out.txt')\""
@@ -190,24 +190,7 @@ def change_input(p: Project, text: str) -> str:
 
 
 def interrupt_at(p: Project, args: list[str], step: str, sig: int) -> tuple[int, str]:
-    err = p.root.parent / "cmd.err"
-    proc = start(p.repo, *args, env={journal.FAULT_ENV: step}, err=err)
-    marker = f"mlopskit-fault: paused at {step}"
-    deadline = time.monotonic() + 90
-    try:
-        while marker not in err.read_text(errors="replace"):
-            if proc.poll() is not None:
-                raise AssertionError(f"exited {proc.returncode} before {step}: {err.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"never reached {step}: {err.read_text()}")
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        code = proc.wait(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return code, err.read_text()
+    return interrupt_command(p.repo, args, step, sig, p.root.parent / "cmd.err")
 
 
 def dvc_status(p: Project) -> dict[str, object]:
