@@ -2,9 +2,10 @@
 push, pull, gc --cloud and model get; the connection string comes only from the
 environment or .dvc/config.local and never appears in output or committed files.
 
-Not here: a stopped server. The Azure SDK retries a refused connection with its own
-exponential backoff (about 15 s, 45 s, ...) for every request, and DVC's azure config has
-no setting for it, so a push to a dead Azurite took about 9 minutes to reach exit 4.
+A stopped server: the Azure SDK alone retries a refused connection for minutes (its
+backoff cannot be set through DVC); mlopskit's gateway checks the endpoint first
+(``_dvc.check_azure_endpoint``), so push, pull and commit --push's remote check give
+exit 4 after a few tries. The test runs them as processes under a timeout: a hang fails it.
 
 ``.ci/run`` installs Azurite with npm into ``.ci/node``; elsewhere put ``azurite-blob`` on
 PATH (``npm install azurite``) or the test is skipped, saying so. In CI it fails instead.
@@ -25,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Repo, dvc, git, run_cli
+from mlopskit import errors
+
+from .conftest import Repo, dvc, git, run_cli, run_subprocess
 from .s3 import _free_port
 
 # Azurite's documented development account (the same on every machine, yet a secret here).
@@ -75,9 +78,9 @@ class Azurite:
         self.proc.wait(10)
 
 
-def start_azurite(location: Path) -> Azurite:
+def start_azurite(location: Path, port: int | None = None) -> Azurite:
     binary = azurite_binary()
-    port = _free_port()
+    port = port or _free_port()
     proc = subprocess.Popen(
         [
             binary,
@@ -209,3 +212,114 @@ def test_model_get_from_azurite(
         (root / "models" / "model.skops").read_bytes()
     )
     no_secret_anywhere(root, *outputs)
+
+
+# A guard against a hang, not a measure: without the endpoint check a push to a stopped
+# Azurite took about 4 minutes (the SDK's 15 s, 18 s, 24 s backoff on every request).
+HANG = 150
+
+
+def cli_process(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return run_subprocess(*args, cwd=root, timeout=HANG)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"'mlopskit {' '.join(args)}' still running after {HANG} s: it hangs")
+
+
+@pytest.mark.slow
+def test_a_stopped_azurite_is_exit_4_naming_the_remote(
+    repo: Repo, origin: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """C4.40 on Azure: push, pull (a fresh clone) and commit --push's remote check against
+    a killed Azurite give exit 4 with one line naming the remote, the endpoint and the fix;
+    nothing local changes, nothing reaches origin; after a restart the same commands work."""
+    location = tmp_path / "azurite"
+    server = start_azurite(location)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string)
+    container = server.container()
+    use_azure(repo.root, server, container, creds_local=False)
+    repo.git("add", ".dvc/config")
+    repo.git("commit", "-qm", "azure remote")
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("push", "-q", "-u", "origin", "HEAD:main")
+    repo.write("data/d.csv", "v,1\n")
+    assert run_cli("data", "add", "data/d.csv", cwd=repo.root)[0] == 0
+    assert run_cli("data", "push", cwd=repo.root)[0] == 0
+    assert run_cli("commit", "--push", cwd=repo.root)[0] == 0
+    published = git(origin, "rev-parse", "main").strip()
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    v2 = b"v,2\n"
+    repo.write("data/d.csv", v2.decode())
+    assert run_cli("data", "add", "data/d.csv", cwd=repo.root)[0] == 0  # commits, locally
+
+    server.stop()  # SIGTERM, so that Azurite keeps its blobs for the restart below
+    before, head = repo.status(), repo.head()
+    cache = sorted(p.name for p in (repo.root / ".dvc" / "cache").rglob("*") if p.is_file())
+    where = f"Azure remote 'az' (azure://{container}/store): nothing answers at 127.0.0.1:"
+    runs = [(repo.root, "data", "push"), (clone, "data", "pull"), (repo.root, "commit", "--push")]
+    for cwd, *args in runs:
+        res = cli_process(cwd, *args)
+        assert res.returncode == errors.REMOTE, (args, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, res.stderr)
+        assert where + f"{server.port} (connection refused, 3 tries)" in lines[0], lines
+        assert "check the remote URL, network and credentials" in lines[0], lines
+        assert "Traceback" not in res.stdout + res.stderr
+        no_secret_anywhere(repo.root, res.stdout, res.stderr)
+    # Nothing lost, nothing published that the remote lacks.
+    assert repo.status() == before and repo.head() == head
+    assert md5((repo.root / "data" / "d.csv").read_bytes()) == md5(v2)
+    assert sorted(p.name for p in (repo.root / ".dvc" / "cache").rglob("*") if p.is_file()) == cache
+    assert git(origin, "rev-parse", "main").strip() == published
+    assert not (clone / "data" / "d.csv").exists()
+    assert not [p for p in clone.rglob("*.tmp") if p.is_file()]
+
+    # The server back on its port: the same commands complete.
+    server = start_azurite(location, server.port)
+    try:
+        for cwd, *args in runs:
+            res = cli_process(cwd, *args)
+            assert res.returncode == 0, (args, res.stdout, res.stderr)
+        blobs = server.blobs(container)
+        assert f"store/files/md5/{md5(v2)[:2]}/{md5(v2)[2:]}" in blobs
+        assert git(origin, "rev-parse", "main").strip() == repo.head()
+        assert (clone / "data" / "d.csv").read_text() == "v,1\n"
+    finally:
+        server.stop()
+
+
+def test_the_endpoint_check_is_installed_on_dvcs_azure_file_system(tmp_path: Path) -> None:
+    """The gateway's two hooks (``_dvc._install_azure_probe``) sit where dvc-azure and
+    DVC put what they wrap: ``AzureFileSystem.fs`` builds adlfs' client on first use, and
+    ``DataCloud.get_remote(name, command)`` makes a remote's file system. Against a port
+    nothing listens on, the first use fails at once, naming the endpoint, and again on the
+    next use without a second round of tries."""
+    import inspect
+
+    import dvc.data_cloud as dvc_cloud
+    from dvc_azure import AzureFileSystem
+
+    from mlopskit import _dvc
+
+    params = list(inspect.signature(dvc_cloud.DataCloud.get_remote).parameters)
+    assert params[:3] == ["self", "name", "command"], params
+    assert "fs" in AzureFileSystem.__dict__
+    git(tmp_path, "init", "-q")
+    dvc(tmp_path, "init", "-q")
+    with _dvc.open_repo(tmp_path):
+        assert getattr(AzureFileSystem.__dict__["fs"], "_mlopskit", False)
+        assert getattr(dvc_cloud.DataCloud.get_remote, "_mlopskit", False)
+    port = _free_port()
+    dead = (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+    )
+    fs = AzureFileSystem(connection_string=dead)
+    for _ in range(2):
+        with pytest.raises(_dvc.AzureUnreachable) as caught:
+            fs.exists("c/x")
+        assert f"nothing answers at 127.0.0.1:{port} (connection refused, 3 tries)" in str(
+            caught.value
+        )
+    assert "fs" not in fs.__dict__  # no client handed out for a dead endpoint
