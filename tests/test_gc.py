@@ -345,7 +345,8 @@ def test_the_next_transfer_removes_stale_tmp_files(repo: Repo) -> None:
 
 @pytest.mark.ssh
 def test_gc_cloud_over_ssh_removes_objects_and_stale_tmp(history: Repo, tmp_path: Path) -> None:
-    """gc --cloud on a real SSH remote (sshd on 127.0.0.1, dvc-ssh): unreferenced objects
+    """gc --cloud on a real SSH remote (sshd on 127.0.0.1, dvc-ssh): the dry run lists the
+    stale .tmp orphan with its size and removes nothing; with --yes unreferenced objects
     and stale .tmp orphans go, the tagged version and a fresh .tmp stay."""
     from . import sshd
 
@@ -362,6 +363,11 @@ def test_gc_cloud_over_ssh_removes_objects_and_stale_tmp(history: Repo, tmp_path
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"partial")
         os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        code, out, err = run_cli("gc", "--cloud", cwd=history.root)
+        assert code == 0, err
+        assert f"ab/{TMP_NAME}  7 B  (temporary file left by a transfer)" in out, out
+        assert f"cd/{TMP_NAME}" not in out and "--yes" in out
+        assert stale.exists() and fresh.exists() and obj(store, md5("v2\n")).exists()
         code, out, err = run_cli("gc", "--cloud", "--yes", "--not-shared", cwd=history.root)
         assert code == 0, err
         assert "Removed from remote 'ssh'" in out and f"ab/{TMP_NAME}" in out
