@@ -587,8 +587,9 @@ def _install_azure_probe() -> None:
     (``ExponentialRetry``: 15 s, 18 s, 24 s per request) and neither DVC nor adlfs lets
     it be set: dvc-azure 3.1 passes only credentials to adlfs (its ``timeout`` settings
     are accepted by DVC's schema and dropped), and adlfs builds the service client
-    without any of its own arguments (adlfs#502). A stopped server took 9 minutes to
-    fail a push. Checked against dvc-azure 3.1.1 and adlfs 2026.8 (tests/test_azure.py).
+    without any of its own arguments (adlfs#502). A push of one file to a stopped
+    Azurite took 251 s to fail. Checked against dvc-azure 3.1.1 and adlfs 2026.8
+    (tests/test_azure.py).
 
     Two hooks, installed once: ``DataCloud.get_remote`` marks an Azure remote's DVC
     file system with the remote's name and URL (no connection is made there: DVC calls
