@@ -105,6 +105,14 @@ class Outputs:
 
     hashes: dict[str, str] = field(default_factory=dict)  # output path -> md5 (or .dir)
     producers: dict[str, str] = field(default_factory=dict)  # output path -> stage / .dvc
+    # output path -> the dvc.lock that records it (outputs of .dvc files are not in it)
+    lockfiles: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # as recorded, where recorded
+    nfiles: dict[str, int] = field(default_factory=dict)  # directory outputs
+
+    def recorded(self) -> dict[str, str]:
+        """Outputs only (stage outs and .dvc files): path -> md5, no stage's deps."""
+        return {p: self.hashes[p] for p in self.producers}
 
 
 def _join(*parts: str) -> str:
@@ -549,13 +557,25 @@ class Reader:
             return self._outputs[key]
         hashes: dict[str, str] = {}
         producers: dict[str, str] = {}
+        lockfiles: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        nfiles: dict[str, int] = {}
+
+        def sized(path: str, item: Mapping[str, Any]) -> None:
+            for name, into in (("size", sizes), ("nfiles", nfiles)):
+                if isinstance(item.get(name), int):
+                    into[path] = int(item[name])
+
         stage_list = list(stages)
         for dvcfile in dvcfiles:
             where = posixpath.dirname(dvcfile)
             by_name = {s.name: s for s in stage_list if s.dvcfile == dvcfile}
-            for name, entry in self._lock(rev, _join(where, "dvc.lock")).items():
+            lockfile = _join(where, "dvc.lock")
+            for name, entry in self._lock(rev, lockfile).items():
                 stage = by_name.get(name)
-                wdir = stage.wdir if stage else where
+                if stage is None:
+                    continue  # an entry of a stage since removed or renamed: DVC skips it
+                wdir = stage.wdir
                 for kind in ("outs", "deps"):
                     for item in (entry or {}).get(kind) or []:
                         if isinstance(item, Mapping) and "path" in item and "md5" in item:
@@ -564,6 +584,8 @@ class Reader:
                                 hashes[path] = str(item["md5"])
                                 if kind == "outs":
                                     producers[path] = name
+                                    lockfiles[path] = lockfile
+                                    sized(path, item)
         for pointer in sorted(pointers):
             data = self._pointer(rev, pointer)
             wdir = _join(posixpath.dirname(pointer), str(data.get("wdir") or ""))
@@ -572,7 +594,9 @@ class Reader:
                     path = _join(wdir, str(item["path"]))
                     hashes[path] = str(item["md5"])
                     producers[path] = pointer
-        self._outputs[key] = Outputs(hashes, producers)
+                    lockfiles.pop(path, None)
+                    sized(path, item)
+        self._outputs[key] = Outputs(hashes, producers, lockfiles, sizes, nfiles)
         return self._outputs[key]
 
     def _structured(self, rev: str | None, path: str) -> Any:

@@ -45,11 +45,7 @@ def show(project: Project, spec: str) -> Lineage:
     reg = art.versions[version]
     decl = declared(root, reg.commit).get(art.name, {})
     path = str(decl.get("path", ""))
-    data = {
-        p: m
-        for p, m in _lock_md5s(root, reg.commit).items()
-        if not _is_git_tracked(root, reg.commit, p)
-    }
+    data = _data_md5s(root, reg.commit)
     found = locate(root, reg.commit, path)
     subject = scm.git(root, "log", "-1", "--format=%s", reg.commit).out.strip()
     return Lineage(
@@ -72,25 +68,20 @@ def show(project: Project, spec: str) -> Lineage:
     )
 
 
-def _lock_md5s(root: Path, rev: str) -> dict[str, str]:
-    """path -> md5 in dvc.lock: what a stage produced (outs), else what one consumed (deps).
-    A deps entry is stale when its stage was not re-run after the producer changed."""
-    lock = revfile.load_structured(root, rev, "dvc.lock")
-    stages = (lock or {}).get("stages", {}) if isinstance(lock, dict) else {}
-    outs: dict[str, str] = {}
-    deps: dict[str, str] = {}
-    for stage in stages.values() if isinstance(stages, dict) else []:
-        if not isinstance(stage, dict):
-            continue
-        for kind, into in (("outs", outs), ("deps", deps)):
-            for e in stage.get(kind, []) or []:
-                if isinstance(e, dict) and "path" in e and "md5" in e:
-                    into.setdefault(str(e["path"]), str(e["md5"]))
-    return {**deps, **outs}
+def _data_md5s(root: Path, rev: str) -> dict[str, str]:
+    """path -> md5 of the DVC-managed data ``rev`` records (every dvc.lock, nested ones
+    and foreach/matrix stages, and every .dvc file, read by the one reader of DVC state):
+    what a stage produced (outs), else what one consumed (deps; stale when that stage
+    was not re-run after the producer changed). Files git tracks are code, not data."""
+    from . import dvcfiles
 
-
-def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
-    return scm.git(root, "cat-file", "-e", f"{rev}:./{path}", check=False).returncode == 0
+    with dvcfiles.Reader(root) as reader:
+        hashes = reader.outputs(rev).hashes
+        return {
+            p: m
+            for p, m in sorted(hashes.items())
+            if reader.read_git(rev, p) is None and not reader.isdir(rev, p)
+        }
 
 
 def code_span(text: str) -> str:
