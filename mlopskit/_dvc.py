@@ -533,9 +533,9 @@ def open_repo(root: Path) -> Iterator[Repo]:
 def _check_stage_dirs(root: Path) -> None:
     """A stage whose wdir leaves the project is exit 2 for every command, before DVC
     loads it (DVC runs it out there, or fails with an AssertionError on its outputs)."""
-    from . import dvcyaml
+    from . import dvcfiles
 
-    dvcyaml.check_workspace_wdirs(root)
+    dvcfiles.check_workspace_wdirs(root)
 
 
 def _install_stage_runner() -> None:

@@ -12,7 +12,9 @@ registry and the CT shortcut. What it reads, it reads as DVC does:
   which keys are shown (a stage's listed keys, whole files, ``params.yaml``, vars);
 - outputs recorded in each ``dvc.lock`` (outs only: a later stage's deps do not
   overwrite them) and in ``.dvc`` files, directory outputs through their manifest;
-- the cache directory from DVC's configuration (``dvc cache dir``).
+- the cache directory from DVC's configuration, where DVC's cache manager puts it
+  (``cache.local = NAME``, else ``cache.dir``, else ``.dvc/cache``);
+- a stage's ``wdir`` that leaves the project, refused before DVC loads it.
 
 Revisions are read from git objects through one ``git cat-file --batch`` (no
 checkout); trees, resolutions and parses are memoised per object id, so a long
@@ -465,8 +467,6 @@ class Reader:
 
     def _build(self, rev: str | None) -> State:
         if rev is WORKSPACE:
-            from .dvcyaml import check_workspace_wdirs
-
             # A stage whose wdir leaves the project is exit 2 for every command.
             check_workspace_wdirs(self.root)
             yamls, pointers = self._find_in_workspace()
@@ -841,6 +841,48 @@ def metric_values(data: Any) -> Any:
         if m not in (None, {}):
             out[k] = m
     return out
+
+
+def wdir_outside(where: str, wdir: str) -> UsageError:
+    """The one message for a stage whose ``wdir`` leaves the project."""
+    return UsageError(
+        f"{where} has wdir {wdir!r} outside the project root",
+        "edit dvc.yaml: wdir is relative to the folder dvc.yaml is in and must stay "
+        "inside the repository",
+    )
+
+
+def check_wdirs(root: Path, data: Any, dvcfile: str = "dvc.yaml") -> None:
+    """Refuse a stage whose ``wdir`` leaves the project, before DVC sees it: DVC would run
+    the stage out there, or fail on its outputs with an AssertionError (``dvc status``).
+    A wdir that only DVC can expand (``${...}``) is checked on DVC's stages instead
+    (``stages.check_paths``)."""
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict):
+        return
+    top = Path(os.path.realpath(root))
+    base = (root / dvcfile).parent
+    for name, stage in stages.items():
+        if not isinstance(stage, dict):
+            continue
+        body = stage.get("do") if ("foreach" in stage or "matrix" in stage) else stage
+        wdir = body.get("wdir") if isinstance(body, dict) else None
+        if not isinstance(wdir, str) or "${" in wdir:
+            continue
+        if not Path(os.path.realpath(base / wdir)).is_relative_to(top):
+            raise wdir_outside(f"{dvcfile}: stage '{name}'", wdir)
+
+
+def check_workspace_wdirs(root: Path) -> None:
+    """``check_wdirs`` on the workspace's dvc.yaml; one that does not parse is left to
+    whoever reads it next (that reader names its line)."""
+    f = root / DVCFILE
+    try:
+        raw = f.read_bytes() if f.is_file() else None
+        data = yamlio.fast_loads(raw.decode("utf-8", "replace"), display=DVCFILE) if raw else None
+    except (OSError, UsageError):
+        return
+    check_wdirs(root, data)
 
 
 def open_reader(root: Path) -> Reader:
