@@ -1,8 +1,9 @@
 """What a registered model is made of, and getting it: lineage, model card, fetching.
 
 Everything here starts from a registry tag (``NAME@vX.Y.Z``, ``NAME#STAGE``) and reads
-that commit's dvc.lock, params and metrics straight from git objects; ``get`` fetches
-the model file from the DVC cache or remote and verifies its md5.
+that commit's dvc.lock and .dvc files (every dvc.yaml's, through dvcfiles), params and
+metrics straight from git objects; ``get`` fetches the model file from the DVC cache or
+remote and verifies its md5.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Lineage:
     labels: list[str]
     model_md5: str | None
     model_source: str  # where model_md5 comes from: the producing stage, a .dvc file, git
-    data: dict[str, str]  # every DVC-tracked path in dvc.lock -> md5 (outs win over deps)
+    data: dict[str, str]  # DVC-tracked path -> md5: every dvc.lock (outs win over deps), .dvc
     params: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
     commit_subject: str
@@ -131,7 +132,7 @@ def card(project: Project, spec: str) -> str:
         md_table(["param", "value"], [[k, fmt(v)] for k, v in lin.params.items()])
         if lin.params
         else "_No params._\n",
-        "## Data lineage (from dvc.lock)\n",
+        "## Data lineage (from dvc.lock and .dvc files)\n",
         md_table(["path", "md5"], [[p, m] for p, m in lin.data.items()])
         if lin.data
         else "_No DVC-tracked data._\n",
