@@ -537,9 +537,9 @@ def open_repo(root: Path) -> Iterator[Repo]:
 def _check_stage_dirs(root: Path) -> None:
     """A stage whose wdir leaves the project is exit 2 for every command, before DVC
     loads it (DVC runs it out there, or fails with an AssertionError on its outputs)."""
-    from . import dvcyaml
+    from . import dvcfiles
 
-    dvcyaml.check_workspace_wdirs(root)
+    dvcfiles.check_workspace_wdirs(root)
 
 
 def _install_stage_runner() -> None:
@@ -1468,13 +1468,30 @@ def _cache_dir(root: str, stamp: tuple[int, ...], env: str) -> Path:
     key = (root, stamp, env)
     if key not in _CACHE_DIRS:
         from dvc.config import Config
+        from dvc.fs import get_cloud_fs
 
         with translated():
             config = Config(dvc_dir=str(Path(root) / ".dvc"), validate=True)
-        configured = config.get("cache", {}).get("dir")
-        _CACHE_DIRS[key] = (
-            Path(configured) if configured else Path(root) / ".dvc" / "cache"
-        ).absolute()
+            # As dvc.cachemgr.CacheManager picks it (checked against DVC 3.67):
+            # ``cache.local = NAME`` (a remote section used as the cache) wins over
+            # ``cache.dir``, else ``.dvc/cache``; levels merged system < global < repo
+            # < local by Config. (``dvc cache dir`` prints cache.dir and ignores
+            # cache.local; the objects live where CacheManager puts them.)
+            cache = config.get("cache", {})
+            local = cache.get("local")
+            settings = (
+                {"name": local}
+                if local
+                else {"url": cache.get("dir") or str(Path(root) / ".dvc" / "cache")}
+            )
+            cls, _, fs_path = get_cloud_fs(config, **settings)
+        if cls.protocol != "local":
+            raise UsageError(
+                f".dvc/config: cache.local = {local} names a {cls.protocol} remote; "
+                "mlopskit reads a cache on this machine only",
+                "set a local cache: 'dvc cache dir PATH' and 'dvc config --unset cache.local'",
+            )
+        _CACHE_DIRS[key] = Path(fs_path).absolute()
     return _CACHE_DIRS[key]
 
 

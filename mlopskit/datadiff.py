@@ -8,13 +8,13 @@ cache (fetched from the remote when missing) and compared: rows added and remove
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import revfile, scm, yamlio
-from .gitbatch import BlobReader
+from . import revfile, scm
 
 TABULAR = (".csv", ".tsv", ".parquet")
 
@@ -52,72 +52,25 @@ class DataChange:
     note: str = ""
 
 
-def _outs_of_pointer(data: Any, pointer: str) -> list[Tracked]:
-    out = []
-    base = str(Path(pointer).parent.as_posix())
-    for entry in (data or {}).get("outs", []) if isinstance(data, dict) else []:
-        if isinstance(entry, dict) and entry.get("md5") and entry.get("path"):
-            p = entry["path"] if base in ("", ".") else f"{base}/{entry['path']}"
-            out.append(
-                Tracked(str(p), str(entry["md5"]), entry.get("size"), entry.get("nfiles"), "data")
-            )
-    return out
-
-
-def _outs_of_lock(data: Any) -> list[Tracked]:
-    out = []
-    stages = (data or {}).get("stages", {}) if isinstance(data, dict) else {}
-    for name, stage in stages.items():
-        for entry in (stage or {}).get("outs", []) or []:
-            if isinstance(entry, dict) and entry.get("md5") and entry.get("path"):
-                out.append(
-                    Tracked(
-                        str(entry["path"]),
-                        str(entry["md5"]),
-                        entry.get("size"),
-                        entry.get("nfiles"),
-                        f"stage {name}",
-                    )
-                )
-    return out
-
-
 def tracked_at(root: Path, rev: str | None) -> dict[str, Tracked]:
-    """Every DVC-tracked path with its recorded hash, at ``rev`` or in the workspace."""
+    """Every DVC-tracked output with its recorded hash, at ``rev`` or in the workspace:
+    the outs of every dvc.lock (nested ones, foreach/matrix stages) and every ``.dvc``
+    file, as the one reader of DVC state reads them (never a stage's deps)."""
+    from . import dvcfiles
+
+    with dvcfiles.Reader(root) as reader:
+        outs = reader.outputs(rev)
     found: dict[str, Tracked] = {}
-    if rev is None:
-        listed = scm.git(
-            root,
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-            "--",
-            "*.dvc",
-            "dvc.lock",
-        ).out
-        names = [n for n in listed.split("\0") if n]
-        for name in names:
-            f = root / name
-            if not f.is_file():
-                continue
-            data = yamlio.fast_loads(f.read_text(encoding="utf-8", errors="replace"), display=name)
-            items = _outs_of_lock(data) if name == "dvc.lock" else _outs_of_pointer(data, name)
-            found.update({t.path: t for t in items})
-        return found
-    listed = scm.git(root, "ls-tree", "-r", "-z", "--name-only", rev).out
-    names = [n for n in listed.split("\0") if n.endswith(".dvc") or n == "dvc.lock"]
-    with BlobReader(root) as reader:
-        for name in names:
-            blob = reader.read(rev, name)
-            if blob is None:
-                continue
-            data = yamlio.fast_loads(
-                blob[1].decode("utf-8", "replace"), display=f"{name}@{rev[:8]}"
-            )
-            items = _outs_of_lock(data) if name == "dvc.lock" else _outs_of_pointer(data, name)
-            found.update({t.path: t for t in items})
+    for path, md5 in sorted(outs.recorded().items()):
+        lockfile = outs.lockfiles.get(path)
+        stage = outs.producers[path]
+        if lockfile is None:
+            source = "data"
+        elif lockfile == "dvc.lock":
+            source = f"stage {stage}"
+        else:
+            source = f"stage {posixpath.dirname(lockfile)}/dvc.yaml:{stage}"
+        found[path] = Tracked(path, md5, outs.sizes.get(path), outs.nfiles.get(path), source)
     return found
 
 

@@ -12,7 +12,9 @@ registry and the CT shortcut. What it reads, it reads as DVC does:
   which keys are shown (a stage's listed keys, whole files, ``params.yaml``, vars);
 - outputs recorded in each ``dvc.lock`` (outs only: a later stage's deps do not
   overwrite them) and in ``.dvc`` files, directory outputs through their manifest;
-- the cache directory from DVC's configuration (``dvc cache dir``).
+- the cache directory from DVC's configuration, where DVC's cache manager puts it
+  (``cache.local = NAME``, else ``cache.dir``, else ``.dvc/cache``);
+- a stage's ``wdir`` that leaves the project, refused before DVC loads it.
 
 Revisions are read from git objects through one ``git cat-file --batch`` (no
 checkout); trees, resolutions and parses are memoised per object id, so a long
@@ -105,6 +107,14 @@ class Outputs:
 
     hashes: dict[str, str] = field(default_factory=dict)  # output path -> md5 (or .dir)
     producers: dict[str, str] = field(default_factory=dict)  # output path -> stage / .dvc
+    # output path -> the dvc.lock that records it (outputs of .dvc files are not in it)
+    lockfiles: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # as recorded, where recorded
+    nfiles: dict[str, int] = field(default_factory=dict)  # directory outputs
+
+    def recorded(self) -> dict[str, str]:
+        """Outputs only (stage outs and .dvc files): path -> md5, no stage's deps."""
+        return {p: self.hashes[p] for p in self.producers}
 
 
 def _join(*parts: str) -> str:
@@ -457,8 +467,6 @@ class Reader:
 
     def _build(self, rev: str | None) -> State:
         if rev is WORKSPACE:
-            from .dvcyaml import check_workspace_wdirs
-
             # A stage whose wdir leaves the project is exit 2 for every command.
             check_workspace_wdirs(self.root)
             yamls, pointers = self._find_in_workspace()
@@ -549,13 +557,25 @@ class Reader:
             return self._outputs[key]
         hashes: dict[str, str] = {}
         producers: dict[str, str] = {}
+        lockfiles: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        nfiles: dict[str, int] = {}
+
+        def sized(path: str, item: Mapping[str, Any]) -> None:
+            for name, into in (("size", sizes), ("nfiles", nfiles)):
+                if isinstance(item.get(name), int):
+                    into[path] = int(item[name])
+
         stage_list = list(stages)
         for dvcfile in dvcfiles:
             where = posixpath.dirname(dvcfile)
             by_name = {s.name: s for s in stage_list if s.dvcfile == dvcfile}
-            for name, entry in self._lock(rev, _join(where, "dvc.lock")).items():
+            lockfile = _join(where, "dvc.lock")
+            for name, entry in self._lock(rev, lockfile).items():
                 stage = by_name.get(name)
-                wdir = stage.wdir if stage else where
+                if stage is None:
+                    continue  # an entry of a stage since removed or renamed: DVC skips it
+                wdir = stage.wdir
                 for kind in ("outs", "deps"):
                     for item in (entry or {}).get(kind) or []:
                         if isinstance(item, Mapping) and "path" in item and "md5" in item:
@@ -564,6 +584,8 @@ class Reader:
                                 hashes[path] = str(item["md5"])
                                 if kind == "outs":
                                     producers[path] = name
+                                    lockfiles[path] = lockfile
+                                    sized(path, item)
         for pointer in sorted(pointers):
             data = self._pointer(rev, pointer)
             wdir = _join(posixpath.dirname(pointer), str(data.get("wdir") or ""))
@@ -572,7 +594,9 @@ class Reader:
                     path = _join(wdir, str(item["path"]))
                     hashes[path] = str(item["md5"])
                     producers[path] = pointer
-        self._outputs[key] = Outputs(hashes, producers)
+                    lockfiles.pop(path, None)
+                    sized(path, item)
+        self._outputs[key] = Outputs(hashes, producers, lockfiles, sizes, nfiles)
         return self._outputs[key]
 
     def _structured(self, rev: str | None, path: str) -> Any:
@@ -817,6 +841,48 @@ def metric_values(data: Any) -> Any:
         if m not in (None, {}):
             out[k] = m
     return out
+
+
+def wdir_outside(where: str, wdir: str) -> UsageError:
+    """The one message for a stage whose ``wdir`` leaves the project."""
+    return UsageError(
+        f"{where} has wdir {wdir!r} outside the project root",
+        "edit dvc.yaml: wdir is relative to the folder dvc.yaml is in and must stay "
+        "inside the repository",
+    )
+
+
+def check_wdirs(root: Path, data: Any, dvcfile: str = "dvc.yaml") -> None:
+    """Refuse a stage whose ``wdir`` leaves the project, before DVC sees it: DVC would run
+    the stage out there, or fail on its outputs with an AssertionError (``dvc status``).
+    A wdir that only DVC can expand (``${...}``) is checked on DVC's stages instead
+    (``stages.check_paths``)."""
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict):
+        return
+    top = Path(os.path.realpath(root))
+    base = (root / dvcfile).parent
+    for name, stage in stages.items():
+        if not isinstance(stage, dict):
+            continue
+        body = stage.get("do") if ("foreach" in stage or "matrix" in stage) else stage
+        wdir = body.get("wdir") if isinstance(body, dict) else None
+        if not isinstance(wdir, str) or "${" in wdir:
+            continue
+        if not Path(os.path.realpath(base / wdir)).is_relative_to(top):
+            raise wdir_outside(f"{dvcfile}: stage '{name}'", wdir)
+
+
+def check_workspace_wdirs(root: Path) -> None:
+    """``check_wdirs`` on the workspace's dvc.yaml; one that does not parse is left to
+    whoever reads it next (that reader names its line)."""
+    f = root / DVCFILE
+    try:
+        raw = f.read_bytes() if f.is_file() else None
+        data = yamlio.fast_loads(raw.decode("utf-8", "replace"), display=DVCFILE) if raw else None
+    except (OSError, UsageError):
+        return
+    check_wdirs(root, data)
 
 
 def open_reader(root: Path) -> Reader:

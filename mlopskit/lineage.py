@@ -1,8 +1,9 @@
 """What a registered model is made of, and getting it: lineage, model card, fetching.
 
 Everything here starts from a registry tag (``NAME@vX.Y.Z``, ``NAME#STAGE``) and reads
-that commit's dvc.lock, params and metrics straight from git objects; ``get`` fetches
-the model file from the DVC cache or remote and verifies its md5.
+that commit's dvc.lock and .dvc files (every dvc.yaml's, through dvcfiles), params and
+metrics straight from git objects; ``get`` fetches the model file from the DVC cache or
+remote and verifies its md5.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Lineage:
     labels: list[str]
     model_md5: str | None
     model_source: str  # where model_md5 comes from: the producing stage, a .dvc file, git
-    data: dict[str, str]  # every DVC-tracked path in dvc.lock -> md5 (outs win over deps)
+    data: dict[str, str]  # DVC-tracked path -> md5: every dvc.lock (outs win over deps), .dvc
     params: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
     commit_subject: str
@@ -45,11 +46,7 @@ def show(project: Project, spec: str) -> Lineage:
     reg = art.versions[version]
     decl = declared(root, reg.commit).get(art.name, {})
     path = str(decl.get("path", ""))
-    data = {
-        p: m
-        for p, m in _lock_md5s(root, reg.commit).items()
-        if not _is_git_tracked(root, reg.commit, p)
-    }
+    data = _data_md5s(root, reg.commit)
     found = locate(root, reg.commit, path)
     subject = scm.git(root, "log", "-1", "--format=%s", reg.commit).out.strip()
     return Lineage(
@@ -72,25 +69,20 @@ def show(project: Project, spec: str) -> Lineage:
     )
 
 
-def _lock_md5s(root: Path, rev: str) -> dict[str, str]:
-    """path -> md5 in dvc.lock: what a stage produced (outs), else what one consumed (deps).
-    A deps entry is stale when its stage was not re-run after the producer changed."""
-    lock = revfile.load_structured(root, rev, "dvc.lock")
-    stages = (lock or {}).get("stages", {}) if isinstance(lock, dict) else {}
-    outs: dict[str, str] = {}
-    deps: dict[str, str] = {}
-    for stage in stages.values() if isinstance(stages, dict) else []:
-        if not isinstance(stage, dict):
-            continue
-        for kind, into in (("outs", outs), ("deps", deps)):
-            for e in stage.get(kind, []) or []:
-                if isinstance(e, dict) and "path" in e and "md5" in e:
-                    into.setdefault(str(e["path"]), str(e["md5"]))
-    return {**deps, **outs}
+def _data_md5s(root: Path, rev: str) -> dict[str, str]:
+    """path -> md5 of the DVC-managed data ``rev`` records (every dvc.lock, nested ones
+    and foreach/matrix stages, and every .dvc file, read by the one reader of DVC state):
+    what a stage produced (outs), else what one consumed (deps; stale when that stage
+    was not re-run after the producer changed). Files git tracks are code, not data."""
+    from . import dvcfiles
 
-
-def _is_git_tracked(root: Path, rev: str, path: str) -> bool:
-    return scm.git(root, "cat-file", "-e", f"{rev}:./{path}", check=False).returncode == 0
+    with dvcfiles.Reader(root) as reader:
+        hashes = reader.outputs(rev).hashes
+        return {
+            p: m
+            for p, m in sorted(hashes.items())
+            if reader.read_git(rev, p) is None and not reader.isdir(rev, p)
+        }
 
 
 def code_span(text: str) -> str:
@@ -140,7 +132,7 @@ def card(project: Project, spec: str) -> str:
         md_table(["param", "value"], [[k, fmt(v)] for k, v in lin.params.items()])
         if lin.params
         else "_No params._\n",
-        "## Data lineage (from dvc.lock)\n",
+        "## Data lineage (from dvc.lock and .dvc files)\n",
         md_table(["path", "md5"], [[p, m] for p, m in lin.data.items()])
         if lin.data
         else "_No DVC-tracked data._\n",

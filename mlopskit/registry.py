@@ -31,16 +31,27 @@ _SEMVER = re.compile(
 # --------------------------------------------------------------------------- names
 
 
+def tag_name(name: str) -> str:
+    """An artifact's name as GTO writes it in a tag: ``sub:model`` (declared in
+    ``sub/dvc.yaml``) is ``sub=model`` (git refuses ':' in a tag)."""
+    return name.replace(":", "=")
+
+
+_DIRNAME = re.compile(r"^[a-zA-Z0-9-_./]+$")  # GTO's dirname of a nested dvc.yaml
+
+
 def check_name(root: Path, name: str, *, known: list[str] | None = None) -> None:
-    """GTO's name rule, git's ref rule, a length limit and no case-only collisions."""
-    if not _gto.NAME_RE.match(name or ""):
+    """GTO's name rule (``NAME``, or ``DIR:NAME`` for one in ``DIR/dvc.yaml``), git's ref
+    rule, a length limit and no case-only collisions."""
+    dirname, _, base = (name or "").rpartition(":")
+    if not _gto.NAME_RE.match(base) or (":" in name and not _DIRNAME.match(dirname)):
         raise UsageError(
             f"artifact name {name!r} is not valid",
             "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
         )
     if len(name.encode()) > MAX_NAME:
         raise UsageError(f"artifact name is longer than {MAX_NAME} bytes")
-    res = scm.git(root, "check-ref-format", f"refs/tags/{name}@v0.0.0", check=False)
+    res = scm.git(root, "check-ref-format", f"refs/tags/{tag_name(name)}@v0.0.0", check=False)
     if res.returncode != 0:
         raise UsageError(
             f"artifact name {name!r} is not a valid git tag name",
@@ -203,11 +214,12 @@ class Located:
     source: str  # "dvc.lock", ".dvc" or "git"
     where: str  # the stage that produces it, the .dvc file, or "git"
     dir_md5: str | None = None  # the directory output it lies in, if any
+    lockfile: str = "dvc.lock"  # the dvc.lock that records it ("sub/dvc.lock")
 
     @property
     def described(self) -> str:
         if self.source == "dvc.lock":
-            return f"the outs of stage '{self.where}' in dvc.lock"
+            return f"the outs of stage '{self.where}' in {self.lockfile}"
         if self.source == ".dvc":
             return self.where
         return "git"
@@ -241,44 +253,40 @@ def _dir_entry(root: Path, dir_md5: str, rel: str) -> str | None:
     return None
 
 
-def _out_entries(doc: Any) -> list[tuple[str, str]]:
-    found = []
-    for out in (doc or {}).get("outs", []) if isinstance(doc, dict) else []:
-        if isinstance(out, dict) and out.get("path") and out.get("md5"):
-            found.append((str(out["path"]).rstrip("/"), str(out["md5"])))
-    return found
-
-
 def locate(root: Path, rev: str, path: str) -> Located | None:
     """The md5 of artifact ``path`` at ``rev``: the ``outs`` entry of the stage that
-    produces it in dvc.lock (never a downstream stage's ``deps``, which is stale when that
-    stage was not re-run), else the ``.dvc`` file that tracks it or a directory holding
-    it (the file's md5 then comes from the directory's manifest), else its git blob."""
+    produces it in its dvc.lock (any dvc.yaml's, nested ones too; never a downstream
+    stage's ``deps``, which is stale when that stage was not re-run), else the ``.dvc``
+    file that tracks it, or a directory output holding it (the file's md5 then comes
+    from the directory's manifest), else its git blob."""
     import hashlib
     import posixpath
 
+    from . import dvcfiles
+
     path = posixpath.normpath(path)
-    lock = revfile.load_structured(root, rev, "dvc.lock")
-    stages = (lock or {}).get("stages", {}) if isinstance(lock, dict) else {}
-    for name, stage in stages.items() if isinstance(stages, dict) else []:
-        for out, md5 in _out_entries(stage):
-            if out == path:
-                return Located(md5, "dvc.lock", str(name))
-            if md5.endswith(".dir") and path.startswith(out + "/"):
-                inner = _dir_entry(root, md5, path[len(out) + 1 :])
-                return Located(inner, "dvc.lock", str(name), md5) if inner else None
+    with dvcfiles.Reader(root) as reader:
+        outs = reader.outputs(rev)
+    recorded = outs.recorded()
+
+    def located(out: str, md5: str, dir_md5: str | None = None) -> Located:
+        producer = outs.producers[out]
+        lockfile = outs.lockfiles.get(out)
+        if lockfile is None:
+            return Located(md5, ".dvc", producer, dir_md5)
+        where = posixpath.dirname(lockfile)
+        address = producer if not where else f"{where}/dvc.yaml:{producer}"
+        return Located(md5, "dvc.lock", address, dir_md5, lockfile)
+
+    if path in recorded:
+        return located(path, recorded[path])
     parts = path.split("/")
-    for i in range(len(parts), 0, -1):
-        tracked = "/".join(parts[:i])
-        pointer = revfile.load_structured(root, rev, f"{tracked}.dvc")
-        base = posixpath.dirname(tracked)
-        for out, md5 in _out_entries(pointer):
-            full = posixpath.normpath(posixpath.join(base, out))
-            if full == path:
-                return Located(md5, ".dvc", f"{tracked}.dvc")
-            if md5.endswith(".dir") and path.startswith(full + "/"):
-                inner = _dir_entry(root, md5, path[len(full) + 1 :])
-                return Located(inner, ".dvc", f"{tracked}.dvc", md5) if inner else None
+    for i in range(len(parts) - 1, 0, -1):
+        top = "/".join(parts[:i])
+        md5 = recorded.get(top)
+        if md5 is not None and md5.endswith(".dir"):
+            inner = _dir_entry(root, md5, "/".join(parts[i:]))
+            return located(top, inner, md5) if inner else None
     blob = scm.show(root, rev, path)
     if blob is not None:
         return Located(hashlib.md5(blob).hexdigest(), "git", "git")
@@ -449,7 +457,7 @@ def register(
                 f"{path} ({md5}) is not in the DVC remote",
                 "push it first: 'mlopskit data push' (or 'mlopskit repro --push')",
             )
-    tag = f"{name}@{version}"
+    tag = f"{tag_name(name)}@{version}"
     _create_tag(root, tag, commit, f"Registering artifact {name} version {version}")
     if push:
         _push_tag(root, tag)
@@ -506,7 +514,7 @@ def promote(
                 f"promote it to {stages[i - 1]} first",
             )
     commit = art.versions[version].commit
-    tag = f"{name}#{stage}#{next_counter(art)}"
+    tag = f"{tag_name(name)}#{stage}#{next_counter(art)}"
     _create_tag(
         root,
         tag,
@@ -567,7 +575,7 @@ def unpromote(project: Project, name: str, stage: str, *, push: bool = False) ->
         raise UsageError(f"'{name}' has no version in stage {stage!r}")
     version = art.stages[stage]
     commit = art.stage_commits[stage]
-    tag = f"{name}#{stage}!#{next_counter(art)}"
+    tag = f"{tag_name(name)}#{stage}!#{next_counter(art)}"
     _create_tag(
         root, tag, commit, f"Unassigning stage {stage} from artifact {name} version {version}"
     )
@@ -587,7 +595,7 @@ def deprecate(project: Project, name: str, *, push: bool = False) -> str:
         raise PreconditionError(f"'{name}' is already deprecated")
     latest = art.latest
     commit = art.versions[latest].commit if latest else revfile.resolve_rev(root, "HEAD")
-    tag = f"{name}@deprecated"
+    tag = f"{tag_name(name)}@deprecated"
     _create_tag(root, tag, commit, f"Deprecating artifact {name}")
     if push:
         _push_tag(root, tag)

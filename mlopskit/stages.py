@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcfiles, dvcyaml, flat, lock, params, yamlio
+from . import _dvc, dvcfiles, flat, lock, params, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -411,7 +411,7 @@ def check_paths(root: Path, stages: Sequence[Any]) -> None:
         where = f"{stage.relpath}: stage '{getattr(stage, 'name', stage.addressing)}'"
         if not inside(stage.wdir):
             shown = os.path.relpath(stage.wdir, Path(stage.path).parent)
-            raise dvcyaml.wdir_outside(where, Path(shown).as_posix())
+            raise dvcfiles.wdir_outside(where, Path(shown).as_posix())
         for item in [*stage.outs, *stage.deps]:
             if getattr(item.fs, "protocol", "local") in ("local", "file") and not inside(
                 item.fs_path

@@ -7,7 +7,8 @@ One git history covers each feature alone and together: ``vars`` (a file and inl
 ``.dvcignore``d folder with its own dvc.yaml, a nested dvc.yaml without templating,
 params in YAML (with YAML 1.2 numbers), TOML, JSON and Python, metrics kept in the DVC
 cache (``cache: false`` ones in git), a directory output of plots (DVCLive's layout), a
-``.dvc`` file, and nested ``dvc.yaml`` files.
+``.dvc`` file, and nested ``dvc.yaml`` files (one with a ``foreach`` stage whose outputs
+are cached data).
 """
 
 from __future__ import annotations
@@ -164,6 +165,10 @@ plots:
       x: step
       y:
         dvclive/plots/metrics/loss.tsv: loss
+artifacts:
+  prep:
+    path: results/prep.txt
+    type: model
 """
     return text
 
@@ -179,8 +184,23 @@ stages:
       - local.json:
     metrics:
       - out/fit.json
+  shard:
+    foreach: [x, y]
+    do:
+      cmd: python ../gen.py other out/shard-${item}.txt ${item} ${seed}
+      deps:
+        - ../gen.py
+      params:
+        - seed
+      outs:
+        - out/shard-${item}.txt
 metrics:
   - extra.yaml
+artifacts:
+  shard:
+    path: out/shard-x.txt
+    type: model
+    desc: a model declared in a nested dvc.yaml
 """
 
 

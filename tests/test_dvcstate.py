@@ -371,3 +371,194 @@ def test_gitignored_folder_is_not_part_of_the_pipeline(tmp_path: Path) -> None:
     theirs = _dvc_json(root, "metrics", "show")[""]["data"]
     assert set(theirs) == {"m.json"}
     assert metrics.show(Project(root=root)) == {"m.json": {"acc": 0.5}}
+
+
+# ---------------------------------------------------------------- data changes, lineage
+
+# DVC's own view of the outputs and dependencies a revision records, from its Repo at
+# that revision (every dvc.yaml/dvc.lock, foreach/matrix stages, .dvc files).
+_INDEX_ORACLE = r"""
+import json, sys
+from dvc.repo import Repo
+
+repo = Repo(sys.argv[1])
+result = {}
+for rev in repo.brancher(revs=sys.argv[2:], workspace=False):
+    outs, deps = {}, {}
+    for stage in repo.index.stages:
+        for kind, into in (("outs", outs), ("deps", deps)):
+            for o in getattr(stage, kind):
+                if o.hash_info and o.hash_info.name == "md5" and o.hash_info.value:
+                    path = repo.fs.relpath(o.fs_path, repo.root_dir)
+                    where = repo.fs.relpath(stage.path, repo.root_dir)
+                    name = getattr(stage, "name", None)
+                    into.setdefault(path, [o.hash_info.value, f"{where}:{name}" if name else where])
+    result[rev] = {"outs": outs, "deps": deps}
+print(json.dumps(result))
+"""
+
+
+def _dvc_index(root: Path, revs: list[str]) -> dict[str, dict[str, dict[str, list[str]]]]:
+    res = subprocess.run(
+        [sys.executable, "-c", _INDEX_ORACLE, str(root), *revs],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out: dict[str, dict[str, dict[str, list[str]]]] = json.loads(res.stdout)
+    return out
+
+
+def _in_git(root: Path, rev: str, path: str) -> bool:
+    return (
+        subprocess.run(
+            ["git", "cat-file", "-e", f"{rev}:{path}"], cwd=root, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+def _dvc_diff(root: Path, a: str, b: str) -> dict[str, tuple[str, str | None, str | None]]:
+    """`dvc diff --json --show-hash A B` as path -> (status, old md5, new md5), one entry
+    per output (a directory output once, not its files; a rename as removed + added)."""
+    theirs = _dvc_json(root, "diff", "--show-hash", a, b)
+    status = {"added": "added", "deleted": "removed", "modified": "modified"}
+    found: dict[str, tuple[str, str | None, str | None]] = {}
+    for kind, name in status.items():
+        for e in theirs.get(kind, []):
+            h = e.get("hash")
+            old, new = (
+                (h["old"], h["new"])
+                if isinstance(h, dict)
+                else ((h, None) if name == "removed" else (None, h))
+            )
+            found[e["path"]] = (name, old, new)
+    for e in theirs.get("renamed", []):  # a data change lists it as removed and added
+        found[e["path"]["old"]] = ("removed", e["hash"], None)
+        found[e["path"]["new"]] = ("added", None, e["hash"])
+    dirs = [p for p in found if p.endswith("/")]
+    return {
+        p.rstrip("/"): v
+        for p, v in found.items()
+        if not any(p != d and p.startswith(d) for d in dirs)
+    }
+
+
+def test_report_data_changes_equal_dvc_diff_between_revisions(
+    corpus: tuple[Path, list[str]],
+) -> None:
+    """The report's data changes (datadiff) from each commit to the next (and the first
+    to the last) are `dvc diff`'s: every dvc.lock (the nested sub/dvc.yaml's foreach
+    stage included) and .dvc file, metrics and plots aside (their own sections)."""
+    from mlopskit import datadiff, dvcfiles
+
+    root, shas = corpus
+    pairs = [*zip(shas, shas[1:], strict=False), (shas[0], shas[-1])]
+    seen_nested = False
+    for a, b in pairs:
+        git(root, "checkout", "-q", b)
+        ours = {
+            c.path: (c.status, c.old_md5, c.new_md5) for c in datadiff.diff(root, a, tables=False)
+        }
+        with dvcfiles.Reader(root) as reader:
+            aside = {
+                p
+                for rev in (a, b)
+                for p in (*reader.state(rev).metrics, *(d.file for d in reader.state(rev).plots))
+            }
+        expected = {
+            p: v
+            for p, v in _dvc_diff(root, a, b).items()
+            if p not in aside and not _in_git(root, b, p) and not _in_git(root, a, p)
+        }
+        assert ours == expected, (a[:8], b[:8])
+        seen_nested |= "sub/out/shard-x.txt" in ours
+    assert seen_nested  # the nested foreach stage's outputs are among them
+    # and the report shows exactly those
+    r = report.build(Project(root=root), base=shas[-2], with_plots=False)
+    assert {c.path for c in r.data} == {"sub/out/shard-x.txt", "sub/out/shard-y.txt"}
+    assert {c.source for c in r.data} == {
+        "stage sub/dvc.yaml:shard@x",
+        "stage sub/dvc.yaml:shard@y",
+    }
+
+
+def test_model_lineage_equals_dvcs_index_at_every_commit(corpus: tuple[Path, list[str]]) -> None:
+    """`model show` / `model card` lineage at each registered commit: the data hashes are
+    what DVC's Repo at that revision records (outs, else deps; nested dvc.yaml and
+    foreach/matrix stages; .dvc files; git-tracked files aside), the model's md5 the
+    producing stage's out, the params `dvc params show`'s, the commit that one."""
+    from mlopskit import lineage
+
+    root, shas = corpus
+    for i, sha in enumerate(shas):
+        git(root, "tag", "-a", "-m", "Registering artifact prep", f"prep@v0.{i}.0", sha)
+    git(root, "tag", "-a", "-m", "Registering artifact sub:shard", "sub=shard@v1.0.0", shas[-1])
+    index = _dvc_index(root, shas)
+    project = Project(root=root)
+    for i, sha in enumerate(shas):
+        theirs = index[sha]
+        data = {p: v[0] for p, v in theirs["deps"].items()}
+        data.update({p: v[0] for p, v in theirs["outs"].items()})
+        data = {p: m for p, m in data.items() if not _in_git(root, sha, p)}
+        lin = lineage.show(project, f"prep@v0.{i}.0")
+        assert lin.commit == sha
+        assert lin.data == data, sha[:8]
+        assert lin.model_md5 == theirs["outs"]["results/prep.txt"][0]
+        assert lin.model_source == "the outs of stage 'prep' in dvc.lock"
+        theirs_params = _dvc_json(root, "params", "diff", sha, sha, "--all")
+        expected_params = {
+            _label(f, k): v["new"] for f, d in theirs_params.items() for k, v in d.items()
+        }
+        assert lin.params == expected_params
+        card = lineage.card(project, f"prep@v0.{i}.0")
+        assert all(f"| {p} | {m} |" in card for p, m in data.items())
+    nested = lineage.show(project, "sub:shard")
+    shard = index[shas[-1]]["outs"]["sub/out/shard-x.txt"]
+    assert shard[1] == "sub/dvc.yaml:shard@x"
+    assert nested.model_md5 == shard[0] and nested.path == "sub/out/shard-x.txt"
+    assert nested.model_source == "the outs of stage 'sub/dvc.yaml:shard@x' in sub/dvc.lock"
+    assert nested.description == "a model declared in a nested dvc.yaml"
+
+
+def test_cache_local_names_a_remote_section_as_the_cache(
+    corpus: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """`[cache] local = NAME`: DVC keeps its objects where that remote section points
+    (it wins over cache.dir; the remote in the repo's config, the setting in
+    config.local). mlopskit's cache dir is DVC's, and cached metrics read from it."""
+    from mlopskit import _dvc
+
+    root, shas = corpus
+    moved = tmp_path / "store"
+    shutil.move(str(root / ".dvc" / "cache"), moved)
+    dvc(root, "remote", "add", "store", str(moved))
+    dvc(root, "config", "cache.dir", str(tmp_path / "not-the-cache"))
+    dvc(root, "config", "--local", "cache.local", "store")
+    oracle = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from dvc.repo import Repo; print(Repo(sys.argv[1]).cache.local_cache_dir)",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(oracle) == moved
+    assert _dvc.cache_dir(root) == moved
+    assert revfile.cache_path(root, "ab" * 16).is_relative_to(moved)
+    # `dvc cache dir` prints cache.dir (it ignores cache.local); DVC's objects are in moved
+    (root / "results" / "eval-1-3.yaml").unlink()
+    theirs = _dvc_json(root, "metrics", "show")[""]["data"]["results/eval-1-3.yaml"]["data"]
+    assert metrics.read(root)["results/eval-1-3.yaml"] == flat.flatten(theirs)
+    changes = metrics.diff(Project(root=root), base=shas[-2], head=shas[-1])
+    assert changes and not [c for c in changes if c.status == "added"]
+    theirs_diff = _dvc_json(root, "metrics", "diff", shas[-2], shas[-1], "--all")
+    fit = {c.key: (c.old, c.new) for c in changes if c.path == "sub/out/fit.json"}
+    assert fit["score"] == (
+        theirs_diff["sub/out/fit.json"]["score"]["old"],
+        theirs_diff["sub/out/fit.json"]["score"]["new"],
+    )

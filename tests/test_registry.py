@@ -509,3 +509,57 @@ def test_model_card_code_spans_are_whole(trained: Repo) -> None:
     assert "a`b" in spans and "train" in spans and "double" in spans
     assert lineage.code_span("a ``b`` c") == "```a ``b`` c```"
     assert lineage.code_span("`x`") == "`` `x` ``"
+
+
+def test_artifact_of_a_nested_dvcyaml(repo: Repo, tmp_path: Path) -> None:
+    """An artifact declared in sub/dvc.yaml is GTO's ``sub:NAME`` (tags ``sub=NAME@...``):
+    register, promote, list, show and get work on it and agree with ``gto show`` and
+    ``dvc artifacts get``; its md5 is the outs entry in sub/dvc.lock."""
+    import hashlib
+
+    from .conftest import dvc
+
+    repo.write(
+        "sub/make.py",
+        "from pathlib import Path\nPath('model.bin').write_bytes(bytes(range(256)) * 24)\n",
+    )
+    repo.write(
+        "sub/dvc.yaml",
+        "stages:\n  make:\n    cmd: python make.py\n    deps: [make.py]\n    outs: [model.bin]\n"
+        "artifacts:\n  clf:\n    path: model.bin\n    type: model\n    desc: nested one\n",
+    )
+    dvc(repo.root, "repro", "-P")
+    dvc(repo.root, "push")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "a model in sub/dvc.yaml")
+    code, out, err = run_cli("model", "register", "sub:clf", "--version", "v0.1.0", cwd=repo.root)
+    assert code == 0, err
+    code, out, err = run_cli(
+        "model", "promote", "sub:clf", "v0.1.0", "--stage", "prod", cwd=repo.root
+    )
+    assert code == 0, err
+    assert sorted(repo.git("tag", "-l").split()) == ["sub=clf#prod#1", "sub=clf@v0.1.0"]
+    assert gto_show(repo.root) == {
+        "sub:clf": {
+            "version": "v0.1.0",
+            "stage": {"prod": "v0.1.0"},
+            "registered": True,
+            "active": True,
+        }
+    }
+    code, out, err = run_cli("model", "list", "--json", cwd=repo.root)
+    (row,) = json.loads(out)
+    assert row["artifact"] == "sub:clf" and row["stages"] == {"prod": "v0.1.0"}
+    want = hashlib.md5((repo.root / "sub/model.bin").read_bytes()).hexdigest()
+    lin = lineage.show(repo.project(), "sub:clf#prod")
+    assert lin.version == "v0.1.0" and lin.path == "sub/model.bin"
+    assert lin.model_md5 == want and lin.description == "nested one"
+    assert lin.model_source == "the outs of stage 'sub/dvc.yaml:make' in sub/dvc.lock"
+    theirs = tmp_path / "theirs"
+    dvc(repo.root, "artifacts", "get", ".", "sub:clf", "--rev", "v0.1.0", "-o", str(theirs))
+    code, _, err = run_cli(
+        "model", "get", "sub:clf@v0.1.0", "-o", str(tmp_path / "o"), cwd=repo.root
+    )
+    assert code == 0, err
+    assert (tmp_path / "o" / "model.bin").read_bytes() == theirs.read_bytes()
+    assert hashlib.md5(theirs.read_bytes()).hexdigest() == want
