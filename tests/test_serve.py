@@ -641,9 +641,36 @@ def test_dockerfile_passes_hadolint(project: Repo, tmp_path: Path) -> None:
     assert "HEALTHCHECK" in text and "/health/ready" in text
     assert '"model#prod", "--host", "0.0.0.0", "--port", "8080", "--workers", "2"' in text
     assert f'pip install -r /tmp/requirements.txt "mlopskit[serve] @ {source}"' in text
-    assert "FROM python:3.11-slim-bookworm\n" in text and "@sha256:<digest>" in text
+    from mlopskit.serve.container import BASES
+
+    tag, digest, when = BASES["3.11"]  # ci.python of the quickstart project
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", tag)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+    assert f"\nFROM {tag}@{digest}\n" in text
+    assert f"# Base: {tag} (ci.python 3.11), pinned by the digest published {when}." in text
     ignore = (project.root / ".dockerignore").read_text()
     assert ".dvc/cache" in ignore and ".dvc/config.local" in ignore
     res = subprocess.run([hadolint, str(out)], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+    # Another base (a mirror, a newer digest) by --base-image; a bad reference is exit 2.
+    other = "registry.example/python:3.12-slim@sha256:" + "b" * 64
+    code, stdout, err = run_cli(
+        "serve", "model#prod", "--dockerfile", str(out), "--base-image", other, cwd=project.root
+    )
+    assert code == 0, err
+    assert f"\nFROM {other}\n" in out.read_text() and digest not in out.read_text()
+    res = subprocess.run([hadolint, str(out)], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    code, stdout, err = run_cli(
+        "serve", "model#prod", "--dockerfile", str(out), "--base-image", "x; rm -rf /",
+        cwd=project.root,
+    )  # fmt: skip
+    assert code == errors.USAGE and "--base-image" in err and "NAME:TAG" in err
+    # A ci.python without a known digest: the unpinned tag and how to pin it.
+    cfg.write_text(cfg.read_text().replace('python: "3.11"', 'python: "3.13"'))
+    code, stdout, err = run_cli("serve", "model#prod", "--dockerfile", str(out), cwd=project.root)
+    assert code == 0, err
+    text = out.read_text()
+    assert "\nFROM python:3.13-slim-bookworm\n" in text and "@sha256:<digest>" in text
+    cfg.write_text(cfg.read_text().replace('python: "3.13"', 'python: "3.11"'))
     (project.root / ".dockerignore").unlink()
