@@ -533,12 +533,16 @@ def run(
         # Each worker writes its metrics to files here (prometheus-client's multiprocess
         # mode, chosen when a worker imports it); /metrics in any worker adds them up.
         metrics_dir = tempfile.mkdtemp(prefix="mlopskit-serve-metrics-")
+        previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ[ENV] = dataclasses.replace(settings, metrics_dir=metrics_dir).to_env()
         try:
             uvicorn.run("mlopskit.serve.app:from_env", factory=True, workers=workers, **common)
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            if previous is None:
+                del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            else:
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
         return
     uvicorn.Server(uvicorn.Config(create(settings, served), **common)).run()
