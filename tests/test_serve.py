@@ -450,20 +450,70 @@ def test_binds_loopback_by_default(server: Server) -> None:
     assert listening == ["0100007F"]  # 127.0.0.1, little-endian
 
 
-def test_two_workers_each_log_and_sigterm_stops_cleanly(project: Repo, tmp_path: Path) -> None:
-    srv = start(project.root, "model@v1.0.0", "--workers", "2", log_dir=tmp_path / "log")
-    try:
-        body = {"dataframe_records": _records(project)}
-        for _ in range(20):
+def _sample(text: str, name: str, labels: str = "") -> float:
+    found = re.findall(rf"^{re.escape(name + labels)} (\S+)$", text, flags=re.M)
+    assert len(found) == 1, (name, labels, text[-2000:])
+    return float(found[0])
+
+
+def test_two_workers_log_add_up_their_metrics_and_sigterm_stops_cleanly(
+    project: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--workers 2: each worker logs to its own file; /metrics, whichever worker answers,
+    counts the requests of both (prometheus-client's multiprocess mode, in a directory
+    of serve's own that is gone after it stops)."""
+    import threading
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    log_dir = tmp_path / "log"
+    srv = start(project.root, "model@v1.0.0", "--workers", "2", log_dir=log_dir)
+    body = {"dataframe_records": _records(project)}
+    sent = 0
+    lock = threading.Lock()
+
+    def both_served() -> bool:
+        return sum(1 for p in log_dir.glob("predictions-*.jsonl") if p.stat().st_size) == 2
+
+    def traffic() -> None:
+        nonlocal sent
+        for _ in range(25):
             assert srv.call("POST", "/invocations", body)[0] == 200
+            with lock:
+                sent += 1
+
+    try:
+        for _ in range(20):  # until both workers have answered some
+            threads = [threading.Thread(target=traffic) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            _wait_for(lambda: _logged_rows(log_dir) == 2 * sent, timeout=30)
+            if both_served():
+                break
+        assert both_served()
+        (metrics_dir,) = scratch.glob("mlopskit-serve-metrics-*")
+        assert any(metrics_dir.glob("counter_*.db"))
+        for _ in range(6):  # several scrapes: whichever worker answers, the same sums
+            text = srv.metrics()
+            code200 = '{code="200",endpoint="invocations"}'
+            assert _sample(text, "mlopskit_serve_requests_total", code200) == sent
+            assert _sample(text, "mlopskit_serve_predicted_rows_total") == 2 * sent
+            assert _sample(text, "mlopskit_serve_predlog_written_total") == 2 * sent
+            assert _sample(text, "mlopskit_serve_predlog_dropped_total") == 0
+            hist = '{endpoint="invocations"}'
+            assert _sample(text, "mlopskit_serve_request_duration_seconds_count", hist) == sent
+            assert 'stage="",version="v1.0.0"} 1.0' in text
         assert srv.json("GET", "/metadata")[1]["version"] == "v1.0.0"
     finally:
         out = stop(srv)
     assert srv.proc.returncode == 0, out
     assert out.count("Application startup complete") == 2
     assert out.count("Application shutdown complete") == 2
-    logged = sum(len(p.read_text().splitlines()) for p in (tmp_path / "log").iterdir())
-    assert logged == 40  # flushed on shutdown: 20 requests x 2 rows
+    assert _logged_rows(log_dir) == 2 * sent  # flushed on shutdown
+    assert not any(scratch.iterdir())  # the metrics directory is removed
 
 
 # --- refusals at start --------------------------------------------------------------------
@@ -641,9 +691,36 @@ def test_dockerfile_passes_hadolint(project: Repo, tmp_path: Path) -> None:
     assert "HEALTHCHECK" in text and "/health/ready" in text
     assert '"model#prod", "--host", "0.0.0.0", "--port", "8080", "--workers", "2"' in text
     assert f'pip install -r /tmp/requirements.txt "mlopskit[serve] @ {source}"' in text
-    assert "FROM python:3.11-slim-bookworm\n" in text and "@sha256:<digest>" in text
+    from mlopskit.serve.container import BASES
+
+    tag, digest, when = BASES["3.11"]  # ci.python of the quickstart project
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", tag)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+    assert f"\nFROM {tag}@{digest}\n" in text
+    assert f"# Base: {tag} (ci.python 3.11), pinned by the digest published {when}." in text
     ignore = (project.root / ".dockerignore").read_text()
     assert ".dvc/cache" in ignore and ".dvc/config.local" in ignore
     res = subprocess.run([hadolint, str(out)], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+    # Another base (a mirror, a newer digest) by --base-image; a bad reference is exit 2.
+    other = "registry.example/python:3.12-slim@sha256:" + "b" * 64
+    code, stdout, err = run_cli(
+        "serve", "model#prod", "--dockerfile", str(out), "--base-image", other, cwd=project.root
+    )
+    assert code == 0, err
+    assert f"\nFROM {other}\n" in out.read_text() and digest not in out.read_text()
+    res = subprocess.run([hadolint, str(out)], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    code, stdout, err = run_cli(
+        "serve", "model#prod", "--dockerfile", str(out), "--base-image", "x; rm -rf /",
+        cwd=project.root,
+    )  # fmt: skip
+    assert code == errors.USAGE and "--base-image" in err and "NAME:TAG" in err
+    # A ci.python without a known digest: the unpinned tag and how to pin it.
+    cfg.write_text(cfg.read_text().replace('python: "3.11"', 'python: "3.13"'))
+    code, stdout, err = run_cli("serve", "model#prod", "--dockerfile", str(out), cwd=project.root)
+    assert code == 0, err
+    text = out.read_text()
+    assert "\nFROM python:3.13-slim-bookworm\n" in text and "@sha256:<digest>" in text
+    cfg.write_text(cfg.read_text().replace('python: "3.13"', 'python: "3.11"'))
     (project.root / ".dockerignore").unlink()

@@ -29,6 +29,12 @@ from ._base import _ok, _project, cli
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a Dockerfile that serves SPEC to this path, and exit.",
 )
+@click.option(
+    "--base-image",
+    metavar="IMAGE[@sha256:DIGEST]",
+    help="With --dockerfile: the FROM image (default: the official slim Python of "
+    "ci.python, pinned by digest where mlopskit knows one).",
+)
 def serve(
     spec: str,
     host: str,
@@ -39,6 +45,7 @@ def serve(
     remote: str | None,
     access_log: bool,
     dockerfile: Path | None,
+    base_image: str | None,
 ) -> None:
     """Serve NAME's model: md5-verified, loaded with skops against serve.trusted_types,
     every request checked against the data contract (data/schema.yaml)."""
@@ -47,11 +54,15 @@ def serve(
     project = _project()
     if follow and "#" not in spec:
         raise click.UsageError("--follow needs a stage: NAME#STAGE")
+    if base_image is not None and dockerfile is None:
+        raise click.UsageError("--base-image goes with --dockerfile PATH")
     if dockerfile is not None:
         from ..serve import container
 
         tgt = loader.target(project, spec)  # the spec must name a registered version
-        written = container.write(project, spec, dockerfile, port=port, workers=workers)
+        written = container.write(
+            project, spec, dockerfile, port=port, workers=workers, base_image=base_image
+        )
         names = " and ".join(str(w) for w in written)
         _ok(f"Dockerfile serving {tgt.artifact}@{tgt.version} ({spec}): wrote {names}")
         return

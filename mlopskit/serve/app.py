@@ -19,15 +19,13 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,6 +53,9 @@ class Settings:
     remote: str | None = None
     log_dir: str | None = None
     follow: bool = False
+    # With --workers N: prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR),
+    # private to this `serve`; /metrics then adds up every worker's values.
+    metrics_dir: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -72,22 +73,6 @@ class Live:
     contract: Contract
 
 
-class _LogCollector(Collector):
-    def __init__(self, state: State) -> None:
-        self.state = state
-
-    def collect(self) -> Iterable[Metric]:
-        plog = self.state.predlog
-        for name, doc, value in (
-            ("mlopskit_serve_predlog_written", "Rows written to the prediction log.", "written"),
-            ("mlopskit_serve_predlog_dropped", "Requests dropped: log queue full.", "dropped"),
-            ("mlopskit_serve_predlog_failed", "Requests the log writer failed on.", "failed"),
-        ):
-            fam = CounterMetricFamily(name, doc)
-            fam.add_metric([], float(getattr(plog, value)) if plog else 0.0)
-            yield fam
-
-
 class State:
     def __init__(
         self,
@@ -96,8 +81,10 @@ class State:
         max_body_bytes: int,
         token: str | None,
         predlog: PredictionLog | None = None,
+        metrics_dir: str | None = None,
     ) -> None:
         self.live = live
+        self.metrics_dir = metrics_dir
         self.max_body_bytes = max_body_bytes
         self._token = token.encode() if token else None
         self.predlog = predlog
@@ -130,6 +117,7 @@ class State:
             "The model being served (value 1).",
             ["artifact", "version", "stage", "md5"],
             registry=r,
+            multiprocess_mode="max",  # across workers: 1 while any worker serves it
         )
         self.swaps = Counter(
             "mlopskit_serve_model_swaps", "Models swapped in by --follow.", registry=r
@@ -139,13 +127,26 @@ class State:
             "New stage versions refused (verification failed) or not fetched.",
             registry=r,
         )
-        r.register(_LogCollector(self))
+        self.predlog_counts = {
+            what: Counter(f"mlopskit_serve_predlog_{what}", doc, registry=r)
+            for what, doc in (
+                ("written", "Rows written to the prediction log."),
+                ("dropped", "Requests dropped: log queue full."),
+                ("failed", "Requests the log writer failed on."),
+            )
+        }
+        self._shown: tuple[str, str, str, str] | None = None
         self._show(live)
+
+    def count_predlog(self, what: str, n: int) -> None:
+        self.predlog_counts[what].inc(n)
 
     def _show(self, live: Live) -> None:
         s = live.served
-        self.model_info.clear()
-        self.model_info.labels(s.target.artifact, s.target.version, s.target.stage, s.md5).set(1)
+        if self._shown is not None:  # 0, not removed: a multiprocess file keeps its values
+            self.model_info.labels(*self._shown).set(0)
+        self._shown = (s.target.artifact, s.target.version, s.target.stage, s.md5)
+        self.model_info.labels(*self._shown).set(1)
 
     def swap(self, live: Live) -> None:
         """In-flight requests keep the ``Live`` they took; new ones get this one."""
@@ -378,8 +379,14 @@ def build(state: State, *, lifespan: Any = None) -> Starlette:
         return v2_ready(request)
 
     def metrics(request: Request) -> Response:
+        registry = state.registry
+        if state.metrics_dir is not None:  # every worker's values, added up
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=state.metrics_dir)  # type: ignore[no-untyped-call]
         return Response(
-            generate_latest(state.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+            generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     def v2(fn: Callable[[Request], Response], endpoint: str) -> Handler:
@@ -448,17 +455,20 @@ def make_state(settings: Settings, served: Served | None = None) -> State:
     if served is None:
         served = loader.load(project, settings.spec, remote=settings.remote)
     live = Live(served, Contract(served.columns, served.allow_extra_columns, cfg.max_rows))
-    predlog = None
+    token = os.environ.get(cfg.token_env) or None
+    state = State(
+        live, max_body_bytes=cfg.max_body_bytes, token=token, metrics_dir=settings.metrics_dir
+    )
     if settings.log_dir:
-        predlog = PredictionLog(
+        state.predlog = PredictionLog(
             Path(settings.log_dir),
             max_bytes=cfg.log_max_bytes,
             backups=cfg.log_backups,
             sample=cfg.log_sample,
             queue_size=cfg.log_queue,
+            on_count=state.count_predlog,
         )
-    token = os.environ.get(cfg.token_env) or None
-    return State(live, max_body_bytes=cfg.max_body_bytes, token=token, predlog=predlog)
+    return state
 
 
 def create(settings: Settings, served: Served | None = None) -> Starlette:
@@ -517,7 +527,22 @@ def run(
         "log_level": "info",
     }
     if workers > 1:
-        os.environ[ENV] = settings.to_env()
-        uvicorn.run("mlopskit.serve.app:from_env", factory=True, workers=workers, **common)
+        import shutil
+        import tempfile
+
+        # Each worker writes its metrics to files here (prometheus-client's multiprocess
+        # mode, chosen when a worker imports it); /metrics in any worker adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="mlopskit-serve-metrics-")
+        previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ[ENV] = dataclasses.replace(settings, metrics_dir=metrics_dir).to_env()
+        try:
+            uvicorn.run("mlopskit.serve.app:from_env", factory=True, workers=workers, **common)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            if previous is None:
+                del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            else:
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
         return
     uvicorn.Server(uvicorn.Config(create(settings, served), **common)).run()

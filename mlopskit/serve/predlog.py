@@ -13,7 +13,7 @@ import os
 import queue
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,12 @@ class PredictionLog:
         backups: int = 5,
         sample: float = 1.0,
         queue_size: int = 10_000,
+        on_count: Callable[[str, int], None] | None = None,
     ) -> None:
+        """``on_count(what, n)`` is told of every ``written``/``dropped``/``failed`` count
+        as it happens (the server's metrics), from the request or the writer thread."""
         self.folder = folder
+        self._on_count = on_count
         self.max_bytes = max_bytes
         self.backups = backups
         self.sample = sample
@@ -69,6 +73,14 @@ class PredictionLog:
             self._queue.put_nowait((stamp, entry))
         except queue.Full:
             self.dropped += 1
+            self._count("dropped", 1)
+
+    def _count(self, what: str, n: int) -> None:
+        if self._on_count is not None:
+            try:
+                self._on_count(what, n)
+            except Exception:  # noqa: BLE001 - metrics never fail the log or a request
+                pass
 
     def close(self, timeout: float = 10.0) -> None:
         if self._thread is None:
@@ -114,8 +126,10 @@ class PredictionLog:
                     fh.flush()
                     size += len(lines)
                     self.written += len(e.rows)
+                    self._count("written", len(e.rows))
                 except (OSError, TypeError, ValueError):
                     self.failed += 1
+                    self._count("failed", 1)
         finally:
             fh.close()
 
