@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _dvc, journal, lock, paths, scm
+from . import _dvc, journal, lock, names, paths, scm
 from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
 from .project import Project
 
@@ -75,7 +75,7 @@ def add(
     if not rels:
         raise MlopskitError("nothing to add")
     for rel in rels:
-        paths.check_ignorable(rel)
+        names.check_ignorable(rel)
     project.require_branch("data add")
     max_mb = project.config.git.max_file_mb
     files = sorted({f for t in rels for f in _pointer_files(t)})

@@ -116,9 +116,9 @@ def plan(
     if random_k is not None:
         combos = random.Random(seed).sample(combos, min(random_k, len(combos)))
     prefix = prefix or f"sweep-{uuid.uuid4().hex[:6]}"
-    from ._gto import NAME_RE  # experiment names: letters, digits, - and _
+    from .names import is_experiment_name
 
-    if not NAME_RE.match(prefix) or "/" in prefix:
+    if not is_experiment_name(prefix):
         raise UsageError(f"--name {prefix!r}: use letters, digits, '-' and '_'")
     keys = list(grid)
     return [
@@ -136,9 +136,9 @@ def parse_point(text: str) -> Point:
         name, sets = data["name"], data["set"]
     except (ValueError, KeyError, TypeError):
         raise UsageError('--point: expected JSON {"name": ..., "set": ["k=v", ...]}') from None
-    from ._gto import NAME_RE
+    from .names import is_experiment_name
 
-    if not isinstance(name, str) or not NAME_RE.match(name) or "/" in name:
+    if not is_experiment_name(name):
         raise UsageError(f"--point: name {str(name)[:40]!r} is not valid")
     if not isinstance(sets, list) or not all(isinstance(a, str) and "=" in a for a in sets):
         raise UsageError("--point: 'set' must be a list of KEY=VALUE strings")

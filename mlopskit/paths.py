@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .errors import UsageError
 
@@ -94,35 +94,6 @@ def _check_links(root: Path, p: Path, shown: str) -> None:
                         )
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
-
-
-def check_ignorable(rel: str) -> None:
-    """Refuse (exit 2) a name that a .gitignore line cannot match exactly.
-
-    ``.gitignore`` is read line by line: a newline in the name splits its entry in two
-    (neither ignores the file, and each may ignore others), and git drops a carriage
-    return at the end of a line. DVC writes its pointer and .gitignore as UTF-8.
-    """
-    name = PurePosixPath(rel).name
-    shown = repr(rel)
-    if "\n" in name:
-        raise UsageError(
-            f"{shown}: a newline in a file name cannot be written to .gitignore",
-            "rename the file without the newline",
-        )
-    if name.endswith("\r"):
-        raise UsageError(
-            f"{shown}: git drops a carriage return at the end of a .gitignore line, so it "
-            "cannot ignore this name",
-            "rename the file without the trailing carriage return",
-        )
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(
-            f"{shown}: the name is not valid UTF-8, which DVC's files and .gitignore need",
-            "rename the file to a UTF-8 name",
-        ) from None
 
 
 def dvc_gitignore_entry(name: str) -> str:

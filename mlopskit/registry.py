@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _gto, revfile, scm
+from . import _gto, names, revfile, scm
 from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
 from .journal import barrier
 from .project import Project
 
-MAX_NAME = 200
 _SEMVER = re.compile(
     r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
@@ -29,29 +28,6 @@ _SEMVER = re.compile(
 
 
 # --------------------------------------------------------------------------- names
-
-
-def check_name(root: Path, name: str, *, known: list[str] | None = None) -> None:
-    """GTO's name rule, git's ref rule, a length limit and no case-only collisions."""
-    if not _gto.NAME_RE.match(name or ""):
-        raise UsageError(
-            f"artifact name {name!r} is not valid",
-            "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
-        )
-    if len(name.encode()) > MAX_NAME:
-        raise UsageError(f"artifact name is longer than {MAX_NAME} bytes")
-    res = scm.git(root, "check-ref-format", f"refs/tags/{name}@v0.0.0", check=False)
-    if res.returncode != 0:
-        raise UsageError(
-            f"artifact name {name!r} is not a valid git tag name",
-            "avoid '//', '..' and names ending in '.lock'",
-        )
-    for other in known or []:
-        if other != name and other.lower() == name.lower():
-            raise UsageError(
-                f"artifact name {name!r} differs only in case from {other!r}",
-                "tags that differ only in case collide on macOS and Windows",
-            )
 
 
 def check_version(version: str) -> None:
@@ -401,7 +377,7 @@ def register(
     commit = revfile.resolve_rev(root, rev)
     arts = state(root)
     decl = declared(root, commit)
-    check_name(root, name, known=[*arts, *decl])
+    names.check_artifact_name(root, name, known=[*arts, *decl])
     if name not in decl:
         raise UsageError(
             f"dvc.yaml at {rev}: no artifact '{name}' under 'artifacts:'",
@@ -482,11 +458,7 @@ def promote(
 ) -> Assigned:
     root = project.root
     stages = _stages(project)
-    if not _gto.NAME_RE.match(stage or ""):
-        raise UsageError(
-            f"stage {stage!r} is not a valid stage name",
-            "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
-        )
+    names.check_registry_stage(stage)
     check_version(version)
     arts = state(root)
     art = arts.get(name)
@@ -605,9 +577,9 @@ class Listed:
 
 def list_models(project: Project) -> list[Listed]:
     arts = state(project.root)
-    names = sorted(set(arts) | set(declared(project.root, None)))
+    listed = sorted(set(arts) | set(declared(project.root, None)))
     out = []
-    for n in names:
+    for n in listed:
         a = arts.get(n, Artifact(n))
         out.append(
             Listed(
