@@ -63,16 +63,17 @@ def _name_max(directory: Path) -> int:
         return 255
 
 
-def _outside(root: Path, target: Path) -> bool:
-    try:
-        Path(os.path.realpath(target)).relative_to(root)
-    except ValueError:
-        return True
-    return False
+def within(root: Path, path: Path | str) -> str | None:
+    """``path`` with its links followed, relative to ``root`` (POSIX, ``.`` for the root
+    itself); None when it leads outside. The one "inside the project" rule: user paths
+    (:func:`inside`), stage paths, journal entries and :meth:`Project.rel` all use it."""
+    real = Path(os.path.realpath(path))
+    top = Path(os.path.realpath(root))
+    return real.relative_to(top).as_posix() if real.is_relative_to(top) else None
 
 
 def _check_links(root: Path, p: Path, shown: str) -> None:
-    if _outside(root, p):
+    if within(root, p) is None:
         raise UsageError(
             f"{shown}: is a link to {os.path.realpath(p)}, outside the project",
             "copy the file into the project instead of linking to it",
@@ -86,7 +87,7 @@ def _check_links(root: Path, p: Path, shown: str) -> None:
         with os.scandir(stack.pop()) as entries:
             for entry in entries:
                 if entry.is_symlink():
-                    if _outside(root, Path(entry.path)):
+                    if within(root, entry.path) is None:
                         raise UsageError(
                             f"{Path(entry.path).relative_to(root)}: is a link to "
                             f"{os.path.realpath(entry.path)}, outside the project",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, journal, lock, scm
+from . import _dvc, journal, lock, paths, scm
 from .errors import PreconditionError, RemoteError, UsageError
 from .project import Project
 from .remote import plainly_reachable
@@ -90,16 +90,12 @@ def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list
                 "file",
             ):
                 continue
-            try:
-                rel = Path(os.path.realpath(d.fs_path)).relative_to(top).as_posix()
-            except ValueError:
-                continue
-            deps.setdefault(rel, []).append(name)
+            rel = paths.within(top, d.fs_path)
+            if rel is not None:
+                deps.setdefault(rel, []).append(name)
         for o in s.outs:
-            try:
-                outs.add(Path(os.path.realpath(o.fs_path)).relative_to(top).as_posix())
-            except ValueError:
-                continue
+            if (out_rel := paths.within(top, o.fs_path)) is not None:
+                outs.add(out_rel)
     skip = {project.git_path(p) for p in ours}
     found: dict[str, list[str]] = {}
     for entry in scm.status(project.root):

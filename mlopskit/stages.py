@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcfiles, dvcyaml, flat, lock, names, params, yamlio
+from . import _dvc, dvcfiles, dvcyaml, flat, lock, names, params, paths, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -392,11 +392,7 @@ def check_paths(root: Path, stages: Sequence[Any]) -> None:
     """A stage's wdir, outputs and local dependencies must stay inside the project (C4.29)."""
 
     def inside(p: str) -> bool:
-        try:
-            Path(os.path.realpath(p)).relative_to(root)
-        except ValueError:
-            return False
-        return True
+        return paths.within(root, p) is not None
 
     for stage in stages:
         where = f"{stage.relpath}: stage '{getattr(stage, 'name', stage.addressing)}'"
