@@ -233,14 +233,17 @@ def push_experiment(
     if ref is None:
         raise UsageError(f"no experiment named '{name}'")
     data.push(project, remote=dvc_remote, wait=wait)
-    auth = scm.auth_args(project.root, git_remote)
-    res = scm.git(
-        project.root, *auth, "push", "--porcelain", "--", git_remote, f"{ref}:{ref}", check=False
+    rejected = scm.push(
+        project.root,
+        git_remote,
+        f"{ref}:{ref}",
+        kept=f"the experiment {ref} is kept locally",
+        hint=f"retry with 'mlopskit exp push {name}'",
     )
-    if res.returncode != 0:
+    if rejected is not None:
         from .errors import RemoteError
 
-        raise RemoteError(f"git push of {ref} failed: {(res.err or res.out).strip()[-200:]}")
+        raise RemoteError(f"git push of {ref} was rejected: {rejected.strip()[-200:]}")
     return ref
 
 

@@ -326,27 +326,23 @@ def _create_tag(root: Path, name: str, commit: str, message: str, *, sign: bool 
         raise MlopskitError(f"git tag failed: {res.err}")
 
 
-def _push_tag(root: Path, name: str, remote: str = "origin") -> None:
-    """Push one tag, never forced; a tag already on the remote means someone else won."""
-    if scm.remote_url(root, remote) is None:
-        raise RemoteError(
-            f"git remote '{remote}' is not configured; the tag '{name}' is local",
-            f"git push {remote} refs/tags/{name}",
-        )
-    res = scm.git(root, "push", "--porcelain", "--", remote, f"refs/tags/{name}", check=False)
-    if res.returncode == 0:
-        return
-    text = res.out + res.err
-    if "[rejected]" in text or "already exists" in text:
+def _push_tag(root: Path, name: str) -> None:
+    """Push one tag (scm.push: token, the branch's remote, retries), never forced; a tag
+    already on the remote means someone else won."""
+    remote = scm.default_remote(root)
+    rejected = scm.push(
+        root,
+        remote,
+        f"refs/tags/{name}",
+        kept=f"the tag '{name}' is kept locally",
+        hint=f"retry with 'git push {remote} refs/tags/{name}'",
+    )
+    if rejected is not None:
         scm.git(root, "tag", "-d", "--", name, check=False)
         raise PreconditionError(
             f"tag '{name}' already exists on '{remote}'",
             "another registration won; fetch tags and choose another version",
         )
-    raise RemoteError(
-        f"git push of tag '{name}' failed: {(res.err or res.out).strip()}",
-        f"the tag is kept locally; retry with 'git push {remote} refs/tags/{name}'",
-    )
 
 
 # --------------------------------------------------------------------------- commands

@@ -231,6 +231,25 @@ def _clone_with_remote(trained: Repo, origin: Path, where: Path) -> Path:
     return where
 
 
+def test_tag_pushes_go_to_the_branchs_remote_not_a_hard_coded_origin(
+    trained: Repo, origin: Path
+) -> None:
+    """Issue 14: registry pushes go through scm.push, to the remote `git push` would use
+    for the current branch (here `upstream`; there is no `origin`), not to `origin`."""
+    trained.git("remote", "add", "upstream", str(origin))
+    trained.git("push", "-q", "-u", "upstream", "main")
+    code, out, err = run_cli(
+        "model", "register", "model", "--version", "v1.0.0", "--push", cwd=trained.root
+    )
+    assert code == 0, err
+    assert "pushed" in out
+    code, _, err = run_cli(
+        "model", "promote", "model", "v1.0.0", "--stage", "dev", "--push", cwd=trained.root
+    )
+    assert code == 0, err
+    assert sorted(git(origin, "tag", "-l").split()) == ["model#dev#1", "model@v1.0.0"]
+
+
 def test_concurrent_registrations_exactly_one_wins(
     trained: Repo, origin: Path, tmp_path: Path
 ) -> None:
