@@ -375,27 +375,11 @@ def _overlap(a: str, b: str) -> bool:
 def missing_data(root: Path, cache: Path | None, targets: Sequence[str] = ()) -> list[str]:
     """DVC-managed paths (pointers' and dvc.lock's cached outputs) that are neither in the
     workspace nor in the local cache: only a remote can bring them (a fresh clone)."""
-    from . import revfile, yamlio
+    from . import dvcfiles
 
-    found: dict[str, str] = {}
-    lock_doc = revfile.load_structured(root, None, "dvc.lock")
-    stages = (lock_doc or {}).get("stages") if isinstance(lock_doc, dict) else None
-    for stage in (stages or {}).values():
-        for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
-            if isinstance(out, dict) and "path" in out:
-                found[str(out["path"])] = str(out.get("md5") or "")
-    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
-        if not pointer:
-            continue
-        try:
-            doc = yamlio.fast_loads((root / pointer).read_text("utf-8"), display=pointer)
-        except (OSError, MlopskitError):
-            continue
-        base = PurePosixPath(pointer).parent
-        for out in (doc or {}).get("outs") or [] if isinstance(doc, dict) else []:
-            if isinstance(out, dict) and "path" in out:
-                path = (base / str(out["path"])).as_posix()
-                found[path.removeprefix("./")] = str(out.get("md5") or "")
+    with dvcfiles.Reader(root) as reader:  # the one reader of dvc.lock and .dvc files
+        recorded = reader.outputs(dvcfiles.WORKSPACE)
+    found = {path: recorded.hashes[path] for path in recorded.producers}  # outputs only
     tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
     wanted = [t.rstrip("/") for t in targets]
 

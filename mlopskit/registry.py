@@ -217,14 +217,6 @@ def _dir_entry(root: Path, dir_md5: str, rel: str) -> str | None:
     return None
 
 
-def _out_entries(doc: Any) -> list[tuple[str, str]]:
-    found = []
-    for out in (doc or {}).get("outs", []) if isinstance(doc, dict) else []:
-        if isinstance(out, dict) and out.get("path") and out.get("md5"):
-            found.append((str(out["path"]).rstrip("/"), str(out["md5"])))
-    return found
-
-
 def locate(root: Path, rev: str, path: str) -> Located | None:
     """The md5 of artifact ``path`` at ``rev``: the ``outs`` entry of the stage that
     produces it in dvc.lock (never a downstream stage's ``deps``, which is stale when that
@@ -233,28 +225,26 @@ def locate(root: Path, rev: str, path: str) -> Located | None:
     import hashlib
     import posixpath
 
+    from . import dvcfiles
+
     path = posixpath.normpath(path)
-    lock = revfile.load_structured(root, rev, "dvc.lock")
-    stages = (lock or {}).get("stages", {}) if isinstance(lock, dict) else {}
-    for name, stage in stages.items() if isinstance(stages, dict) else []:
-        for out, md5 in _out_entries(stage):
-            if out == path:
-                return Located(md5, "dvc.lock", str(name))
-            if md5.endswith(".dir") and path.startswith(out + "/"):
-                inner = _dir_entry(root, md5, path[len(out) + 1 :])
-                return Located(inner, "dvc.lock", str(name), md5) if inner else None
+    with dvcfiles.Reader(root) as reader:  # the one reader of dvc.lock and .dvc files
+        recorded = reader.outputs(rev)
+        pointers = set(reader.state(rev).pointers)
     parts = path.split("/")
-    for i in range(len(parts), 0, -1):
-        tracked = "/".join(parts[:i])
-        pointer = revfile.load_structured(root, rev, f"{tracked}.dvc")
-        base = posixpath.dirname(tracked)
-        for out, md5 in _out_entries(pointer):
-            full = posixpath.normpath(posixpath.join(base, out))
-            if full == path:
-                return Located(md5, ".dvc", f"{tracked}.dvc")
-            if md5.endswith(".dir") and path.startswith(full + "/"):
-                inner = _dir_entry(root, md5, path[len(full) + 1 :])
-                return Located(inner, ".dvc", f"{tracked}.dvc", md5) if inner else None
+    for i in range(len(parts), 0, -1):  # the output itself, else the directory holding it
+        out = "/".join(parts[:i])
+        producer = recorded.producers.get(out)
+        if producer is None:
+            continue
+        md5 = recorded.hashes[out]
+        source = ".dvc" if producer in pointers else "dvc.lock"
+        if out == path:
+            return Located(md5, source, producer)
+        if not md5.endswith(".dir"):
+            continue
+        inner = _dir_entry(root, md5, path[len(out) + 1 :])
+        return Located(inner, source, producer, md5) if inner else None
     blob = scm.show(root, rev, path)
     if blob is not None:
         return Located(hashlib.md5(blob).hexdigest(), "git", "git")
