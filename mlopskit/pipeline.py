@@ -71,13 +71,17 @@ class DirtyDep:
         return f"{self.path} ({word} {', '.join(self.stages)})"
 
 
-def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list[DirtyDep]:
-    """Uncommitted changes (modified, staged, deleted or new) to a file a stage depends on,
-    minus what the state commit takes (``ours``: dvc.yaml, params files...) and DVC's outputs.
+def dirty_deps(project: Project, stages: Sequence[Any], ours: set[str]) -> list[DirtyDep]:
+    """The one "dirty" rule of the pipeline (``repro --commit``'s pre-run check, ``commit``,
+    and the ``--allow-dirty`` note): uncommitted changes (modified, staged, deleted or new)
+    to a file a stage depends on, minus what the state commit takes (``ours``: dvc.yaml,
+    params files...) and DVC's outputs.
 
-    Only stage dependencies count: a modified README.md, a staged unrelated file or a
-    workflow file never does. Compared in git's own terms (paths from the git root), so a
-    project in a sub-folder and a dependency outside it are judged alike.
+    Only stage dependencies count: dvc.yaml and params changes never block (they go into
+    the commit), nor does a modified README.md, a staged unrelated file or a workflow file.
+    Compared in git's own terms (paths from the git root), so a project in a sub-folder
+    and a dependency outside it are judged alike. (``scm.dirty_tracked`` answers another
+    question: does the work tree differ from HEAD at all.)
     """
     top = project.git_root
     deps: dict[str, list[str]] = {}
@@ -113,6 +117,18 @@ def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list
             shown = os.path.relpath(top / p, project.root)
         out.append(DirtyDep(Path(shown).as_posix(), names))
     return out
+
+
+def refuse_dirty(project: Project, stages: Sequence[Any], ours: set[str], hint: str) -> None:
+    """Exit 3 naming each dirty stage dependency (:func:`dirty_deps`) and its stages."""
+    dirty = dirty_deps(project, stages, ours)
+    if dirty:
+        raise PreconditionError(
+            "uncommitted changes the pipeline depends on: "
+            + ", ".join(str(d) for d in dirty[:8])
+            + (" ..." if len(dirty) > 8 else ""),
+            hint,
+        )
 
 
 def _git_push_target(project: Project, branch: str) -> str:
@@ -225,14 +241,12 @@ def _repro(
             check_paths(root, stages)
             check_params(root, stages)
             if commit and not dry and not allow_dirty:
-                dirty = _dirty_code(project, stages, set(commit_candidates(project, stages)))
-                if dirty:
-                    raise PreconditionError(
-                        "uncommitted changes the pipeline depends on: "
-                        + ", ".join(str(d) for d in dirty[:8])
-                        + (" ..." if len(dirty) > 8 else ""),
-                        "commit them first so the model traces to a commit, or pass --allow-dirty",
-                    )
+                refuse_dirty(
+                    project,
+                    stages,
+                    set(commit_candidates(project, stages)),
+                    "commit them first so the model traces to a commit, or pass --allow-dirty",
+                )
             if pull and not dry:
                 # "Pipeline is up to date." would be false when the data is not here and
                 # no remote can bring it.
@@ -380,14 +394,7 @@ def commit_state(
 
 def _check_true(project: Project, repo: Repo, stages: Sequence[Any], files: set[str]) -> None:
     """Refuse (exit 3) a commit whose dvc.lock does not match what it names."""
-    dirty = _dirty_code(project, stages, files)
-    if dirty:
-        raise PreconditionError(
-            "uncommitted changes the pipeline depends on: "
-            + ", ".join(str(d) for d in dirty[:8])
-            + (" ..." if len(dirty) > 8 else ""),
-            "commit them first so dvc.lock traces to a commit",
-        )
+    refuse_dirty(project, stages, files, "commit them first so dvc.lock traces to a commit")
     stale = _dvc.stale_stages(repo)
     if stale:
         raise PreconditionError(
@@ -442,7 +449,7 @@ def _commit_state(
             files = commit_candidates(project, stages)
             changed = {e.path for e in status}
             todo = [f for f in files if f in changed]
-            if note_dirty and (dirty := _dirty_code(project, stages, set(files))):
+            if note_dirty and (dirty := dirty_deps(project, stages, set(files))):
                 msg += (
                     "\n\nmlopskit: built from a dirty work tree ("
                     + ", ".join(d.path for d in dirty[:8])
