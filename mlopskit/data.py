@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import _dvc, journal, lock, names, paths, scm
 from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
+from .formatting import first
 from .project import Project
 
 if TYPE_CHECKING:
@@ -258,8 +259,7 @@ def push(
             if missing:
                 raise OperationFailed(
                     f"{len(missing)} object(s) are neither in the cache nor in the remote: "
-                    + ", ".join(missing[:10])
-                    + (" ..." if len(missing) > 10 else ""),
+                    + first(missing, 10),
                     "re-create them ('mlopskit repro' or 'mlopskit data add') or pull them "
                     "from another remote",
                 )
@@ -337,8 +337,7 @@ def pull(
             where = sorted(Path(str(p)).as_posix() for p in failed)
             raise OperationFailed(
                 f"{len(where)} path(s) are in neither the cache nor remote '{name}': "
-                + ", ".join(where[:8])
-                + (" ..." if len(where) > 8 else ""),
+                + first(where, 8),
                 "push them from the machine that made them ('mlopskit data push'), "
                 "or skip them with --allow-missing",
             ) from err.__cause__

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _dvc, journal, lock, paths, scm
 from .errors import PreconditionError, RemoteError, UsageError
+from .formatting import first
 from .project import Project
 from .remote import plainly_reachable
 
@@ -124,9 +125,7 @@ def refuse_dirty(project: Project, stages: Sequence[Any], ours: set[str], hint: 
     dirty = dirty_deps(project, stages, ours)
     if dirty:
         raise PreconditionError(
-            "uncommitted changes the pipeline depends on: "
-            + ", ".join(str(d) for d in dirty[:8])
-            + (" ..." if len(dirty) > 8 else ""),
+            "uncommitted changes the pipeline depends on: " + first(dirty, 8),
             hint,
         )
 
@@ -412,8 +411,7 @@ def _check_in_remote(project: Project, repo: Repo) -> None:
         where = f"DVC remote '{name}'" if name else "a DVC remote (none is configured)"
         raise PreconditionError(
             f"{len(missing)} output(s) the commit points at are not in {where}: "
-            + ", ".join(missing[:8])
-            + (" ..." if len(missing) > 8 else ""),
+            + first(missing, 8),
             "push them first ('mlopskit data push'), or pass --allow-missing-remote "
             "to push the commit anyway (a fresh clone cannot pull them)",
         )
