@@ -221,18 +221,20 @@ def push_experiment(
     project: Project,
     name: str,
     *,
-    git_remote: str = "origin",
+    git_remote: str | None = None,
     dvc_remote: str | None = None,
     wait: bool = False,
 ) -> str:
     """Publish an experiment as `dvc exp push` does: its outputs to the DVC remote, then its
-    ref to the git remote (with GITHUB_TOKEN as a header over https, never --force)."""
+    ref to the git remote (scm.push: GITHUB_TOKEN over https, retries, never --force;
+    by default the remote `git push` would use for the current branch)."""
     from . import data
 
     ref = exp_ref(project.root, name)
     if ref is None:
         raise UsageError(f"no experiment named '{name}'")
     data.push(project, remote=dvc_remote, wait=wait)
+    git_remote = git_remote or scm.default_remote(project.root)
     rejected = scm.push(
         project.root,
         git_remote,
