@@ -13,7 +13,7 @@ import pytest
 
 from mlopskit import errors, lineage, registry, revfile
 
-from .conftest import Repo, git, run_cli
+from .conftest import Repo, dvc, git, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -528,3 +528,38 @@ def test_model_card_code_spans_are_whole(trained: Repo) -> None:
     assert "a`b" in spans and "train" in spans and "double" in spans
     assert lineage.code_span("a ``b`` c") == "```a ``b`` c```"
     assert lineage.code_span("`x`") == "`` `x` ``"
+
+
+def test_locate_reads_dvc_lock_as_dvc_does_wdir_and_nested(repo: Repo) -> None:
+    """Issue 14: registry.locate reads dvc.lock through dvcfiles.Reader. Its hand-rolled
+    walk read only the root dvc.lock with paths as written, so an output of a stage with a
+    `wdir`, or of a nested dvc.yaml, was not found (None: 'not tracked')."""
+    import yaml
+
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  build:\n    wdir: sub\n"
+        "    cmd: python -c \"open('model.bin','w').write('m')\"\n"
+        "    outs:\n      - model.bin\n",
+    )
+    repo.write(
+        "nested/dvc.yaml",
+        "stages:\n  inner:\n    cmd: python -c \"open('out.bin','w').write('n')\"\n"
+        "    outs:\n      - out.bin\n",
+    )
+    (repo.root / "sub").mkdir()
+    dvc(repo.root, "repro", "-q", "build", "nested/dvc.yaml:inner")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+    lock = yaml.safe_load((repo.root / "dvc.lock").read_text())
+    nested = yaml.safe_load((repo.root / "nested/dvc.lock").read_text())
+    found = registry.locate(repo.root, "HEAD", "sub/model.bin")
+    assert found is not None
+    assert (found.md5, found.source, found.where) == (
+        lock["stages"]["build"]["outs"][0]["md5"],
+        "dvc.lock",
+        "build",
+    )
+    found = registry.locate(repo.root, "HEAD", "nested/out.bin")
+    assert found is not None
+    assert (found.md5, found.source) == (nested["stages"]["inner"]["outs"][0]["md5"], "dvc.lock")
