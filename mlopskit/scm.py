@@ -338,20 +338,22 @@ def push(
         text = res.out + res.err
         detail = [line for line in (res.err or res.out).strip().splitlines() if line.strip()]
         last = detail[-1] if detail else f"exit {res.returncode}"
+        if on_rejected is None and ("[rejected]" in text or "already exists" in text):
+            # A ref the remote has another value for (a tag someone else pushed first:
+            # git says "[rejected]", or "[remote rejected] ... already exists" when two
+            # pushes race): the caller judges it, before the refusal below.
+            return text
         if "protected branch" in text.lower() or "[remote rejected]" in text:
             raise RemoteError(
                 f"git push to '{remote}' was refused: {last}; {kept}", refused_hint or hint
             )
-        rejected = any(word in text for word in _REJECTED) or "already exists" in text
-        if rejected and on_rejected is None:
-            return text
+        rejected = any(word in text for word in _REJECTED)
         if attempt == retries:
             raise RemoteError(
                 f"git push to '{remote}' failed after {retries + 1} attempts: {last}; {kept}",
                 hint,
             )
-        if rejected:
-            assert on_rejected is not None
+        if rejected and on_rejected is not None:
             on_rejected(text)
             continue
         time.sleep(delay)

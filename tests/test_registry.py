@@ -250,6 +250,28 @@ def test_tag_pushes_go_to_the_branchs_remote_not_a_hard_coded_origin(
     assert sorted(git(origin, "tag", "-l").split()) == ["model#dev#1", "model@v1.0.0"]
 
 
+def test_a_tag_that_lands_first_during_the_push_is_exit_3(trained: Repo, origin: Path) -> None:
+    """The race test_concurrent_registrations_exactly_one_wins runs, made certain: another
+    push creates the tag after origin advertised its refs and before it updates them
+    (here a pre-receive hook does), so git says "[remote rejected] (failed to update ref)
+    ... reference already exists". That is a lost race (exit 3, the local tag removed),
+    not a refused push (exit 4); scm.push once judged it the other way round."""
+    trained.git("remote", "add", "origin", str(origin))
+    trained.git("push", "-q", "-u", "origin", "main")
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(
+        '#!/bin/sh\nwhile read old new ref; do mkdir -p "$(dirname "$ref")"; '
+        'echo "$new" > "$ref"; done\n'
+    )
+    hook.chmod(0o755)
+    code, _, err = run_cli(
+        "model", "register", "model", "--version", "v1.0.0", "--push", cwd=trained.root
+    )
+    assert code == errors.PRECONDITION, err
+    assert "already exists on 'origin'" in err and "another registration won" in err
+    assert trained.git("tag", "-l").split() == []
+
+
 def test_concurrent_registrations_exactly_one_wins(
     trained: Repo, origin: Path, tmp_path: Path
 ) -> None:
