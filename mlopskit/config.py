@@ -414,9 +414,9 @@ def _parse_registry(data: Any) -> RegistryConfig:
     if not isinstance(stages, list) or not stages:
         raise UsageError(f"{FILENAME}: registry.stages must be a non-empty list")
     if "stages" in r:
-        from ._gto import NAME_RE  # GTO's own rule for names, imported only when needed
+        from .names import is_registry_name  # imported only when needed
     for st in stages if "stages" in r else []:
-        if not isinstance(st, str) or not NAME_RE.match(st):
+        if not is_registry_name(st):
             raise UsageError(f"{FILENAME}: registry.stages: {st!r} is not a valid stage name")
     order = r.get("enforce_order", False)
     if not isinstance(order, bool):

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _dvc, journal, lock, paths, scm
+from . import _dvc, journal, lock, names, paths, scm
 from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
+from .formatting import first
 from .project import Project
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def add(
     if not rels:
         raise MlopskitError("nothing to add")
     for rel in rels:
-        paths.check_ignorable(rel)
+        names.check_ignorable(rel)
     project.require_branch("data add")
     max_mb = project.config.git.max_file_mb
     files = sorted({f for t in rels for f in _pointer_files(t)})
@@ -258,8 +259,7 @@ def push(
             if missing:
                 raise OperationFailed(
                     f"{len(missing)} object(s) are neither in the cache nor in the remote: "
-                    + ", ".join(missing[:10])
-                    + (" ..." if len(missing) > 10 else ""),
+                    + first(missing, 10),
                     "re-create them ('mlopskit repro' or 'mlopskit data add') or pull them "
                     "from another remote",
                 )
@@ -337,8 +337,7 @@ def pull(
             where = sorted(Path(str(p)).as_posix() for p in failed)
             raise OperationFailed(
                 f"{len(where)} path(s) are in neither the cache nor remote '{name}': "
-                + ", ".join(where[:8])
-                + (" ..." if len(where) > 8 else ""),
+                + first(where, 8),
                 "push them from the machine that made them ('mlopskit data push'), "
                 "or skip them with --allow-missing",
             ) from err.__cause__
@@ -375,27 +374,11 @@ def _overlap(a: str, b: str) -> bool:
 def missing_data(root: Path, cache: Path | None, targets: Sequence[str] = ()) -> list[str]:
     """DVC-managed paths (pointers' and dvc.lock's cached outputs) that are neither in the
     workspace nor in the local cache: only a remote can bring them (a fresh clone)."""
-    from . import revfile, yamlio
+    from . import dvcfiles
 
-    found: dict[str, str] = {}
-    lock_doc = revfile.load_structured(root, None, "dvc.lock")
-    stages = (lock_doc or {}).get("stages") if isinstance(lock_doc, dict) else None
-    for stage in (stages or {}).values():
-        for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
-            if isinstance(out, dict) and "path" in out:
-                found[str(out["path"])] = str(out.get("md5") or "")
-    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
-        if not pointer:
-            continue
-        try:
-            doc = yamlio.fast_loads((root / pointer).read_text("utf-8"), display=pointer)
-        except (OSError, MlopskitError):
-            continue
-        base = PurePosixPath(pointer).parent
-        for out in (doc or {}).get("outs") or [] if isinstance(doc, dict) else []:
-            if isinstance(out, dict) and "path" in out:
-                path = (base / str(out["path"])).as_posix()
-                found[path.removeprefix("./")] = str(out.get("md5") or "")
+    with dvcfiles.Reader(root) as reader:  # the one reader of dvc.lock and .dvc files
+        recorded = reader.outputs(dvcfiles.WORKSPACE)
+    found = {path: recorded.hashes[path] for path in recorded.producers}  # outputs only
     tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
     wanted = [t.rstrip("/") for t in targets]
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import _dvc, journal, remote, scm
 from .errors import MlopskitError, UsageError
+from .formatting import first
 from .project import Project
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -333,7 +334,7 @@ def _data_pushed(project: Project) -> Check:
         st = data.status(project, cloud=True)
         missing = [p for p, states in st.entries.items() if "not in remote" in states]
         if missing:
-            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            shown = first(missing, 10)
             return Check(
                 "data pushed",
                 FAIL,
@@ -384,7 +385,7 @@ def _orphans(project: Project) -> Check:
     found = [p for d in dirs for p in d.rglob("*.tmp") if data._DVC_TMP.fullmatch(p.name)]
     if not found:
         return Check("temporary files", OK, "no half-written copies in the cache or remote")
-    shown = ", ".join(str(p) for p in found[:5]) + (" ..." if len(found) > 5 else "")
+    shown = first(found, 5)
     return Check(
         "temporary files",
         WARN,

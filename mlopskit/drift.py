@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from . import charts, schema
+from .config import MonitorConfig
 from .errors import UsageError
 from .formatting import md_table
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+# The thresholds' defaults are the config's (``monitor:`` in mlopskit.yaml), defined once.
+_DEFAULTS = MonitorConfig()
 # Empty bins get this share so PSI stays finite.
 EPSILON = 1e-4
 # Categories beyond the reference's most frequent ones share one bucket.
@@ -337,9 +340,9 @@ def detect(
     current: Any,
     *,
     columns: list[str] | None = None,
-    psi_threshold: float = 0.2,
-    ks_pvalue: float = 0.01,
-    chi2_pvalue: float = 0.01,
+    psi_threshold: float = _DEFAULTS.psi_threshold,
+    ks_pvalue: float = _DEFAULTS.ks_pvalue,
+    chi2_pvalue: float = _DEFAULTS.chi2_pvalue,
     bins: int = 10,
 ) -> DriftResult:
     """Compare ``current`` with ``reference`` (CSV/TSV/Parquet paths or DataFrames).

@@ -116,9 +116,9 @@ def plan(
     if random_k is not None:
         combos = random.Random(seed).sample(combos, min(random_k, len(combos)))
     prefix = prefix or f"sweep-{uuid.uuid4().hex[:6]}"
-    from ._gto import NAME_RE  # experiment names: letters, digits, - and _
+    from .names import is_experiment_name
 
-    if not NAME_RE.match(prefix) or "/" in prefix:
+    if not is_experiment_name(prefix):
         raise UsageError(f"--name {prefix!r}: use letters, digits, '-' and '_'")
     keys = list(grid)
     return [
@@ -136,9 +136,9 @@ def parse_point(text: str) -> Point:
         name, sets = data["name"], data["set"]
     except (ValueError, KeyError, TypeError):
         raise UsageError('--point: expected JSON {"name": ..., "set": ["k=v", ...]}') from None
-    from ._gto import NAME_RE
+    from .names import is_experiment_name
 
-    if not isinstance(name, str) or not NAME_RE.match(name) or "/" in name:
+    if not is_experiment_name(name):
         raise UsageError(f"--point: name {str(name)[:40]!r} is not valid")
     if not isinstance(sets, list) or not all(isinstance(a, str) and "=" in a for a in sets):
         raise UsageError("--point: 'set' must be a list of KEY=VALUE strings")
@@ -221,26 +221,31 @@ def push_experiment(
     project: Project,
     name: str,
     *,
-    git_remote: str = "origin",
+    git_remote: str | None = None,
     dvc_remote: str | None = None,
     wait: bool = False,
 ) -> str:
     """Publish an experiment as `dvc exp push` does: its outputs to the DVC remote, then its
-    ref to the git remote (with GITHUB_TOKEN as a header over https, never --force)."""
+    ref to the git remote (scm.push: GITHUB_TOKEN over https, retries, never --force;
+    by default the remote `git push` would use for the current branch)."""
     from . import data
 
     ref = exp_ref(project.root, name)
     if ref is None:
         raise UsageError(f"no experiment named '{name}'")
     data.push(project, remote=dvc_remote, wait=wait)
-    auth = scm.auth_args(project.root, git_remote)
-    res = scm.git(
-        project.root, *auth, "push", "--porcelain", "--", git_remote, f"{ref}:{ref}", check=False
+    git_remote = git_remote or scm.default_remote(project.root)
+    rejected = scm.push(
+        project.root,
+        git_remote,
+        f"{ref}:{ref}",
+        kept=f"the experiment {ref} is kept locally",
+        hint=f"retry with 'mlopskit exp push {name}'",
     )
-    if res.returncode != 0:
+    if rejected is not None:
         from .errors import RemoteError
 
-        raise RemoteError(f"git push of {ref} failed: {(res.err or res.out).strip()[-200:]}")
+        raise RemoteError(f"git push of {ref} was rejected: {rejected.strip()[-200:]}")
     return ref
 
 

@@ -8,6 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def first(items: Sequence[object], n: int) -> str:
+    """The first ``n`` items, comma-separated, with `` ...`` when there are more: how
+    every message names a long list (paths, stages, objects)."""
+    return ", ".join(str(x) for x in items[:n]) + (" ..." if len(items) > n else "")
+
+
 def fmt(value: Any) -> str:
     if value is None:
         return "—"

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from . import scm, yamlio
+from . import paths, scm, yamlio
 from .errors import IntegrityError, PreconditionError, UsageError
 
 if TYPE_CHECKING:
@@ -377,8 +377,7 @@ def _check_path(root: Path, j: Path, rel: Any) -> str:
         or PurePosixPath(rel).parts[0] in (".git", ".dvc")
     )
     if not bad:
-        top = Path(os.path.realpath(root))
-        bad = not Path(os.path.realpath(root / rel)).is_relative_to(top)
+        bad = paths.within(root, root / rel) is None
     if bad:
         raise UsageError(
             f"{j}: names {rel!r}, outside the project or inside .git or .dvc",

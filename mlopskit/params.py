@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import dvcfiles, flat, lock, revfile, yamlio
+from . import dvcfiles, flat, lock, names, revfile, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -99,7 +99,7 @@ def _split(assignment: str) -> tuple[str, str, str]:
     file, key = dvcfiles.PARAMS_FILE, lhs
     if ":" in lhs:
         file, key = lhs.split(":", 1)
-    if not key or any(not part for part in key.split(".")):
+    if not names.is_params_key(key):
         raise UsageError(f"'{assignment}': empty key")
     if value == "":
         # `train.C=` is a slip (an unset shell variable), not a wish for an empty string.

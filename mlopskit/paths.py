@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .errors import UsageError
 
@@ -63,16 +63,17 @@ def _name_max(directory: Path) -> int:
         return 255
 
 
-def _outside(root: Path, target: Path) -> bool:
-    try:
-        Path(os.path.realpath(target)).relative_to(root)
-    except ValueError:
-        return True
-    return False
+def within(root: Path, path: Path | str) -> str | None:
+    """``path`` with its links followed, relative to ``root`` (POSIX, ``.`` for the root
+    itself); None when it leads outside. The one "inside the project" rule: user paths
+    (:func:`inside`), stage paths, journal entries and :meth:`Project.rel` all use it."""
+    real = Path(os.path.realpath(path))
+    top = Path(os.path.realpath(root))
+    return real.relative_to(top).as_posix() if real.is_relative_to(top) else None
 
 
 def _check_links(root: Path, p: Path, shown: str) -> None:
-    if _outside(root, p):
+    if within(root, p) is None:
         raise UsageError(
             f"{shown}: is a link to {os.path.realpath(p)}, outside the project",
             "copy the file into the project instead of linking to it",
@@ -86,7 +87,7 @@ def _check_links(root: Path, p: Path, shown: str) -> None:
         with os.scandir(stack.pop()) as entries:
             for entry in entries:
                 if entry.is_symlink():
-                    if _outside(root, Path(entry.path)):
+                    if within(root, entry.path) is None:
                         raise UsageError(
                             f"{Path(entry.path).relative_to(root)}: is a link to "
                             f"{os.path.realpath(entry.path)}, outside the project",
@@ -94,35 +95,6 @@ def _check_links(root: Path, p: Path, shown: str) -> None:
                         )
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
-
-
-def check_ignorable(rel: str) -> None:
-    """Refuse (exit 2) a name that a .gitignore line cannot match exactly.
-
-    ``.gitignore`` is read line by line: a newline in the name splits its entry in two
-    (neither ignores the file, and each may ignore others), and git drops a carriage
-    return at the end of a line. DVC writes its pointer and .gitignore as UTF-8.
-    """
-    name = PurePosixPath(rel).name
-    shown = repr(rel)
-    if "\n" in name:
-        raise UsageError(
-            f"{shown}: a newline in a file name cannot be written to .gitignore",
-            "rename the file without the newline",
-        )
-    if name.endswith("\r"):
-        raise UsageError(
-            f"{shown}: git drops a carriage return at the end of a .gitignore line, so it "
-            "cannot ignore this name",
-            "rename the file without the trailing carriage return",
-        )
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(
-            f"{shown}: the name is not valid UTF-8, which DVC's files and .gitignore need",
-            "rename the file to a UTF-8 name",
-        ) from None
 
 
 def dvc_gitignore_entry(name: str) -> str:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, journal, lock, scm
+from . import _dvc, journal, lock, paths, scm
 from .errors import PreconditionError, RemoteError, UsageError
+from .formatting import first
 from .project import Project
 from .remote import plainly_reachable
 
@@ -71,13 +72,17 @@ class DirtyDep:
         return f"{self.path} ({word} {', '.join(self.stages)})"
 
 
-def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list[DirtyDep]:
-    """Uncommitted changes (modified, staged, deleted or new) to a file a stage depends on,
-    minus what the state commit takes (``ours``: dvc.yaml, params files...) and DVC's outputs.
+def dirty_deps(project: Project, stages: Sequence[Any], ours: set[str]) -> list[DirtyDep]:
+    """The one "dirty" rule of the pipeline (``repro --commit``'s pre-run check, ``commit``,
+    and the ``--allow-dirty`` note): uncommitted changes (modified, staged, deleted or new)
+    to a file a stage depends on, minus what the state commit takes (``ours``: dvc.yaml,
+    params files...) and DVC's outputs.
 
-    Only stage dependencies count: a modified README.md, a staged unrelated file or a
-    workflow file never does. Compared in git's own terms (paths from the git root), so a
-    project in a sub-folder and a dependency outside it are judged alike.
+    Only stage dependencies count: dvc.yaml and params changes never block (they go into
+    the commit), nor does a modified README.md, a staged unrelated file or a workflow file.
+    Compared in git's own terms (paths from the git root), so a project in a sub-folder
+    and a dependency outside it are judged alike. (``scm.dirty_tracked`` answers another
+    question: does the work tree differ from HEAD at all.)
     """
     top = project.git_root
     deps: dict[str, list[str]] = {}
@@ -90,16 +95,12 @@ def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list
                 "file",
             ):
                 continue
-            try:
-                rel = Path(os.path.realpath(d.fs_path)).relative_to(top).as_posix()
-            except ValueError:
-                continue
-            deps.setdefault(rel, []).append(name)
+            rel = paths.within(top, d.fs_path)
+            if rel is not None:
+                deps.setdefault(rel, []).append(name)
         for o in s.outs:
-            try:
-                outs.add(Path(os.path.realpath(o.fs_path)).relative_to(top).as_posix())
-            except ValueError:
-                continue
+            if (out_rel := paths.within(top, o.fs_path)) is not None:
+                outs.add(out_rel)
     skip = {project.git_path(p) for p in ours}
     found: dict[str, list[str]] = {}
     for entry in scm.status(project.root):
@@ -117,6 +118,16 @@ def _dirty_code(project: Project, stages: Sequence[Any], ours: set[str]) -> list
             shown = os.path.relpath(top / p, project.root)
         out.append(DirtyDep(Path(shown).as_posix(), names))
     return out
+
+
+def refuse_dirty(project: Project, stages: Sequence[Any], ours: set[str], hint: str) -> None:
+    """Exit 3 naming each dirty stage dependency (:func:`dirty_deps`) and its stages."""
+    dirty = dirty_deps(project, stages, ours)
+    if dirty:
+        raise PreconditionError(
+            "uncommitted changes the pipeline depends on: " + first(dirty, 8),
+            hint,
+        )
 
 
 def _git_push_target(project: Project, branch: str) -> str:
@@ -229,14 +240,12 @@ def _repro(
             check_paths(root, stages)
             check_params(root, stages)
             if commit and not dry and not allow_dirty:
-                dirty = _dirty_code(project, stages, set(commit_candidates(project, stages)))
-                if dirty:
-                    raise PreconditionError(
-                        "uncommitted changes the pipeline depends on: "
-                        + ", ".join(str(d) for d in dirty[:8])
-                        + (" ..." if len(dirty) > 8 else ""),
-                        "commit them first so the model traces to a commit, or pass --allow-dirty",
-                    )
+                refuse_dirty(
+                    project,
+                    stages,
+                    set(commit_candidates(project, stages)),
+                    "commit them first so the model traces to a commit, or pass --allow-dirty",
+                )
             if pull and not dry:
                 # "Pipeline is up to date." would be false when the data is not here and
                 # no remote can bring it.
@@ -384,14 +393,7 @@ def commit_state(
 
 def _check_true(project: Project, repo: Repo, stages: Sequence[Any], files: set[str]) -> None:
     """Refuse (exit 3) a commit whose dvc.lock does not match what it names."""
-    dirty = _dirty_code(project, stages, files)
-    if dirty:
-        raise PreconditionError(
-            "uncommitted changes the pipeline depends on: "
-            + ", ".join(str(d) for d in dirty[:8])
-            + (" ..." if len(dirty) > 8 else ""),
-            "commit them first so dvc.lock traces to a commit",
-        )
+    refuse_dirty(project, stages, files, "commit them first so dvc.lock traces to a commit")
     stale = _dvc.stale_stages(repo)
     if stale:
         raise PreconditionError(
@@ -409,8 +411,7 @@ def _check_in_remote(project: Project, repo: Repo) -> None:
         where = f"DVC remote '{name}'" if name else "a DVC remote (none is configured)"
         raise PreconditionError(
             f"{len(missing)} output(s) the commit points at are not in {where}: "
-            + ", ".join(missing[:8])
-            + (" ..." if len(missing) > 8 else ""),
+            + first(missing, 8),
             "push them first ('mlopskit data push'), or pass --allow-missing-remote "
             "to push the commit anyway (a fresh clone cannot pull them)",
         )
@@ -446,7 +447,7 @@ def _commit_state(
             files = commit_candidates(project, stages)
             changed = {e.path for e in status}
             todo = [f for f in files if f in changed]
-            if note_dirty and (dirty := _dirty_code(project, stages, set(files))):
+            if note_dirty and (dirty := dirty_deps(project, stages, set(files))):
                 msg += (
                     "\n\nmlopskit: built from a dirty work tree ("
                     + ", ".join(d.path for d in dirty[:8])

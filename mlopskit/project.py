@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import config as _config
-from . import scm, yamlio
+from . import paths, scm, yamlio
 from .errors import PreconditionError, UsageError
 
 
@@ -97,14 +97,13 @@ class Project:
         p = Path(path)
         if not p.is_absolute():
             p = (self.cwd or self.root) / p
-        real = Path(os.path.realpath(p))
-        try:
-            return real.relative_to(self.root).as_posix()
-        except ValueError:
+        rel = paths.within(self.root, p)
+        if rel is None:
             raise UsageError(
                 f"{path}: outside the project root {self.root}",
                 "only paths inside the repository can be versioned",
-            ) from None
+            )
+        return rel
 
     def require_branch(self, what: str) -> str:
         branch = scm.current_branch(self.root)

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _gto, revfile, scm
+from . import _gto, names, revfile, scm
 from .errors import MlopskitError, PreconditionError, RemoteError, UsageError
 from .journal import barrier
 from .project import Project
 
-MAX_NAME = 200
 _SEMVER = re.compile(
     r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
@@ -29,40 +28,6 @@ _SEMVER = re.compile(
 
 
 # --------------------------------------------------------------------------- names
-
-
-def tag_name(name: str) -> str:
-    """An artifact's name as GTO writes it in a tag: ``sub:model`` (declared in
-    ``sub/dvc.yaml``) is ``sub=model`` (git refuses ':' in a tag)."""
-    return name.replace(":", "=")
-
-
-_DIRNAME = re.compile(r"^[a-zA-Z0-9-_./]+$")  # GTO's dirname of a nested dvc.yaml
-
-
-def check_name(root: Path, name: str, *, known: list[str] | None = None) -> None:
-    """GTO's name rule (``NAME``, or ``DIR:NAME`` for one in ``DIR/dvc.yaml``), git's ref
-    rule, a length limit and no case-only collisions."""
-    dirname, _, base = (name or "").rpartition(":")
-    if not _gto.NAME_RE.match(base) or (":" in name and not _DIRNAME.match(dirname)):
-        raise UsageError(
-            f"artifact name {name!r} is not valid",
-            "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
-        )
-    if len(name.encode()) > MAX_NAME:
-        raise UsageError(f"artifact name is longer than {MAX_NAME} bytes")
-    res = scm.git(root, "check-ref-format", f"refs/tags/{tag_name(name)}@v0.0.0", check=False)
-    if res.returncode != 0:
-        raise UsageError(
-            f"artifact name {name!r} is not a valid git tag name",
-            "avoid '//', '..' and names ending in '.lock'",
-        )
-    for other in known or []:
-        if other != name and other.lower() == name.lower():
-            raise UsageError(
-                f"artifact name {name!r} differs only in case from {other!r}",
-                "tags that differ only in case collide on macOS and Windows",
-            )
 
 
 def check_version(version: str) -> None:
@@ -358,27 +323,23 @@ def _create_tag(root: Path, name: str, commit: str, message: str, *, sign: bool 
         raise MlopskitError(f"git tag failed: {res.err}")
 
 
-def _push_tag(root: Path, name: str, remote: str = "origin") -> None:
-    """Push one tag, never forced; a tag already on the remote means someone else won."""
-    if scm.remote_url(root, remote) is None:
-        raise RemoteError(
-            f"git remote '{remote}' is not configured; the tag '{name}' is local",
-            f"git push {remote} refs/tags/{name}",
-        )
-    res = scm.git(root, "push", "--porcelain", "--", remote, f"refs/tags/{name}", check=False)
-    if res.returncode == 0:
-        return
-    text = res.out + res.err
-    if "[rejected]" in text or "already exists" in text:
+def _push_tag(root: Path, name: str) -> None:
+    """Push one tag (scm.push: token, the branch's remote, retries), never forced; a tag
+    already on the remote means someone else won."""
+    remote = scm.default_remote(root)
+    rejected = scm.push(
+        root,
+        remote,
+        f"refs/tags/{name}",
+        kept=f"the tag '{name}' is kept locally",
+        hint=f"retry with 'git push {remote} refs/tags/{name}'",
+    )
+    if rejected is not None:
         scm.git(root, "tag", "-d", "--", name, check=False)
         raise PreconditionError(
             f"tag '{name}' already exists on '{remote}'",
             "another registration won; fetch tags and choose another version",
         )
-    raise RemoteError(
-        f"git push of tag '{name}' failed: {(res.err or res.out).strip()}",
-        f"the tag is kept locally; retry with 'git push {remote} refs/tags/{name}'",
-    )
 
 
 # --------------------------------------------------------------------------- commands
@@ -409,7 +370,7 @@ def register(
     commit = revfile.resolve_rev(root, rev)
     arts = state(root)
     decl = declared(root, commit)
-    check_name(root, name, known=[*arts, *decl])
+    names.check_artifact_name(root, name, known=[*arts, *decl])
     if name not in decl:
         raise UsageError(
             f"dvc.yaml at {rev}: no artifact '{name}' under 'artifacts:'",
@@ -457,7 +418,7 @@ def register(
                 f"{path} ({md5}) is not in the DVC remote",
                 "push it first: 'mlopskit data push' (or 'mlopskit repro --push')",
             )
-    tag = f"{tag_name(name)}@{version}"
+    tag = f"{names.tag_name(name)}@{version}"
     _create_tag(root, tag, commit, f"Registering artifact {name} version {version}")
     if push:
         _push_tag(root, tag)
@@ -490,11 +451,7 @@ def promote(
 ) -> Assigned:
     root = project.root
     stages = _stages(project)
-    if not _gto.NAME_RE.match(stage or ""):
-        raise UsageError(
-            f"stage {stage!r} is not a valid stage name",
-            "use letters, digits, '-', '_' and '/', starting and ending with a letter or digit",
-        )
+    names.check_registry_stage(stage)
     check_version(version)
     arts = state(root)
     art = arts.get(name)
@@ -514,7 +471,7 @@ def promote(
                 f"promote it to {stages[i - 1]} first",
             )
     commit = art.versions[version].commit
-    tag = f"{tag_name(name)}#{stage}#{next_counter(art)}"
+    tag = f"{names.tag_name(name)}#{stage}#{next_counter(art)}"
     _create_tag(
         root,
         tag,
@@ -575,7 +532,7 @@ def unpromote(project: Project, name: str, stage: str, *, push: bool = False) ->
         raise UsageError(f"'{name}' has no version in stage {stage!r}")
     version = art.stages[stage]
     commit = art.stage_commits[stage]
-    tag = f"{tag_name(name)}#{stage}!#{next_counter(art)}"
+    tag = f"{names.tag_name(name)}#{stage}!#{next_counter(art)}"
     _create_tag(
         root, tag, commit, f"Unassigning stage {stage} from artifact {name} version {version}"
     )
@@ -595,7 +552,7 @@ def deprecate(project: Project, name: str, *, push: bool = False) -> str:
         raise PreconditionError(f"'{name}' is already deprecated")
     latest = art.latest
     commit = art.versions[latest].commit if latest else revfile.resolve_rev(root, "HEAD")
-    tag = f"{tag_name(name)}@deprecated"
+    tag = f"{names.tag_name(name)}@deprecated"
     _create_tag(root, tag, commit, f"Deprecating artifact {name}")
     if push:
         _push_tag(root, tag)
@@ -613,9 +570,9 @@ class Listed:
 
 def list_models(project: Project) -> list[Listed]:
     arts = state(project.root)
-    names = sorted(set(arts) | set(declared(project.root, None)))
+    listed = sorted(set(arts) | set(declared(project.root, None)))
     out = []
-    for n in names:
+    for n in listed:
         a = arts.get(n, Artifact(n))
         out.append(
             Listed(

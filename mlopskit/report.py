@@ -238,7 +238,8 @@ def lineage(project: Project) -> Lineage:
         in_sync = not stale
     except MlopskitError:
         in_sync = None
-    dirty = [e.path for e in project.status() if e.code != "??"]
+    # Tracked files with changes (scm.dirty_tracked), as the project sees them.
+    dirty = [p for p in map(project.project_path, scm.dirty_tracked(root)) if p is not None]
     return Lineage(
         head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty, not_pulled
     )

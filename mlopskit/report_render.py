@@ -8,7 +8,7 @@ import html
 import re
 from typing import Any
 
-from .formatting import fmt, fmt_change, md_code, md_escape, md_table
+from .formatting import first, fmt, fmt_change, md_code, md_escape, md_table
 from .report import Report
 
 COMMENT_LIMIT = 65536  # GitHub's limit for an issue or pull-request comment
@@ -147,7 +147,7 @@ def _plots_md(r: Report, images: dict[str, str] | None, fallback: str) -> str:
 
 
 def _unreachable_md(files: list[str]) -> str:
-    named = ", ".join(md_code(f) for f in files[:8]) + (" ..." if len(files) > 8 else "")
+    named = first([md_code(f) for f in files], 8)
     return (
         f"_Declared but not in the workspace or the DVC cache: {named} "
         f"(pull it: {md_code('mlopskit data pull ' + files[0])})._\n"

@@ -74,9 +74,16 @@ def render(
     remote_url: str | None = None,
     template: str = templating.DEFAULT_PROJECT_TEMPLATE,
 ) -> dict[str, str]:
+    from .config import MonitorConfig
+
     return templating.render_project(
         template,
-        {"name": name, "pins": _pins(ci_kind(remote_url)), "ci_kind": ci_kind(remote_url)},
+        {
+            "name": name,
+            "pins": _pins(ci_kind(remote_url)),
+            "ci_kind": ci_kind(remote_url),
+            "monitor": MonitorConfig(),  # drift defaults: written from the config's own
+        },
     )
 
 

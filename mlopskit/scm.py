@@ -261,64 +261,108 @@ def push_rebasing(
     ``after_rebase()`` checks the rebased HEAD, and when it raises the branch is put back
     where it was (``reset --keep``) and nothing is pushed.
     """
+    kept = "the local commit is kept"
+
+    def rebase(text: str) -> None:
+        auth = auth_args(root, remote)
+        fetched = git(root, *auth, "fetch", "--quiet", "--", remote, branch, check=False)
+        if fetched.returncode != 0:
+            return
+        checkpoint("git:fetched")
+        upstream = git(root, "rev-parse", "FETCH_HEAD").out.strip()
+        before = head(root) or "HEAD"
+        if before_rebase is not None:
+            before_rebase(before, upstream)
+        rebased = git(root, "rebase", "--quiet", upstream, check=False)
+        if rebased.returncode != 0:
+            git(root, "rebase", "--abort", check=False)
+            raise RemoteError(
+                f"'{remote}/{branch}' moved and its changes conflict with this commit "
+                "(both changed the pipeline state); the local commit is kept",
+                f"rerun on the new '{branch}'",
+            )
+        if after_rebase is not None:
+            try:
+                after_rebase()
+            except BaseException:
+                git(root, "reset", "--quiet", "--keep", before, check=False)
+                raise
+        checkpoint("git:rebased")
+
+    push(
+        root,
+        remote,
+        f"HEAD:refs/heads/{branch}",
+        retries=retries,
+        kept=kept,
+        missing_hint=f"add it with 'git remote add {remote} URL' and run 'git push'",
+        hint="pull or rebase, then 'git push'",
+        refused_hint="push to a branch and open a pull request (ci.ct_mode: pull-request)",
+        on_rejected=rebase,
+    )
+
+
+def push(
+    root: Path,
+    remote: str,
+    refspec: str,
+    *,
+    retries: int = 3,
+    kept: str,
+    hint: str,
+    missing_hint: str | None = None,
+    refused_hint: str | None = None,
+    on_rejected: Callable[[str], None] | None = None,
+) -> str | None:
+    """The one ``git push`` (never forced): ``refspec`` to ``remote``.
+
+    Over https it authenticates with MLOPSKIT_GIT_TOKEN or GITHUB_TOKEN (:func:`auth_args`).
+    A remote that is not configured, a refusal (protected branch, a hook) and a failure
+    that outlasts ``retries`` retries with backoff are exit 4, saying ``kept`` (what stays
+    local). When the remote rejects the update (non-fast-forward, a tag that exists):
+    with ``on_rejected`` it is called with git's output (it may raise, or prepare the next
+    attempt, e.g. by rebasing) and the push is tried again; without, the output is
+    returned for the caller to judge. None: pushed.
+    """
     if remote_url(root, remote) is None:
         raise RemoteError(
-            f"git remote '{remote}' is not configured; the local commit is kept",
-            f"add it with 'git remote add {remote} URL' and run 'git push'",
+            f"git remote '{remote}' is not configured; {kept}",
+            missing_hint or f"add it with 'git remote add {remote} URL'",
         )
     auth = auth_args(root, remote)
     delay = 1.0
     for attempt in range(retries + 1):
-        res = git(
-            root,
-            *auth,
-            "push",
-            "--porcelain",
-            "--",
-            remote,
-            f"HEAD:refs/heads/{branch}",
-            check=False,
-        )
+        res = git(root, *auth, "push", "--porcelain", "--", remote, refspec, check=False)
         if res.returncode == 0:
-            return
+            return None
         text = res.out + res.err
         detail = [line for line in (res.err or res.out).strip().splitlines() if line.strip()]
         last = detail[-1] if detail else f"exit {res.returncode}"
+        if on_rejected is None and ("[rejected]" in text or "already exists" in text):
+            # A ref the remote has another value for (a tag someone else pushed first:
+            # git says "[rejected]", or "[remote rejected] ... already exists" when two
+            # pushes race): the caller judges it, before the refusal below.
+            return text
         if "protected branch" in text.lower() or "[remote rejected]" in text:
             raise RemoteError(
-                f"git push to '{remote}' was refused: {last}; the local commit is kept",
-                "push to a branch and open a pull request (ci.ct_mode: pull-request)",
+                f"git push to '{remote}' was refused: {last}; {kept}", refused_hint or hint
             )
+        rejected = any(word in text for word in _REJECTED)
         if attempt == retries:
             raise RemoteError(
-                f"git push to '{remote}' failed after {retries + 1} attempts: {last}; "
-                "the local commit is kept",
-                "pull or rebase, then 'git push'",
+                f"git push to '{remote}' failed after {retries + 1} attempts: {last}; {kept}",
+                hint,
             )
-        if any(word in text for word in _REJECTED):
-            fetched = git(root, *auth, "fetch", "--quiet", "--", remote, branch, check=False)
-            if fetched.returncode != 0:
-                continue
-            checkpoint("git:fetched")
-            upstream = git(root, "rev-parse", "FETCH_HEAD").out.strip()
-            before = head(root) or "HEAD"
-            if before_rebase is not None:
-                before_rebase(before, upstream)
-            rebased = git(root, "rebase", "--quiet", upstream, check=False)
-            if rebased.returncode != 0:
-                git(root, "rebase", "--abort", check=False)
-                raise RemoteError(
-                    f"'{remote}/{branch}' moved and its changes conflict with this commit "
-                    "(both changed the pipeline state); the local commit is kept",
-                    f"rerun on the new '{branch}'",
-                )
-            if after_rebase is not None:
-                try:
-                    after_rebase()
-                except BaseException:
-                    git(root, "reset", "--quiet", "--keep", before, check=False)
-                    raise
-            checkpoint("git:rebased")
+        if rejected and on_rejected is not None:
+            on_rejected(text)
             continue
         time.sleep(delay)
         delay *= 2
+    return None  # pragma: no cover - the loop returns or raises
+
+
+def default_remote(root: Path) -> str:
+    """The git remote pushes and fetches use when none is named: the current branch's push
+    remote (as ``git push`` picks it), else ``origin``."""
+    branch = current_branch(root)
+    return (push_remote(root, branch) if branch else None) or "origin"

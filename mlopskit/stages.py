@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _dvc, dvcfiles, flat, lock, params, yamlio
+from . import _dvc, dvcfiles, flat, lock, names, params, paths, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -27,15 +27,6 @@ class StageInfo:
     cmd: str
     changed: bool
     changes: list[str] = field(default_factory=list)
-
-
-def _check_name(name: str) -> None:
-    bad = set(name) & set("/\\:@#$;`'\"!&|<>(){}[]*?~ \t\n\r")
-    if not name or bad or name.startswith(("-", ".")):
-        raise UsageError(
-            f"stage name {name!r}: use letters, digits, '-', '_' and '.' only",
-            "for example 'train' or 'train-large'",
-        )
 
 
 def _params_hint(file: str, key: str) -> str:
@@ -92,7 +83,7 @@ def stage_add(
     then edited in place, keeping its comments, key order, blank lines and indentation.
     """
 
-    _check_name(name)
+    names.check_stage_name(name)
     command = cmd if isinstance(cmd, str) else shlex.join(cmd)
     if not command.strip():
         raise UsageError(f"stage '{name}': empty --cmd")
@@ -125,15 +116,15 @@ def stage_add(
                 _dvc.apply_diff(entry, table[name])
                 yamlio.put_tail(table[name], tail)
             else:
-                names = list(table)
-                pending = "" if names else yamlio.take_key_tail(doc, "stages")
+                existing = list(table)
+                pending = "" if existing else yamlio.take_key_tail(doc, "stages")
                 # Stages separated by blank lines get one before the new stage too.
-                spaced = any(yamlio.peek_tail(table[n]).startswith("\n") for n in names[:-1])
+                spaced = any(yamlio.peek_tail(table[n]).startswith("\n") for n in existing[:-1])
                 table[name] = entry
-                if names:
-                    yamlio.put_tail(entry, yamlio.take_tail(table[names[-1]]))
+                if existing:
+                    yamlio.put_tail(entry, yamlio.take_tail(table[existing[-1]]))
                     if spaced:
-                        yamlio.put_tail(table[names[-1]], "\n")
+                        yamlio.put_tail(table[existing[-1]], "\n")
                 else:
                     yamlio.put_tail(entry, pending)
             yamlio.dump(path, doc, like=text)
@@ -401,11 +392,7 @@ def check_paths(root: Path, stages: Sequence[Any]) -> None:
     """A stage's wdir, outputs and local dependencies must stay inside the project (C4.29)."""
 
     def inside(p: str) -> bool:
-        try:
-            Path(os.path.realpath(p)).relative_to(root)
-        except ValueError:
-            return False
-        return True
+        return paths.within(root, p) is not None
 
     for stage in stages:
         where = f"{stage.relpath}: stage '{getattr(stage, 'name', stage.addressing)}'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from mlopskit import drift
 from mlopskit.errors import UsageError
+
+from .conftest import Repo
 
 N = 3000
 
@@ -210,3 +213,28 @@ def test_monitor_drift_out_links_its_png_relative_to_the_markdown(tmp_path: Path
     assert links == ["weekly.png"]
     assert (out.parent / links[0]).read_bytes().startswith(b"\x89PNG")
     assert not (out.parent / "drift.png").exists()
+
+
+def test_monitor_drift_thresholds_come_from_the_config_even_with_every_path_given(
+    repo: Repo,
+) -> None:
+    """Issue 14: drift defaults are defined once, in the config. `monitor drift` used to
+    read `monitor:` only when a path or --columns was missing, so with all three given it
+    judged by hard-coded 0.2/0.01 instead of the project's thresholds."""
+    from .conftest import run_cli
+
+    ref = reference()
+    ref.to_csv(repo.root / "ref.csv", index=False)
+    drifted(ref).to_csv(repo.root / "cur.csv", index=False)
+    args = ["monitor", "drift", "--reference", "ref.csv", "--current", "cur.csv"]
+    args += ["--columns", "age", "--json"]
+    code, out, err = run_cli(*args, cwd=repo.root)
+    assert code == 1 and '"age"' in out, err  # the config's defaults: age drifts
+    repo.write(
+        "mlopskit.yaml",
+        "monitor:\n  psi_threshold: 50\n  ks_pvalue: 1.0e-300\n  chi2_pvalue: 1.0e-300\n",
+    )
+    code, out, err = run_cli(*args, cwd=repo.root)
+    assert code == 0, (out, err)
+    assert json.loads(out)["drifted"] == []
+    assert run_cli(*args, "--threshold", "0.2", cwd=repo.root)[0] == 1  # the flag still wins

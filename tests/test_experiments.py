@@ -14,7 +14,7 @@ import pytest
 
 from mlopskit import errors, experiments
 
-from .conftest import Repo, dvc, run_cli
+from .conftest import Repo, dvc, git, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -221,3 +221,17 @@ def test_ctrl_c_stops_every_point_and_leaves_nothing_behind(trained: Repo, tmp_p
         ["pgrep", "-f", "dvc exp run --quiet -n cc-"], capture_output=True, text=True, check=False
     ).stdout.strip()
     assert leftover == ""
+
+
+def test_exp_run_push_sends_the_ref_to_the_branchs_remote(trained: Repo, origin: Path) -> None:
+    """Issue 14: `exp run --push` pushes through scm.push, like commit and the registry: the
+    experiment's ref reaches the remote `git push` would use (here `upstream`)."""
+    trained.git("remote", "add", "upstream", str(origin))
+    trained.git("push", "-q", "-u", "upstream", "main")
+    code, out, err = run_cli(
+        "exp", "run", "-S", "train.C=0.3", "-n", "pushed", "--push", cwd=trained.root
+    )
+    assert code == 0, err
+    refs = git(origin, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    assert len(refs) == 1 and refs[0].endswith("/pushed"), refs
+    assert f"Pushed {refs[0]} and its outputs." in out

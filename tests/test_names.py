@@ -7,6 +7,7 @@ git itself (``git check-ignore``).
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -103,3 +104,65 @@ def test_other_awkward_names_are_ignored_exactly(repo: Repo, name: str) -> None:
     assert code == 0, err
     assert ignored(repo, name) == {name}
     assert repo.status() == ""
+
+
+# --------------------------------------------------------------------------- issue 14
+# mlopskit/names.py owns every name rule; each is checked here through the command a
+# user types (exit 2, the name and what is allowed, nothing changed).
+
+
+@pytest.mark.parametrize("name", ["a/b", ".hidden", "x y", "a:b", "tr@in"])
+def test_stage_add_refuses_a_bad_stage_name(repo: Repo, name: str) -> None:
+    code, _, err = run_cli("stage", "add", name, "--cmd", "echo hi", cwd=repo.root)
+    assert code == errors.USAGE, err
+    assert repr(name) in err and "letters, digits, '-', '_' and '.'" in err
+    assert not (repo.root / "dvc.yaml").exists()
+
+
+@pytest.mark.parametrize("assignment", ["train.=1", ".lr=1", "train..lr=1", "=1"])
+def test_params_set_refuses_an_empty_key_part(repo: Repo, assignment: str) -> None:
+    before = (repo.root / "params.yaml").read_text()
+    code, _, err = run_cli("params", "set", assignment, cwd=repo.root)
+    assert code == errors.USAGE, err
+    assert "empty key" in err and assignment in err
+    assert (repo.root / "params.yaml").read_text() == before
+
+
+def test_experiment_names_follow_gtos_rule_in_one_component(repo: Repo) -> None:
+    code, out, err = run_cli(
+        "exp", "plan", "--grid", "train.lr=1,2", "--name", "a/b", cwd=repo.root
+    )
+    assert code == errors.USAGE and "--name 'a/b'" in err, (out, err)
+    code, out, err = run_cli(
+        "exp", "plan", "--grid", "train.lr=1,2", "--name", "lr-sweep", cwd=repo.root
+    )
+    assert code == 0, err
+    assert [p["name"] for p in json.loads(out)] == ["lr-sweep-1", "lr-sweep-2"]
+    bad = json.dumps({"name": "-x", "set": ["train.lr=1"]})
+    code, _, err = run_cli("exp", "run", "--point", bad, cwd=repo.root)
+    assert code == errors.USAGE and "--point: name '-x' is not valid" in err
+
+
+def test_registry_stage_names_in_the_config_follow_gtos_rule(repo: Repo) -> None:
+    repo.write("mlopskit.yaml", "registry:\n  stages: [dev, 'pr/od/']\n")
+    code, _, err = run_cli("validate", cwd=repo.root)
+    assert code == errors.USAGE, err
+    assert "registry.stages: 'pr/od/' is not a valid stage name" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "known", "words"),
+    [
+        ("a//b", [], "not a valid git tag name"),
+        ("-rf", [], "is not valid"),
+        ("x" * 201, [], "longer than 200 bytes"),
+        ("Model", ["model"], "differs only in case from 'model'"),
+    ],
+    ids=["git-ref", "gto", "length", "case"],
+)
+def test_artifact_names(repo: Repo, name: str, known: list[str], words: str) -> None:
+    from mlopskit import names
+
+    with pytest.raises(errors.UsageError, match=words):
+        names.check_artifact_name(repo.root, name, known=known)
+    names.check_artifact_name(repo.root, "models/churn", known=["model"])  # fine

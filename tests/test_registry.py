@@ -13,7 +13,7 @@ import pytest
 
 from mlopskit import errors, lineage, registry, revfile
 
-from .conftest import Repo, git, run_cli
+from .conftest import Repo, dvc, git, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -229,6 +229,47 @@ def _clone_with_remote(trained: Repo, origin: Path, where: Path) -> Path:
     git(where.parent, "clone", "-q", str(origin), str(where))
     (where / ".dvc" / "config.local").write_text((trained.root / ".dvc/config.local").read_text())
     return where
+
+
+def test_tag_pushes_go_to_the_branchs_remote_not_a_hard_coded_origin(
+    trained: Repo, origin: Path
+) -> None:
+    """Issue 14: registry pushes go through scm.push, to the remote `git push` would use
+    for the current branch (here `upstream`; there is no `origin`), not to `origin`."""
+    trained.git("remote", "add", "upstream", str(origin))
+    trained.git("push", "-q", "-u", "upstream", "main")
+    code, out, err = run_cli(
+        "model", "register", "model", "--version", "v1.0.0", "--push", cwd=trained.root
+    )
+    assert code == 0, err
+    assert "pushed" in out
+    code, _, err = run_cli(
+        "model", "promote", "model", "v1.0.0", "--stage", "dev", "--push", cwd=trained.root
+    )
+    assert code == 0, err
+    assert sorted(git(origin, "tag", "-l").split()) == ["model#dev#1", "model@v1.0.0"]
+
+
+def test_a_tag_that_lands_first_during_the_push_is_exit_3(trained: Repo, origin: Path) -> None:
+    """The race test_concurrent_registrations_exactly_one_wins runs, made certain: another
+    push creates the tag after origin advertised its refs and before it updates them
+    (here a pre-receive hook does), so git says "[remote rejected] (failed to update ref)
+    ... reference already exists". That is a lost race (exit 3, the local tag removed),
+    not a refused push (exit 4); scm.push once judged it the other way round."""
+    trained.git("remote", "add", "origin", str(origin))
+    trained.git("push", "-q", "-u", "origin", "main")
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(
+        '#!/bin/sh\nwhile read old new ref; do mkdir -p "$(dirname "$ref")"; '
+        'echo "$new" > "$ref"; done\n'
+    )
+    hook.chmod(0o755)
+    code, _, err = run_cli(
+        "model", "register", "model", "--version", "v1.0.0", "--push", cwd=trained.root
+    )
+    assert code == errors.PRECONDITION, err
+    assert "already exists on 'origin'" in err and "another registration won" in err
+    assert trained.git("tag", "-l").split() == []
 
 
 def test_concurrent_registrations_exactly_one_wins(
@@ -563,3 +604,38 @@ def test_artifact_of_a_nested_dvcyaml(repo: Repo, tmp_path: Path) -> None:
     assert code == 0, err
     assert (tmp_path / "o" / "model.bin").read_bytes() == theirs.read_bytes()
     assert hashlib.md5(theirs.read_bytes()).hexdigest() == want
+
+
+def test_locate_reads_dvc_lock_as_dvc_does_wdir_and_nested(repo: Repo) -> None:
+    """Issue 14: registry.locate reads dvc.lock through dvcfiles.Reader. Its hand-rolled
+    walk read only the root dvc.lock with paths as written, so an output of a stage with a
+    `wdir`, or of a nested dvc.yaml, was not found (None: 'not tracked')."""
+    import yaml
+
+    repo.write(
+        "dvc.yaml",
+        "stages:\n  build:\n    wdir: sub\n"
+        "    cmd: python -c \"open('model.bin','w').write('m')\"\n"
+        "    outs:\n      - model.bin\n",
+    )
+    repo.write(
+        "nested/dvc.yaml",
+        "stages:\n  inner:\n    cmd: python -c \"open('out.bin','w').write('n')\"\n"
+        "    outs:\n      - out.bin\n",
+    )
+    (repo.root / "sub").mkdir()
+    dvc(repo.root, "repro", "-q", "build", "nested/dvc.yaml:inner")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+    lock = yaml.safe_load((repo.root / "dvc.lock").read_text())
+    nested = yaml.safe_load((repo.root / "nested/dvc.lock").read_text())
+    found = registry.locate(repo.root, "HEAD", "sub/model.bin")
+    assert found is not None
+    assert (found.md5, found.source, found.where) == (
+        lock["stages"]["build"]["outs"][0]["md5"],
+        "dvc.lock",
+        "build",
+    )
+    found = registry.locate(repo.root, "HEAD", "nested/out.bin")
+    assert found is not None
+    assert (found.md5, found.source) == (nested["stages"]["inner"]["outs"][0]["md5"], "dvc.lock")

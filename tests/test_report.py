@@ -271,3 +271,11 @@ def test_post_errors(repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
     code, _, err = run_cli("report", "--base", "HEAD", "--post", "--no-plots", cwd=repo.root)
     assert code == errors.REMOTE and "unreachable" in err
+
+
+def test_lineage_lists_tracked_changes_only(repo: Repo) -> None:
+    """The report's "Uncommitted changes" are tracked files that differ from HEAD
+    (scm.dirty_tracked, seen from the project): not untracked files."""
+    repo.write("params.yaml", "train:\n  lr: 0.2\n  epochs: 3\n")
+    repo.write("notes.txt", "scratch\n")
+    assert report.lineage(repo.project()).dirty == ["params.yaml"]

@@ -112,19 +112,17 @@ def monitor_drift(
 ) -> None:
     """PSI and KS (numeric) or PSI and chi-square (categorical) per feature; exit 1 on drift."""
     from .. import drift
+    from ..config import MonitorConfig
     from ..errors import OperationFailed
     from ..formatting import fmt, text_table
+    from ..project import Project
 
-    cfg = None
-    if reference is None or current is None or columns is None:
-        from ..project import Project
-
-        try:
-            cfg = Project.find().config.monitor
-        except MlopskitError:
-            cfg = None
-    ref = reference or (Path(cfg.reference) if cfg and cfg.reference else None)
-    cur = current or (Path(cfg.current) if cfg and cfg.current else None)
+    try:
+        cfg = Project.find().config.monitor  # every default comes from `monitor:`
+    except MlopskitError:
+        cfg = MonitorConfig()  # outside a project: the config's own defaults
+    ref = reference or (Path(cfg.reference) if cfg.reference else None)
+    cur = current or (Path(cfg.current) if cfg.current else None)
     if ref is None or cur is None:
         raise click.UsageError(
             "give --reference and --current, or monitor.reference and "
@@ -133,15 +131,15 @@ def monitor_drift(
     cols = (
         [c.strip() for c in columns.split(",") if c.strip()]
         if columns
-        else (list(cfg.columns) if cfg and cfg.columns else None)
+        else (list(cfg.columns) if cfg.columns else None)
     )
     res = drift.detect(
         ref,
         cur,
         columns=cols,
-        psi_threshold=psi if psi is not None else (cfg.psi_threshold if cfg else 0.2),
-        ks_pvalue=ks_pvalue if ks_pvalue is not None else (cfg.ks_pvalue if cfg else 0.01),
-        chi2_pvalue=chi2_pvalue if chi2_pvalue is not None else (cfg.chi2_pvalue if cfg else 0.01),
+        psi_threshold=psi if psi is not None else cfg.psi_threshold,
+        ks_pvalue=ks_pvalue if ks_pvalue is not None else cfg.ks_pvalue,
+        chi2_pvalue=chi2_pvalue if chi2_pvalue is not None else cfg.chi2_pvalue,
     )
     if out is not None:
         drift.write_report(res, out)

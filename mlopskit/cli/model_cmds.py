@@ -24,7 +24,7 @@ def model() -> None:
     help="Next version after the latest (default: patch).",
 )
 @click.option("--rev", default="HEAD", show_default=True, help="The commit to register.")
-@click.option("--push", is_flag=True, help="Push the tag to origin (never forced).")
+@click.option("--push", is_flag=True, help="Push the tag to the branch's remote (never forced).")
 @click.option("-r", "--remote", help="DVC remote that must hold the model (default remote).")
 def model_register(
     name: str, version: str | None, bump_part: str | None, rev: str, push: bool, remote: str | None
@@ -42,7 +42,7 @@ def model_register(
 @click.argument("name")
 @click.argument("version")
 @click.option("--stage", required=True, help="dev, staging, prod... (registry.stages).")
-@click.option("--push", is_flag=True, help="Push the tag to origin (never forced).")
+@click.option("--push", is_flag=True, help="Push the tag to the branch's remote (never forced).")
 @click.option(
     "--sign",
     is_flag=True,
