@@ -15,7 +15,8 @@ from this checkout and served over 127.0.0.1 (`WheelServer`). A run with
 ``fresh=False`` still installs mlopskit from that wheel into a new environment, but
 finds the other requirements already satisfied (the environment reads the test
 interpreter's site-packages, and pip is kept off the index): quicker, for the runs
-whose subject is not installation.
+whose subject is not installation. A test of a fresh run calls ``installed_fresh`` on
+its result (with the ``ci.install`` it served and the number of jobs that set up Python).
 """
 
 from __future__ import annotations
