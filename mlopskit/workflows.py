@@ -50,12 +50,53 @@ class Install:
     index_url: str = ""
     source: str = ""  # "ci.install", or how the running mlopskit was installed
     problem: str = ""  # why no source a runner can reach is known
+    # mlopskit's extras for DVC's plugin of each remote kind the runners use (s3, gs, azure)
+    extras: tuple[str, ...] = ()
 
     @property
     def args(self) -> str:
         """The arguments of ``pip install`` (validated characters only, quoted)."""
         index = f"--index-url {_quote(self.index_url)} " if self.index_url else ""
+        return index + _quote(with_extras(self.requirement, self.extras))
+
+    @property
+    def plain_args(self) -> str:
+        """``args`` without the extras: for jobs that never read the DVC remote."""
+        index = f"--index-url {_quote(self.index_url)} " if self.index_url else ""
         return index + _quote(self.requirement)
+
+
+def with_extras(requirement: str, extras: tuple[str, ...]) -> str:
+    """``requirement`` with mlopskit's ``extras``: ``mlopskit[s3] @ URL`` for a URL, or
+    ``mlopskit[s3]==X`` for a name from ci.index_url."""
+    if not extras or not requirement:
+        return requirement
+    name = f"mlopskit[{','.join(extras)}]"
+    if requirement.startswith(("git+", "http://", "https://")):
+        return f"{name} @ {requirement}"
+    return requirement.replace("mlopskit", name, 1)
+
+
+# DVC's plugins that mlopskit's extras bring, by remote URL scheme (ssh: the base install).
+_PLUGIN_EXTRAS = {"s3": "s3", "gs": "gs", "gcs": "gs", "azure": "azure"}
+
+
+def remote_extras(project: Project) -> tuple[str, ...]:
+    """The extras (DVC plugins) the runners need: for ``ci.remote.kind`` and for the URL
+    of every remote in the committed ``.dvc/config`` (what a fresh clone sees), so that a
+    remote added after ``init`` (``mlopskit remote add``) gets its plugin on the runner
+    even when requirements.txt pins plain ``dvc``."""
+    from . import remote
+
+    found = {_PLUGIN_EXTRAS.get(project.config.ci.remote.kind, "")}
+    try:
+        urls = list(remote.committed(project).urls.values())
+    except MlopskitError:
+        urls = []  # no readable DVC config: ci.remote.kind alone
+    for url in urls:
+        if "://" in url:
+            found.add(_PLUGIN_EXTRAS.get(url.split("://", 1)[0].lower(), ""))
+    return tuple(sorted(found - {""}))
 
 
 def source_from_direct_url(info: Any) -> tuple[str, str]:
@@ -105,10 +146,11 @@ def installed_source() -> tuple[str, str]:
 
 def install(project: Project) -> Install:
     ci = project.config.ci
+    extras = remote_extras(project)
     if ci.install:
-        return Install(ci.install, ci.index_url, "ci.install")
+        return Install(ci.install, ci.index_url, "ci.install", extras=extras)
     requirement, problem = installed_source()
-    return Install(requirement, "", "the running mlopskit's install record", problem)
+    return Install(requirement, "", "the running mlopskit's install record", problem, extras)
 
 
 def install_hint() -> str:
@@ -405,7 +447,7 @@ class GenerateResult:
     written: list[str]  # relative to base
     unchanged: list[str]
     base: Path  # the git root, where .github/ is
-    install: str = ""  # the pip requirement the jobs install mlopskit from
+    install: str = ""  # the pip requirement the jobs install mlopskit from (with extras)
     install_source: str = ""  # ci.install, or the running mlopskit's install record
     install_problem: str = ""  # why the jobs cannot install mlopskit ("" when they can)
     kept_pins: list[str] = field(default_factory=list)  # newer pins (Dependabot's) kept
@@ -507,7 +549,7 @@ def generate(
         written,
         unchanged,
         root,
-        inst.requirement,
+        with_extras(inst.requirement, inst.extras),
         inst.source,
         inst.problem,
         [describe_pin(p) for _, p in sorted(kept.items())],

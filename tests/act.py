@@ -15,7 +15,8 @@ from this checkout and served over 127.0.0.1 (`WheelServer`). A run with
 ``fresh=False`` still installs mlopskit from that wheel into a new environment, but
 finds the other requirements already satisfied (the environment reads the test
 interpreter's site-packages, and pip is kept off the index): quicker, for the runs
-whose subject is not installation.
+whose subject is not installation. A test of a fresh run calls ``installed_fresh`` on
+its result (with the ``ci.install`` it served and the number of jobs that set up Python).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,6 +92,23 @@ def wheel_server(folder: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def installed_fresh(run: ActRun, install: str, jobs: int) -> None:
+    """Each of ``jobs`` jobs had a new environment and installed mlopskit from ci.install
+    (the wheel served on 127.0.0.1), and with it what the environment lacked, from the
+    index; no other mlopskit was in sight. For the tests of any workflow run with
+    ``run(..., fresh=True)``."""
+    out = run.output
+    assert len(re.findall(r"\| fresh virtual environment /", out)) == jobs, out[-3000:]
+    wheel = install.split("#", 1)[0]
+    assert out.count(f"Downloading {wheel}") == jobs, out[-3000:]
+    installed = re.findall(r"\| Successfully installed (.*)", out)
+    assert sum("mlopskit-0.1.0" in line.split() for line in installed) == jobs
+    # nothing was there before: every job installed DVC itself, from the index
+    dvc = [line for line in installed if re.search(r"(^|\s)dvc-3\.\S+", line)]
+    assert len(dvc) == jobs, installed
+    assert "Not uninstalling mlopskit" not in out  # no other mlopskit was in sight
 
 
 def _runner_env() -> dict[str, str]:

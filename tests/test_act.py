@@ -14,6 +14,7 @@ from mlopskit import params, remote, workflows
 from mlopskit.project import Project
 
 from . import act
+from .act import installed_fresh  # noqa: F401  (also imported from here)
 from .conftest import Repo, dvc, git, run_cli
 from .fake_github import State, serve
 from .s3 import S3Server
@@ -85,18 +86,6 @@ def run_ct(clone: Path, message: str, tmp_path: Path, *, fresh: bool = True) -> 
         secrets={"GITHUB_TOKEN": "test-token"},
         fresh=fresh,
     )
-
-
-def installed_fresh(run: act.ActRun, install: str, jobs: int) -> None:
-    """Each job had a new environment and installed mlopskit from ci.install (the wheel
-    served on 127.0.0.1), and with it what the environment lacked, from the index."""
-    out = run.output
-    assert len(re.findall(r"\| fresh virtual environment /", out)) == jobs, out[-3000:]
-    wheel = install.split("#", 1)[0]
-    assert out.count(f"Downloading {wheel}") == jobs, out[-3000:]
-    installed = re.findall(r"\| Successfully installed (.*)", out)
-    assert sum("mlopskit-0.1.0" in line.split() for line in installed) == jobs
-    assert "Not uninstalling mlopskit" not in out  # no other mlopskit was in sight
 
 
 def act_workspaces() -> list[Path]:
@@ -285,54 +274,6 @@ def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path, inst
     assert (remote_dir / "files" / "md5" / md5.group(1)[:2] / md5.group(1)[2:]).is_file()
 
 
-def test_deploy_workflow_on_a_stage_tag(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
-) -> None:
-    """A pushed stage tag: resolve it, fetch and verify the model, card, deploy.sh, release."""
-    import hashlib
-
-    from mlopskit import lineage, registry
-
-    clone = setup_ci(trained, origin, tmp_path, install)
-    # the data is in the remote: register and promote from the developer's clone
-    (clone / ".dvc" / "config.local").unlink(missing_ok=True)
-    project = Project(root=clone)
-    registry.register(project, "model", version="v1.0.0")
-    promoted = registry.promote(project, "model", "v1.0.0", "prod")
-    deploy_sh = clone / "deploy" / "deploy.sh"
-    deploy_sh.write_text(deploy_sh.read_text() + 'cp "$model_file" "$DEPLOYED_TO/"\n')
-    deployed = tmp_path / "deployed"
-    deployed.mkdir()
-    state = State(repo=act.REPOSITORY, token="test-token")
-    event = {"ref": f"refs/tags/{promoted.tag}", "ref_name": promoted.tag}
-    with serve(state) as url:
-        run = act.run(
-            clone,
-            "push",
-            "deploy.yml",
-            event,
-            artifacts=tmp_path / "art",
-            secrets={"GITHUB_TOKEN": "test-token"},
-            env={
-                "GITHUB_API_URL": url,
-                "GITHUB_REF_NAME": promoted.tag,
-                "GITHUB_REF": f"refs/tags/{promoted.tag}",
-                "DEPLOYED_TO": str(deployed),
-            },
-            fresh=False,
-        )
-    assert run.returncode == 0, run.output[-6000:]
-    lock = lineage.show(project, "model@v1.0.0")
-    model = deployed / "model.skops"
-    assert hashlib.md5(model.read_bytes()).hexdigest() == lock.model_md5
-    (release,) = state.releases
-    assert release["tag_name"] == "model@v1.0.0" and release["name"] == "model v1.0.0 (prod)"
-    assert release["body"].startswith("# Model card: model v1.0.0")
-    assert set(state.uploads) == {"MODEL_CARD.md", "model.skops"}
-    assert hashlib.md5(state.uploads["model.skops"]).hexdigest() == lock.model_md5
-    assert run.ran(f"{promoted.tag}: assignment: deploying")
-
-
 def test_deploy_workflow_unassignment_is_a_no_op_and_a_stale_assignment_stands_down(
     trained: Repo, origin: Path, tmp_path: Path, install: str
 ) -> None:
@@ -366,9 +307,9 @@ def test_deploy_workflow_unassignment_is_a_no_op_and_a_stale_assignment_stands_d
                 "GITHUB_REF": f"refs/tags/{un.tag}",
                 "DEPLOYED_TO": str(deployed),
             },
-            fresh=False,
         )
         assert run.returncode == 0, run.output[-6000:]
+        installed_fresh(run, install, jobs=1)  # the event job only
         assert run.ran(f"{un.tag}: unassignment: nothing to deploy (no deploy/on-event.sh)")
         assert not run.ran("Fetch the model and verify its md5")  # the deploy job is skipped
         assert list(deployed.iterdir()) == [] and state.releases == []
@@ -380,9 +321,9 @@ def test_deploy_workflow_unassignment_is_a_no_op_and_a_stale_assignment_stands_d
             artifacts=tmp_path / "art2",
             secrets={"GITHUB_TOKEN": "test-token"},
             env={"GITHUB_API_URL": url, "DEPLOYED_TO": str(deployed)},
-            fresh=False,
         )
     assert stale.returncode == 0, stale.output[-6000:]
+    installed_fresh(stale, install, jobs=2)
     assert stale.ran(f"{promoted.tag}: assignment: deploying")
     assert stale.ran(f"{promoted.tag}: a newer assignment or unassignment of this stage came")
     assert list(deployed.iterdir()) == [] and state.releases == [] and state.uploads == {}
@@ -402,9 +343,9 @@ def test_deploy_workflow_unassignment_is_a_no_op_and_a_stale_assignment_stands_d
             "GITHUB_REF": f"refs/tags/{registration}",
             "DEPLOYED_TO": str(deployed),
         },
-        fresh=False,
     )
     assert run.returncode == 0, run.output[-6000:]
+    installed_fresh(run, install, jobs=1)  # event; the hook job installs nothing
     assert run.ran(f"{registration}: registration: running deploy/on-event.sh")
     assert (deployed / "event.txt").read_text() == "registration model v1.0.0 \n"
     assert [p.name for p in deployed.iterdir()] == ["event.txt"] and state.releases == []
@@ -422,9 +363,9 @@ def test_sweep_matrix_fans_out_and_collects(
         event,
         artifacts=tmp_path / "art",
         secrets={"GITHUB_TOKEN": "test-token"},
-        fresh=False,
     )
     assert run.returncode == 0, run.output[-8000:]
+    installed_fresh(run, install, jobs=4)  # plan, two points, collect
     refs = git(origin, "for-each-ref", "--format=%(refname)", "refs/exps").split()
     names = sorted(r.rsplit("/", 1)[1] for r in refs)
     assert len(names) == 2 and all(n.startswith("sweep-") for n in names), refs
@@ -442,8 +383,8 @@ def test_sweep_matrix_fans_out_and_collects(
         {"inputs": {"grid": "train.C=1 $(touch pwned)", "random": "0"}},
         artifacts=tmp_path / "art2",
         secrets={"GITHUB_TOKEN": "test-token"},
-        fresh=False,
     )
+    installed_fresh(bad, install, jobs=1)  # plan refuses it
     assert bad.returncode != 0
     assert not (clone / "pwned").exists()
     assert not any((ws / "pwned").exists() for ws in act_workspaces())
@@ -747,3 +688,211 @@ def test_ct_on_an_s3_remote_with_credentials_from_secrets(
     fresh = tmp_path / "after"
     git(tmp_path, "clone", "-q", str(origin), str(fresh))
     no_secret_anywhere(fresh, run.output, out, err)
+
+
+def test_quickstart_with_an_s3_remote_added_later_passes_ct_pr_and_deploy_as_a_fresh_runner(
+    origin: Path,
+    tmp_path: Path,
+    install: str,
+    s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13's "done when", as a user goes: `mlopskit quickstart demo`, an S3 remote
+    added afterwards (`mlopskit remote add ... --default`, its endpoint with `dvc remote
+    modify`, `ci.remote.kind: s3`), `data push`, `ci generate`, a push to origin; then,
+    each job on a fresh runner (a new environment installing requirements.txt from the
+    index and mlopskit from ci.install): CT on a params push, the PR report and gate, and
+    deploy on the tag `mlopskit model promote --push` pushed. requirements.txt pins plain
+    `dvc` (no `--remote s3://` at init): DVC's S3 plugin reaches the runners through the
+    workflows' `mlopskit[s3]` install. (The deploy part is also the test of a stage tag:
+    the model of that version, md5-checked, its card, deploy.sh, the release.)"""
+    import hashlib
+    import time
+
+    from .s3 import KEY_ID, SECRET
+    from .test_s3 import no_secret_anywhere
+
+    started = time.monotonic()
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)  # the jobs' keys come from secrets only
+    for var in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(var, raising=False)  # the developer's machine is not a runner
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-file"))
+    aws = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+    secrets = {"GITHUB_TOKEN": "test-token", **aws}
+
+    def developer(*args: str, cwd: Path) -> str:
+        """A command on the developer's machine, with their own S3 keys."""
+        with monkeypatch.context() as m:
+            for k, v in aws.items():
+                m.setenv(k, v)
+            code, out, err = run_cli(*args, cwd=cwd)
+        assert code == 0, (args, out, err)
+        return out
+
+    demo = tmp_path / "demo"
+    code, out, err = run_cli("quickstart", "demo", cwd=tmp_path)
+    assert code == 0, err
+    assert "dvc==" in (demo / "requirements.txt").read_text()
+    assert "dvc[s3]" not in (demo / "requirements.txt").read_text()
+    bucket = s3_server.bucket()
+    developer("remote", "add", "storage", f"s3://{bucket}/store", "--default", cwd=demo)
+    dvc(demo, "remote", "modify", "storage", "endpointurl", s3_server.endpoint)
+    dvc(demo, "remote", "modify", "storage", "region", "us-east-1")
+    config = demo / "mlopskit.yaml"
+    text, n = re.subn(r"kind: none\b.*", "kind: s3", config.read_text())
+    assert n == 1
+    config.write_text(text.replace("\nci:\n", f"\nci:\n  install: {install}\n", 1))
+    developer("data", "push", cwd=demo)
+    assert set(s3_server.keys(bucket))
+    out = developer("ci", "generate", cwd=demo)
+    assert f"Runners install mlopskit from mlopskit[s3] @ {install} (ci.install)" in out
+    assert "AWS_ACCESS_KEY_ID" in out  # what to set on GitHub
+    git(demo, "add", "-A")
+    git(demo, "commit", "-qm", "ci: an S3 remote for CI")
+    git(demo, "remote", "add", "origin", str(origin))
+    git(demo, "push", "-q", "-u", "origin", "main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    act.prepare_clone(clone)
+    setup_s = time.monotonic() - started
+
+    # CT on a push that changes a param.
+    params.set_params(Project(root=clone), ["train.C=0.3"])
+    git(clone, "commit", "-qam", "try C=0.3")
+    git(clone, "push", "-q", "origin", "main")
+    pushed = git(origin, "rev-parse", "main").strip()
+    before = set(s3_server.keys(bucket))
+    t = time.monotonic()
+    ct = act.run(
+        clone, "push", "ct.yml", push_event("try C=0.3"), artifacts=tmp_path / "ct", secrets=secrets
+    )
+    ct_s = time.monotonic() - t
+    assert ct.returncode == 0, ct.output[-6000:]
+    installed_fresh(ct, install, jobs=1)
+    assert re.search(r"Successfully installed .*\bdvc-s3-", ct.output), ct.output[-6000:]
+    assert ct.ran("Running stage 'train'")
+    assert ct.ran("| ✅ **Quality gate passed**")  # the report step tees the job summary
+    log = git(origin, "log", "--format=%H %s", "-2", "main").splitlines()
+    assert log[1].split()[0] == pushed
+    assert re.fullmatch(r"[0-9a-f]{40} ct: retrain on [0-9a-f]{8} \[skip ci\]", log[0])
+    lock = git(origin, "show", "main:dvc.lock")
+    assert "train.C: 0.3" in lock
+    found = re.search(r"path: models/model.skops\n\s+hash: md5\n\s+md5: (\w+)", lock)
+    assert found is not None
+    md5 = found.group(1)
+    assert f"store/files/md5/{md5[:2]}/{md5[2:]}" in set(s3_server.keys(bucket)) - before
+    git(clone, "pull", "-q", "--ff-only")
+    assert git(clone, "rev-parse", "HEAD").strip() == log[0].split()[0]
+
+    # A pull request on top of CT's commit: report, gate, comment.
+    git(clone, "checkout", "-q", "-b", "feature")
+    params.set_params(Project(root=clone), ["train.C=0.2"])
+    git(clone, "commit", "-qam", "try C=0.2")
+    state = State(repo=act.REPOSITORY, token="test-token")
+    t = time.monotonic()
+    with serve(state) as url:
+        pr = act.run(
+            clone,
+            "pull_request",
+            "pr.yml",
+            _pr_event("Try C=0.2"),
+            artifacts=tmp_path / "pr",
+            secrets=secrets,
+            env={"GITHUB_API_URL": url, "GITHUB_SERVER_URL": "https://github.test"},
+        )
+    pr_s = time.monotonic() - t
+    assert pr.returncode == 0, pr.output[-6000:]
+    installed_fresh(pr, install, jobs=2)
+    report = json.loads((tmp_path / "pr" / "mlopskit-report" / "report.json").read_text())
+    assert report["passed"] is True and report["repro"] == "success"
+    assert [p["key"] for p in report["params"]] == ["train.C"]
+    (comment,) = state.comments
+    assert "✅ **Quality gate passed**" in comment["body"]
+    assert "| train.C | 0.3 | 0.2 | modified |" in comment["body"]
+    git(clone, "checkout", "-q", "main")
+
+    # Register CT's model and promote it, pushing the tags; deploy runs on the tag.
+    developer("model", "register", "model", "--version", "v1.0.0", "--push", cwd=clone)
+    out = developer("model", "promote", "model", "v1.0.0", "--stage", "prod", "--push", cwd=clone)
+    assert "model@v1.0.0 is now in prod (model#prod#1)" in out
+    assert "model#prod#1" in git(origin, "tag", "--list")
+    deploy_sh = clone / "deploy" / "deploy.sh"
+    deploy_sh.write_text(deploy_sh.read_text() + 'cp "$model_file" "$DEPLOYED_TO/"\n')
+    deployed = tmp_path / "deployed"
+    deployed.mkdir()
+    tag = "model#prod#1"
+    state = State(repo=act.REPOSITORY, token="test-token")
+    t = time.monotonic()
+    with serve(state) as url:
+        deploy = act.run(
+            clone,
+            "push",
+            "deploy.yml",
+            {"ref": f"refs/tags/{tag}", "ref_name": tag},
+            artifacts=tmp_path / "deploy",
+            secrets=secrets,
+            env={
+                "GITHUB_API_URL": url,
+                "GITHUB_REF_NAME": tag,
+                "GITHUB_REF": f"refs/tags/{tag}",
+                "DEPLOYED_TO": str(deployed),
+            },
+        )
+    deploy_s = time.monotonic() - t
+    assert deploy.returncode == 0, deploy.output[-6000:]
+    installed_fresh(deploy, install, jobs=2)  # event (no remote: plain mlopskit) and deploy
+    assert deploy.ran(f"{tag}: assignment: deploying")
+    assert deploy.ran("Fetch the model and verify its md5")
+    model = deployed / "model.skops"
+    assert hashlib.md5(model.read_bytes()).hexdigest() == md5  # CT's model, from S3
+    (release,) = state.releases
+    assert release["tag_name"] == "model@v1.0.0" and release["name"] == "model v1.0.0 (prod)"
+    assert release["body"].startswith("# Model card: model v1.0.0")
+    assert set(state.uploads) == {"MODEL_CARD.md", "model.skops"}
+    assert hashlib.md5(state.uploads["model.skops"]).hexdigest() == md5
+    no_secret_anywhere(demo, ct.output, pr.output, deploy.output)  # keys only as secrets
+    print(
+        f"\ntimings: setup {setup_s:.0f}s, ct {ct_s:.0f}s, pr {pr_s:.0f}s, deploy {deploy_s:.0f}s"
+    )
+
+
+def test_model_promote_in_actions_dispatches_the_monorepo_projects_deploy_workflow(
+    trained: Repo, origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`model promote --push` run inside Actions (GITHUB_ACTIONS, GITHUB_TOKEN) in a project
+    at ml/churn of a bigger repository starts that project's deploy-ml-churn.yml by
+    workflow_dispatch with the tag, on main; the file is what `ci generate` wrote."""
+    import shutil
+
+    top = tmp_path / "mono"
+    sub = top / "ml" / "churn"
+    shutil.copytree(trained.root, sub, ignore=shutil.ignore_patterns(".git", "tmp", ".github"))
+    git(top, "init", "-q", "-b", "main")
+    (sub / ".dvc" / "config.local").unlink()
+    remote.add(Project(root=sub), "storage", str(trained.remote), default=True)
+    assert ".github/workflows/deploy-ml-churn.yml" in workflows.generate(Project(root=sub)).written
+    git(top, "add", "-A")
+    git(top, "commit", "-qm", "a monorepo with one ML project")
+    git(top, "remote", "add", "origin", str(origin))
+    git(top, "push", "-q", "-u", "origin", "main")
+    code, out, err = run_cli("model", "register", "model", "--version", "v1.0.0", "--push", cwd=sub)
+    assert code == 0, err
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+        monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+        monkeypatch.setenv("GITHUB_REPOSITORY", act.REPOSITORY)
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        code, out, err = run_cli(
+            "model", "promote", "model", "v1.0.0", "--stage", "prod", "--push", cwd=sub
+        )
+    assert code == 0, err
+    found = re.search(r"\((\S+#prod#1)\); started deploy-ml-churn\.yml \(workflow_dispatch\)", out)
+    assert found, out
+    tag = found.group(1)
+    assert state.dispatches == [("deploy-ml-churn.yml", {"ref": "main", "inputs": {"tag": tag}})]
+    assert tag in git(origin, "tag", "--list").split()
+    doc = (top / ".github" / "workflows" / "deploy-ml-churn.yml").read_text()
+    assert "workflow_dispatch:" in doc and "working-directory: ml/churn" in doc

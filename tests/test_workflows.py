@@ -766,3 +766,44 @@ def test_the_default_install_comes_from_pep_610(
     got, why = workflows.source_from_direct_url(record)
     assert got == requirement
     assert problem in why and (why == "") == (problem == "")
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "extra"),
+    [
+        ("s3://bucket/store", "s3", "s3"),
+        ("gs://bucket/store", "gs", "gs"),
+        ("azure://container/store", "azure", "azure"),
+        ("ssh://user@host/srv/store", "ssh", ""),  # dvc[ssh] is in mlopskit's own install
+        ("s3://bucket/store", "none", "s3"),  # the committed remote alone says s3
+    ],
+)
+def test_a_remote_added_after_init_gets_its_dvc_plugin_on_the_runners(
+    repo: Repo, url: str, kind: str, extra: str
+) -> None:
+    """requirements.txt pins plain `dvc` unless `init --remote s3://...` was used: the jobs
+    that read the DVC remote install mlopskit with the extra that brings DVC's plugin for
+    a remote added later (`mlopskit remote add`), the others plain mlopskit."""
+    code, _, err = run_cli("remote", "add", "storage", url, "--default", cwd=repo.root)
+    assert code == 0, err
+    repo.write("mlopskit.yaml", f"ci:\n  install: {INSTALL}\n  remote:\n    kind: {kind}\n")
+    code, out, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0, err
+    wanted = f"mlopskit[{extra}] @ {INSTALL}" if extra else INSTALL
+    assert f"Runners install mlopskit from {wanted} (ci.install)" in out
+    plain_jobs = {("pr.yml", "comment"), ("deploy.yml", "event")}  # no DVC remote read there
+    seen = set()
+    for path in (repo.root / ".github/workflows").glob("*.yml"):
+        doc = yamlio.loads(path.read_text(), display=path.name)
+        for name, job in doc["jobs"].items():
+            runs = [str(s.get("run", "")) for s in job.get("steps", [])]
+            installs = [r for r in runs if "pip install" in r and "-r requirements" not in r]
+            if not installs:
+                continue
+            plain = (path.name, name) in plain_jobs
+            expected = INSTALL if plain else wanted
+            assert installs == [f'python -m pip install "{expected}"'], (path.name, name)
+            seen.add((path.name, name))
+    assert (
+        plain_jobs | {("ct.yml", "train"), ("deploy.yml", "deploy"), ("pr.yml", "report")} <= seen
+    )
