@@ -168,6 +168,9 @@ def translate(  # noqa: PLR0911
     disk_err = _disk_error(exc, logged)
     if disk_err is not None:
         return disk_err
+    missing_plugin = _missing_plugin(exc)
+    if missing_plugin is not None:
+        return missing_plugin
     if isinstance(exc, NoRemoteError):
         from .remote import no_remote_error
 
@@ -219,6 +222,45 @@ def translate(  # noqa: PLR0911
     if missing:
         return RemoteError(f"the DVC remote refused: {_first_line(exc)}", missing)
     return None
+
+
+# The DVC plugin each remote scheme needs, and the mlopskit extra that brings it.
+_EXTRAS = {"s3": "s3", "azure": "azure", "gs": "gs"}
+_PLUGIN_ERR = re.compile(r"^(\w+) is supported, but requires '[\w-]+' to be installed")
+
+
+def _missing_plugin(exc: BaseException) -> MlopskitError | None:
+    """A remote whose DVC plugin is not installed (``dvc-s3`` for ``s3://``): what to
+    install, not "a bug in mlopskit"."""
+    from dvc.fs import RemoteMissingDepsError
+
+    seen: BaseException | None = exc
+    scheme = url = ""
+    while seen is not None:
+        if isinstance(seen, RemoteMissingDepsError):
+            scheme, url = seen.protocol, seen.url
+            break
+        # dvc_objects.fs.Registry (checked with dvc-objects 5.1) raises a bare ImportError
+        # "gs is supported, but requires 'dvc-gs' to be installed" when the class is missing.
+        found = _PLUGIN_ERR.match(str(seen)) if isinstance(seen, ImportError) else None
+        if found:
+            scheme = found.group(1)
+            break
+        seen = seen.__cause__ or seen.__context__
+    if not scheme:
+        return None
+    extra = _EXTRAS.get(scheme)
+    fix = (
+        f"pip install \"mlopskit[{extra}]\" (in CI: run 'mlopskit ci generate', which "
+        f"installs it on the runners)"
+        if extra
+        else f"pip install dvc-{scheme}"
+    )
+    remote = f"the DVC remote {url!r}" if url else f"a DVC remote on {scheme}://"
+    return PreconditionError(
+        f"{remote} needs DVC's {scheme} plugin, which is not installed",
+        fix,
+    )
 
 
 # Credential errors the object-storage SDKs raise bare through DVC, by class name (their

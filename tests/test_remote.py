@@ -73,3 +73,21 @@ def test_duplicate_and_bad_names(repo: Repo) -> None:
 def test_list_text(repo: Repo) -> None:
     code, out, _ = run_cli("remote", "list", cwd=repo.root)
     assert code == 0 and "local (default)" in out
+
+
+def test_a_remote_whose_dvc_plugin_is_missing_names_what_to_install(trained: Repo) -> None:
+    """dvc-gs is not in the test extras: a gs:// remote is exit 3 naming the extra to
+    install, not exit 70 "a bug in mlopskit", and nothing local changes."""
+    root = trained.root
+    code, _, err = run_cli("remote", "add", "gcs", "gs://bucket/store", "--default", cwd=root)
+    assert code == 0, err
+    trained.git("add", ".dvc/config")
+    trained.git("commit", "-qm", "remote: gs")
+    head = trained.git("rev-parse", "HEAD")
+    code, out, err = run_cli("data", "push", cwd=root)
+    assert code == 3, (out, err)
+    assert "DVC's gs plugin, which is not installed" in err and "gs://" in err
+    assert 'pip install "mlopskit[gs]"' in err
+    assert "bug" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert trained.git("rev-parse", "HEAD") == head and trained.git("status", "--porcelain") == ""
