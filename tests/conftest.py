@@ -146,6 +146,9 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the developer's files: HOME and XDG dirs live in tmp."""
     home = tmp_path / "_home"
     home.mkdir()
+    # libgit2 (DVC's `exp run` commits through it) ignores GIT_CONFIG_GLOBAL: give it
+    # the same identity where it looks.
+    shutil.copy(_GITCONFIG, home / ".gitconfig")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.chdir(tmp_path)
