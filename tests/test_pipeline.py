@@ -64,14 +64,23 @@ def test_stage_add_writes_plain_dvc_yaml(repo: Repo) -> None:
 
 def test_stage_list_in_dag_order_with_status(repo: Repo) -> None:
     two_stages(repo)
-    # Add score first in the file: the listing must still put prepare first.
+    # Put score first in the file: the listing must still put prepare (its upstream) first.
+    import yaml
+
+    doc = yaml.safe_load((repo.root / "dvc.yaml").read_text())
+    doc["stages"] = dict(reversed(list(doc["stages"].items())))
+    (repo.root / "dvc.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert list(yamlio.load(repo.root / "dvc.yaml")["stages"]) == ["score", "prepare"]
+    repo.git("commit", "-qam", "score first in the file")
     st = stages.stage_list(repo.project())
     assert [(s.name, s.changed) for s in st] == [("prepare", True), ("score", True)]
     pipeline.repro(repo.project())
     st = stages.stage_list(repo.project())
-    assert [s.changed for s in st] == [False, False]
+    assert [(s.name, s.changed) for s in st] == [("prepare", False), ("score", False)]
     code, out, _ = run_cli("stage", "list", cwd=repo.root)
-    assert code == 0 and out.splitlines()[2].startswith("prepare") and "up to date" in out
+    rows = out.splitlines()[2:]
+    assert code == 0 and [r.split()[0] for r in rows] == ["prepare", "score"], out
+    assert all("up to date" in r for r in rows), out
 
 
 @pytest.mark.parametrize("name", ["a;b", "$(touch pwned)", "x\ny", "it's", "-rf", "a b"])
