@@ -315,3 +315,26 @@ def test_commit_push_of_an_earlier_local_commit_checks_the_remote_too(
     code, out, err = run_cli("commit", "--push", cwd=repo.root)
     assert code == 0 and "Pushed to 'origin'" in out, out + err
     assert git(origin, "rev-parse", "main").strip() == repo.head()
+
+
+def test_commit_retries_bounds_the_rebase_and_push_attempts(
+    repo: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """`--retries 0`: the push the moved branch rejects is the last attempt (exit 4, the
+    local commit kept, origin untouched); `--retries 1` rebases once and pushes."""
+    metrics_pipeline(repo, origin)
+    pipeline.repro(repo.project())
+    other = other_clone(origin, tmp_path, "b")
+    (other / "README.md").write_text("docs\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", "docs")
+    git(other, "push", "-q", "origin", "main")
+    tip = git(origin, "rev-parse", "main").strip()
+    code, _, err = run_cli("commit", "--push", "--retries", "0", "-m", "ct", cwd=repo.root)
+    assert code == errors.REMOTE, err
+    assert "failed after 1 attempts" in err and "the local commit is kept" in err
+    assert git(origin, "rev-parse", "main").strip() == tip
+    assert repo.log()[0] == "ct"
+    code, _, err = run_cli("commit", "--push", "--retries", "1", cwd=repo.root)
+    assert code == 0, err
+    assert git(origin, "log", "--format=%s", "-2", "main").splitlines() == ["ct", "docs"]
