@@ -308,6 +308,13 @@ def test_wdir_outside_repo_refused(repo: Repo) -> None:
     assert not (repo.root.parent / "escaped").exists()
 
 
+def _dvc_runs_nothing(root: Path) -> bool:
+    """The oracle: DVC's own `repro --allow-missing --dry` would run no stage (a stage it
+    would run but cannot, its input not pulled, is a failure: it would run)."""
+    res = dvc(root, "repro", "--allow-missing", "--dry", check=False)
+    return res.returncode == 0 and "Running stage" not in res.stdout
+
+
 def test_fresh_clone_fast_path_matches_dvc(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """repro --pull on an unchanged fresh clone answers without DVC, exactly when DVC's
     --allow-missing would run nothing; any input change sends it to DVC."""
@@ -317,16 +324,16 @@ def test_fresh_clone_fast_path_matches_dvc(repo: Repo, tmp_path) -> None:  # typ
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo.root), str(clone))
     (clone / ".dvc" / "config.local").write_text((repo.root / ".dvc/config.local").read_text())
-    assert pipeline.fresh_clone_up_to_date(clone)
+    assert pipeline.fresh_clone_up_to_date(clone) and _dvc_runs_nothing(clone)
     res = pipeline.repro(Repo(clone, repo.remote).project(), pull=True, push=True)
     assert res.ran == [] and not (clone / "out.txt").exists()  # nothing pulled
     (clone / "README.md").write_text("docs\n")
     git(clone, "add", "README.md")
     git(clone, "commit", "-qm", "docs")
-    assert pipeline.fresh_clone_up_to_date(clone)
+    assert pipeline.fresh_clone_up_to_date(clone) and _dvc_runs_nothing(clone)
     (clone / "prep.py").write_text((clone / "prep.py").read_text() + "# change\n")
     git(clone, "commit", "-qam", "code")
-    assert not pipeline.fresh_clone_up_to_date(clone)
+    assert not pipeline.fresh_clone_up_to_date(clone) and not _dvc_runs_nothing(clone)
     res = pipeline.repro(Repo(clone, repo.remote).project(), pull=True)
     assert res.ran == ["prepare"]  # same output, so DVC skips score
     # data in the workspace: always DVC's call
