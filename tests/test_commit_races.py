@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import yaml
 
 from mlopskit import errors, pipeline, stages
 
+from ._wait import wait_for
 from .conftest import Repo, dvc, git, porcelain, run_cli, run_subprocess
 from .test_commit import metrics_pipeline, other_clone
 from .test_wait import LOCK_FILE, _wait_until_polling
@@ -47,13 +47,14 @@ def _hold_pushes(origin: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _until(path: Path, proc: subprocess.Popen[str], what: str) -> None:
-    deadline = time.monotonic() + 120
-    while not path.exists():
+
+    def happened() -> bool:
         if proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(f"{what}: exited {proc.returncode} first: {out}{err}")
-        assert time.monotonic() < deadline, f"{what}: never happened"
-        time.sleep(0.02)
+        return path.exists()
+
+    wait_for(happened, 120, what)
 
 
 def _at(origin: Path, rev: str, path: str) -> str:
