@@ -131,7 +131,6 @@ UNTESTED = {
     "monitor drift --no-fail",
     "data schema infer --sample-rows",
     "data validate --chunksize",
-    "gc -T/--all-tags",
     "serve --access-log",
     # Run only by the generated sweep.yml, under act (test_act.py's sweep matrix test).
     "exp run --point",
