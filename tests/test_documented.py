@@ -125,8 +125,6 @@ def test_every_option_is_documented_and_every_documented_option_exists() -> None
 # Options no test passes yet. This list may only shrink: the test fails when one here
 # gets a test (take it off) as when one not here has none.
 UNTESTED = {
-    "data schema infer --sample-rows",
-    "data validate --chunksize",
     "serve --access-log",
     # Run only by the generated sweep.yml, under act (test_act.py's sweep matrix test).
     "exp run --point",
