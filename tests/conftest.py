@@ -31,9 +31,14 @@ _GITCONFIG.write_text(
     "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n"
     '[protocol "file"]\n\tallow = always\n'
 )
+# libgit2 (DVC's `exp run` commits through it) ignores GIT_CONFIG_GLOBAL: it finds the
+# same identity as git's XDG config (git itself reads only GIT_CONFIG_GLOBAL when set).
+(_SESSION_HOME / "xdg-config" / "git").mkdir(parents=True)
+shutil.copy(_GITCONFIG, _SESSION_HOME / "xdg-config" / "git" / "config")
 os.environ.update(
     {
         "HOME": str(_SESSION_HOME / "home"),
+        "XDG_CONFIG_HOME": str(_SESSION_HOME / "xdg-config"),
         "GIT_CONFIG_GLOBAL": str(_GITCONFIG),
         "GIT_CONFIG_NOSYSTEM": "1",
         "DVC_GLOBAL_CONFIG_DIR": str(_SESSION_HOME / "dvc-global"),

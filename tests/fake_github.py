@@ -55,15 +55,19 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            authorised = self.headers.get("Authorization") == f"Bearer {state.token}"
             if self.path.startswith("/uploads/"):
                 state.requests.append((method, self.path, len(raw)))
+                if not authorised:  # GitHub refuses an upload without the token
+                    self._send(401, {"message": "Bad credentials"})
+                    return
                 name = self.path.split("name=", 1)[1]
                 state.uploads[name] = raw
                 self._send(201, {"name": name})
                 return
             body = json.loads(raw) if raw else None
             state.requests.append((method, self.path, body))
-            if self.headers.get("Authorization") != f"Bearer {state.token}":
+            if not authorised:
                 self._send(401, {"message": "Bad credentials"})
                 return
             base = f"/repos/{state.repo}"

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from mlopskit import errors, pipeline, stages
 
+from ._wait import wait_for
 from .conftest import Repo, git, run_cli
 
 
@@ -247,11 +247,12 @@ def test_a_killed_push_is_pushed_by_the_next_run(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not started.exists():
+
+        def reached() -> bool:
             assert proc.poll() is None, "mlopskit exited before its push reached the remote"
-            assert time.monotonic() < deadline, "the push never reached the hook"
-            time.sleep(0.05)
+            return started.exists()
+
+        wait_for(reached, 60, "the push to reach the remote's hook")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # mlopskit, git push and the remote's hook
         proc.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import yaml
 
 from mlopskit import errors, pipeline, stages
 
+from ._wait import wait_for
 from .conftest import Repo, dvc, git, porcelain, run_cli, run_subprocess
 from .test_commit import metrics_pipeline, other_clone
 from .test_wait import LOCK_FILE, _wait_until_polling
@@ -47,13 +47,14 @@ def _hold_pushes(origin: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _until(path: Path, proc: subprocess.Popen[str], what: str) -> None:
-    deadline = time.monotonic() + 120
-    while not path.exists():
+
+    def happened() -> bool:
         if proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(f"{what}: exited {proc.returncode} first: {out}{err}")
-        assert time.monotonic() < deadline, f"{what}: never happened"
-        time.sleep(0.02)
+        return path.exists()
+
+    wait_for(happened, 120, what)
 
 
 def _at(origin: Path, rev: str, path: str) -> str:
@@ -315,3 +316,26 @@ def test_commit_push_of_an_earlier_local_commit_checks_the_remote_too(
     code, out, err = run_cli("commit", "--push", cwd=repo.root)
     assert code == 0 and "Pushed to 'origin'" in out, out + err
     assert git(origin, "rev-parse", "main").strip() == repo.head()
+
+
+def test_commit_retries_bounds_the_rebase_and_push_attempts(
+    repo: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """`--retries 0`: the push the moved branch rejects is the last attempt (exit 4, the
+    local commit kept, origin untouched); `--retries 1` rebases once and pushes."""
+    metrics_pipeline(repo, origin)
+    pipeline.repro(repo.project())
+    other = other_clone(origin, tmp_path, "b")
+    (other / "README.md").write_text("docs\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", "docs")
+    git(other, "push", "-q", "origin", "main")
+    tip = git(origin, "rev-parse", "main").strip()
+    code, _, err = run_cli("commit", "--push", "--retries", "0", "-m", "ct", cwd=repo.root)
+    assert code == errors.REMOTE, err
+    assert "failed after 1 attempts" in err and "the local commit is kept" in err
+    assert git(origin, "rev-parse", "main").strip() == tip
+    assert repo.log()[0] == "ct"
+    code, _, err = run_cli("commit", "--push", "--retries", "1", cwd=repo.root)
+    assert code == 0, err
+    assert git(origin, "log", "--format=%s", "-2", "main").splitlines() == ["ct", "docs"]

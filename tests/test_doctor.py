@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import signal
 import socket
@@ -373,7 +374,7 @@ def test_committed_cloud_remote_without_ci_credentials(project: Repo) -> None:
 
 def test_installed_mlopskit_matches_the_workflows(project: Repo) -> None:
     version, direct = doctor.installed()
-    assert version is not None
+    assert version == importlib.metadata.version("mlopskit")
     code, checks, _, _ = run_doctor(project.root)
     assert code == 0
     v = checks["mlopskit version"]

@@ -238,3 +238,34 @@ def test_monitor_drift_thresholds_come_from_the_config_even_with_every_path_give
     assert code == 0, (out, err)
     assert json.loads(out)["drifted"] == []
     assert run_cli(*args, "--threshold", "0.2", cwd=repo.root)[0] == 1  # the flag still wins
+
+
+def test_monitor_drift_thresholds_and_no_fail_from_the_command_line(tmp_path: Path) -> None:
+    """--threshold, --ks-pvalue and --chi2-pvalue each reach their rule (only the rule
+    left at its default still fires); --no-fail reports the drift and exits 0."""
+    import json
+
+    from mlopskit import errors
+
+    from .conftest import run_cli
+
+    ref = reference()
+    ref.to_csv(tmp_path / "ref.csv", index=False)
+    drifted(ref).to_csv(tmp_path / "cur.csv", index=False)
+    base = ["monitor", "drift", "--reference", "ref.csv", "--current", "cur.csv", "--json"]
+    code, out, _ = run_cli(*base, "--threshold", "50", "--ks-pvalue", "1e-300")
+    assert code == errors.FAILED
+    f = {x["name"]: x for x in json.loads(out)["features"]}
+    assert not f["age"]["drifted"]  # PSI 0.89 < 50 and p 1e-191 > 1e-300
+    assert f["color"]["drifted"] and f["color"]["reason"].startswith("chi-square p-value")
+    code, out, _ = run_cli(*base, "--threshold", "50", "--chi2-pvalue", "1e-300")
+    f = {x["name"]: x for x in json.loads(out)["features"]}
+    assert f["age"]["drifted"] and f["age"]["reason"].startswith("KS p-value")
+    assert not f["color"]["drifted"] and code == errors.FAILED
+    code, out, err = run_cli(
+        *base, "--threshold", "50", "--ks-pvalue", "1e-300", "--chi2-pvalue", "1e-300"
+    )
+    assert code == 0 and json.loads(out)["drifted"] == [], err
+    code, out, err = run_cli(*base, "--no-fail")
+    assert code == 0, err
+    assert json.loads(out)["drifted"] == ["age", "color"]

@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from mlopskit import errors, experiments
 
+from ._wait import processes as _processes
+from ._wait import wait_for
 from .conftest import Repo, dvc, git, run_cli
 
 pytestmark = pytest.mark.slow
@@ -172,17 +173,39 @@ def test_exp_run_and_promote(trained: Repo) -> None:
     assert lines[4].split()[:2] == ["└──", "one"]
 
 
+# Put at the top of the copy's src/train.py: the train stage says it is running (a marker
+# named after its pid) and then blocks until it is stopped.
+_BLOCKING_TRAIN = """import os as _os, pathlib as _pl, time as _t
+if _os.environ.get("SWEEP_MARKERS"):
+    _pl.Path(_os.environ["SWEEP_MARKERS"], str(_os.getpid())).write_text(_os.getcwd())
+    _t.sleep(600)
+"""
+
+
+def _started(proc: subprocess.Popen[str], markers: Path) -> list[int]:
+    assert proc.poll() is None, f"the sweep ended before Ctrl-C: {proc.communicate()}"
+    found = [int(m.name) for m in markers.iterdir()]
+    return found if len(found) >= 2 else []
+
+
 def test_ctrl_c_stops_every_point_and_leaves_nothing_behind(trained: Repo, tmp_path: Path) -> None:
-    """dvc#10655: the workspace and stash are exactly as they were after Ctrl-C."""
+    """dvc#10655: Ctrl-C while two points' `dvc exp run` are inside their train stage
+    stops them all; the workspace and stash are exactly as they were."""
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
+    markers = tmp_path / "markers"
+    markers.mkdir()
     trained.git("stash", "list")
     (trained.root / "params.yaml").write_text(
         (trained.root / "params.yaml").read_text().replace("max_iter: 500", "max_iter: 400")
     )
+    train = trained.root / "src" / "train.py"
+    future = "from __future__ import annotations\n"
+    train.write_text(train.read_text().replace(future, future + _BLOCKING_TRAIN, 1))
+    assert "SWEEP_MARKERS" in train.read_text()
     status = trained.status()
     params_text = (trained.root / "params.yaml").read_text()
-    env = dict(os.environ, TMPDIR=str(tmpdir))
+    env = dict(os.environ, TMPDIR=str(tmpdir), SWEEP_MARKERS=str(markers))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -203,35 +226,33 @@ def test_ctrl_c_stops_every_point_and_leaves_nothing_behind(trained: Repo, tmp_p
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        clones = [p for d in tmpdir.glob("mlopskit-sweep-*") for p in d.iterdir() if p.is_dir()]
-        if len(clones) >= 2 and any((c / "dvc.lock").exists() for c in clones):
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)  # the points' dvc exp run processes are working now
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        stages = wait_for(
+            lambda: _started(proc, markers),
+            120,
+            "two points' train stages to start",
+        )
+        # Evidence that `dvc exp run` was running when the signal came: two of them,
+        # each in its own clone under the sweep's temp dir, whose stages wrote markers.
+        runs = _processes("exp", "run")
+        named = {p: a for p, a in runs.items() if any(x.startswith("cc-") for x in a)}
+        assert len(named) == 2, runs
+        assert all(str(tmpdir) in (markers / str(pid)).read_text() for pid in stages)
+        assert all(Path(f"/proc/{pid}").exists() for pid in stages)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for pid in _processes("exp", "run"):  # a failed run leaves no process behind
+            if any(x.startswith("cc-") for x in _processes("exp", "run").get(pid, [])):
+                os.killpg(pid, signal.SIGKILL)
     assert proc.returncode == errors.INTERRUPTED, err
     assert list(tmpdir.iterdir()) == []  # every clone removed
     assert trained.status() == status
     assert (trained.root / "params.yaml").read_text() == params_text
     assert trained.git("stash", "list") == ""
-    leftover = subprocess.run(
-        ["pgrep", "-f", "dvc exp run --quiet -n cc-"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    assert leftover == ""
-
-
-def test_exp_run_push_sends_the_ref_to_the_branchs_remote(trained: Repo, origin: Path) -> None:
-    """Issue 14: `exp run --push` pushes through scm.push, like commit and the registry: the
-    experiment's ref reaches the remote `git push` would use (here `upstream`)."""
-    trained.git("remote", "add", "upstream", str(origin))
-    trained.git("push", "-q", "-u", "upstream", "main")
-    code, out, err = run_cli(
-        "exp", "run", "-S", "train.C=0.3", "-n", "pushed", "--push", cwd=trained.root
-    )
-    assert code == 0, err
-    refs = git(origin, "for-each-ref", "--format=%(refname)", "refs/exps").split()
-    assert len(refs) == 1 and refs[0].endswith("/pushed"), refs
-    assert f"Pushed {refs[0]} and its outputs." in out
+from ._wait import processes as _processes
+from ._wait import wait_for
+from .conftest import Repo, dvc, git, run_cli

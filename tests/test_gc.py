@@ -374,3 +374,19 @@ def test_gc_cloud_over_ssh_removes_objects_and_stale_tmp(history: Repo, tmp_path
         assert not stale.exists() and fresh.exists()
         assert not obj(store, md5("v2\n")).exists()
         assert obj(store, md5("v1\n")).exists() and obj(store, md5("dir v1 a\n")).exists()
+
+
+@pytest.mark.parametrize("flag", ["-T", "--all-tags"])
+def test_all_tags_keeps_the_data_of_every_tag(history: Repo, flag: str) -> None:
+    """A plain (non-registry) tag keeps nothing by default; with -T its commit is kept."""
+    history.git("tag", "old-v2", "HEAD~1")
+    v2 = f"{md5('v2' + chr(10))[:2]}/{md5('v2' + chr(10))[2:]}"
+    code, out, err = run_cli("gc", cwd=history.root)
+    assert code == 0, err
+    assert v2 in out.split("Would remove")[1]  # the tag alone does not keep v2
+    code, out, err = run_cli("gc", flag, "--yes", cwd=history.root)
+    assert code == 0, err
+    assert "tag old-v2" in out
+    assert obj(cache(history), md5("v2\n")).exists()
+    assert obj(cache(history), md5("dir v2 a\n")).exists()
+    assert not obj(cache(history), md5("never committed\n")).exists()

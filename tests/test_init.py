@@ -241,7 +241,9 @@ def test_init_on_a_file_is_usage_error(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     code, _, err = run_cli("init", "f")
     assert code == errors.USAGE
-    assert "f" in err
+    assert "Directory 'f' is a file" in err
+    assert (tmp_path / "f").read_text() == "x"  # left as it was
+    assert not (tmp_path / ".git").exists()
 
 
 @pytest.mark.parametrize("url", ["ftp://x/y", "ssh://user:hunter2@host/path"])

@@ -22,6 +22,7 @@ from pytest_mock import MockerFixture
 from mlopskit import errors, scm
 
 from .conftest import Repo, run_cli, run_subprocess
+from .test_lock import _wait_until_lock_opened
 
 JOURNAL = Path(".dvc/tmp/mlopskit/txn.json")
 # Enough small files that DVC spends a second or more copying them.
@@ -607,7 +608,7 @@ def test_a_running_add_is_waited_for_and_its_journal_checked_after(repo: Repo) -
             text=True,
         )
         try:
-            time.sleep(3)
+            _wait_until_lock_opened(waiter, repo.root / ".dvc" / "tmp" / "mlopskit" / "lock")
             assert waiter.poll() is None, waiter.communicate()  # it waits for the lock
             adder.kill()
             adder.wait()

@@ -64,14 +64,23 @@ def test_stage_add_writes_plain_dvc_yaml(repo: Repo) -> None:
 
 def test_stage_list_in_dag_order_with_status(repo: Repo) -> None:
     two_stages(repo)
-    # Add score first in the file: the listing must still put prepare first.
+    # Put score first in the file: the listing must still put prepare (its upstream) first.
+    import yaml
+
+    doc = yaml.safe_load((repo.root / "dvc.yaml").read_text())
+    doc["stages"] = dict(reversed(list(doc["stages"].items())))
+    (repo.root / "dvc.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert list(yamlio.load(repo.root / "dvc.yaml")["stages"]) == ["score", "prepare"]
+    repo.git("commit", "-qam", "score first in the file")
     st = stages.stage_list(repo.project())
     assert [(s.name, s.changed) for s in st] == [("prepare", True), ("score", True)]
     pipeline.repro(repo.project())
     st = stages.stage_list(repo.project())
-    assert [s.changed for s in st] == [False, False]
+    assert [(s.name, s.changed) for s in st] == [("prepare", False), ("score", False)]
     code, out, _ = run_cli("stage", "list", cwd=repo.root)
-    assert code == 0 and out.splitlines()[2].startswith("prepare") and "up to date" in out
+    rows = out.splitlines()[2:]
+    assert code == 0 and [r.split()[0] for r in rows] == ["prepare", "score"], out
+    assert all("up to date" in r for r in rows), out
 
 
 @pytest.mark.parametrize("name", ["a;b", "$(touch pwned)", "x\ny", "it's", "-rf", "a b"])
@@ -299,6 +308,13 @@ def test_wdir_outside_repo_refused(repo: Repo) -> None:
     assert not (repo.root.parent / "escaped").exists()
 
 
+def _dvc_runs_nothing(root: Path) -> bool:
+    """The oracle: DVC's own `repro --allow-missing --dry` would run no stage (a stage it
+    would run but cannot, its input not pulled, is a failure: it would run)."""
+    res = dvc(root, "repro", "--allow-missing", "--dry", check=False)
+    return res.returncode == 0 and "Running stage" not in res.stdout
+
+
 def test_fresh_clone_fast_path_matches_dvc(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """repro --pull on an unchanged fresh clone answers without DVC, exactly when DVC's
     --allow-missing would run nothing; any input change sends it to DVC."""
@@ -308,16 +324,16 @@ def test_fresh_clone_fast_path_matches_dvc(repo: Repo, tmp_path) -> None:  # typ
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo.root), str(clone))
     (clone / ".dvc" / "config.local").write_text((repo.root / ".dvc/config.local").read_text())
-    assert pipeline.fresh_clone_up_to_date(clone)
+    assert pipeline.fresh_clone_up_to_date(clone) and _dvc_runs_nothing(clone)
     res = pipeline.repro(Repo(clone, repo.remote).project(), pull=True, push=True)
     assert res.ran == [] and not (clone / "out.txt").exists()  # nothing pulled
     (clone / "README.md").write_text("docs\n")
     git(clone, "add", "README.md")
     git(clone, "commit", "-qm", "docs")
-    assert pipeline.fresh_clone_up_to_date(clone)
+    assert pipeline.fresh_clone_up_to_date(clone) and _dvc_runs_nothing(clone)
     (clone / "prep.py").write_text((clone / "prep.py").read_text() + "# change\n")
     git(clone, "commit", "-qam", "code")
-    assert not pipeline.fresh_clone_up_to_date(clone)
+    assert not pipeline.fresh_clone_up_to_date(clone) and not _dvc_runs_nothing(clone)
     res = pipeline.repro(Repo(clone, repo.remote).project(), pull=True)
     assert res.ran == ["prepare"]  # same output, so DVC skips score
     # data in the workspace: always DVC's call

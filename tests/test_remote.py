@@ -6,7 +6,7 @@ import json
 
 from mlopskit import errors, remote
 
-from .conftest import Repo, run_cli
+from .conftest import Repo, dvc, run_cli
 
 SECRETS = ["AKIAEXAMPLEKEY", "s3cr3t-value", "hunter2"]
 
@@ -91,3 +91,20 @@ def test_a_remote_whose_dvc_plugin_is_missing_names_what_to_install(trained: Rep
     assert "bug" not in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert trained.git("rev-parse", "HEAD") == head and trained.git("status", "--porcelain") == ""
+
+
+def test_remote_add_local_keeps_the_whole_remote_out_of_git(repo: Repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = tmp_path / "laptop-store"
+    committed_before = (repo.root / ".dvc" / "config").read_text()
+    code, out, err = run_cli(
+        "remote", "add", "mine", str(store), "--local", "--default", cwd=repo.root
+    )
+    assert code == 0, err
+    assert (repo.root / ".dvc" / "config").read_text() == committed_before
+    assert "mine" not in committed_before
+    # DVC itself sees the remote, from config.local, and it is the default there.
+    shown = dvc(repo.root, "remote", "list", "--local").stdout
+    assert "mine" in shown and str(store) in shown
+    assert dvc(repo.root, "remote", "default", "--local").stdout.strip() == "mine"
+    assert "mine" not in dvc(repo.root, "remote", "list", "--project").stdout
+    assert repo.status() == ""  # nothing for git to commit

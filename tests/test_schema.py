@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlopskit import schema, validation
+from mlopskit import errors, schema, validation, yamlio
 from mlopskit.errors import UsageError
 from mlopskit.schema import Column, Schema
+
+from .conftest import run_cli
 
 
 def every_type() -> pd.DataFrame:
@@ -375,7 +377,7 @@ MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
 import pandas as pd
-from mlopskit import schema, validation
+from mlopskit import errors, schema, validation, yamlio
 def peak_mb():
     try:
         status = Path("/proc/self/status").read_text()
@@ -460,3 +462,38 @@ def test_large_csv_validates_in_bounded_memory(tmp_path: Path) -> None:
     grown = out["peak_mb"] - out["base_mb"]
     assert out["peak_mb"] < size_mb, out  # the whole table never sits in memory
     assert grown < 0.5 * size_mb, out
+
+
+def test_infer_sample_rows_reads_only_the_first_rows(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("id,x\n" + "".join(f"{i},{i * 10}\n" for i in range(1, 11)))
+    code, _, err = run_cli(
+        "data", "schema", "infer", str(table), "--sample-rows", "3", "-o", str(tmp_path / "s.yaml")
+    )
+    assert code == 0, err
+    x = yamlio.load(tmp_path / "s.yaml")["columns"]["x"]
+    assert x["max"] < 40  # rows 4-10 (x = 40..100) were not read
+    code, _, err = run_cli("data", "schema", "infer", str(table), "-o", str(tmp_path / "all.yaml"))
+    assert yamlio.load(tmp_path / "all.yaml")["columns"]["x"]["max"] >= 100
+
+
+@pytest.mark.parametrize("chunksize", ["1", "2", "100"])
+def test_validate_chunksize_finds_a_duplicate_split_across_chunks(
+    tmp_path: Path, chunksize: str
+) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "version: 1\ncolumns:\n  id:\n    type: integer\n    unique: true\n"
+    )
+    (tmp_path / "d.csv").write_text("id\n1\n2\n3\n1\n")
+    code, out, err = run_cli(
+        "data",
+        "validate",
+        str(tmp_path / "d.csv"),
+        "--schema",
+        str(tmp_path / "s.yaml"),
+        "--chunksize",
+        chunksize,
+        "--json",
+    )
+    assert code == errors.FAILED, err
+    assert "1 value repeated: 1" in out

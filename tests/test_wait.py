@@ -13,7 +13,6 @@ import select
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from mlopskit import errors
 from mlopskit.cli import cli
 
+from ._wait import wait_for
 from .conftest import Repo, _copy, run_cli
 
 LOCK_FILE = Path(".dvc/tmp/mlopskit/lock")
@@ -157,13 +157,12 @@ def _has_lock_open(proc: subprocess.Popen[str], lock_file: Path) -> bool:
 
 def _wait_until_polling(proc: subprocess.Popen[str], lock_file: Path) -> None:
     """Until ``proc`` has the lock file open, i.e. waits for the lock (fails after 60 s)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def polling() -> bool:
         assert proc.poll() is None, proc.communicate()
-        if _has_lock_open(proc, lock_file):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the waiting command never reached the lock")
+        return _has_lock_open(proc, lock_file)
+
+    wait_for(polling, 60, "the waiting command to reach the lock")
 
 
 def _argv(command: str, tmp: Path) -> list[str]:

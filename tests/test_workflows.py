@@ -14,9 +14,8 @@ import pytest
 from mlopskit import errors, pins, workflows, yamlio
 from mlopskit.project import Project
 
+from . import update_golden
 from .conftest import Repo, run_cli
-
-GOLDEN = Path(__file__).parent / "golden"
 
 VARIANTS: dict[str, str] = {
     "none": "kind: none",
@@ -69,20 +68,10 @@ def all_variants() -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
     """Every variant rendered once: {variant: {path: text}}."""
-    import subprocess as sp
-
-    out: dict[str, dict[str, str]] = {}
-    for name, text in all_variants():
-        root = tmp_path_factory.mktemp(name)
-        sp.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-        (root / ".dvc").mkdir()
-        (root / "mlopskit.yaml").write_text(text)
-        workflows.generate(Project(root=root))
-        out[name] = {
-            p.relative_to(root).as_posix(): p.read_text()
-            for p in (root / ".github").rglob("*.y*ml")
-        }
-    return out
+    return {
+        name: update_golden.render(tmp_path_factory.mktemp(name), text)
+        for name, text in all_variants()
+    }
 
 
 def docs(files: dict[str, str]) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -365,20 +354,14 @@ def test_generated_dependabot_and_actionlint_config(rendered: dict[str, dict[str
     assert lint["self-hosted-runner"]["labels"] == ["gpu"]
 
 
-@pytest.mark.parametrize("variant", ["none-commit", "s3-oidc-pr-gpu"])
+@pytest.mark.parametrize("variant", update_golden.GOLDEN_VARIANTS)
 def test_golden_files(rendered: dict[str, dict[str, str]], variant: str) -> None:
-    """Regenerating with the same inputs is byte-identical; a template change needs a
-    reviewed fixture update (MLOPSKIT_UPDATE_GOLDEN=1 rewrites them)."""
-    import os
-
-    folder = GOLDEN / variant
-    files = rendered[variant]
-    if os.environ.get("MLOPSKIT_UPDATE_GOLDEN"):
-        for rel, text in files.items():
-            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / rel).write_text(text)
-    stored = {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*.y*ml")}
-    assert stored == files
+    """Regenerating with the same inputs is byte-identical to the reviewed files under
+    tests/golden/. This test never writes them: after a deliberate template change, run
+    `python -m tests.update_golden` and review the diff."""
+    stored = update_golden.stored(variant)
+    assert ".github/workflows/ct.yml" in stored, f"no golden files for {variant}"
+    assert stored == rendered[variant]
 
 
 def test_regenerate_is_byte_identical_and_respects_hand_edits(repo: Repo) -> None:
