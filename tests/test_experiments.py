@@ -253,6 +253,20 @@ def test_ctrl_c_stops_every_point_and_leaves_nothing_behind(trained: Repo, tmp_p
     assert trained.status() == status
     assert (trained.root / "params.yaml").read_text() == params_text
     assert trained.git("stash", "list") == ""
-from ._wait import processes as _processes
-from ._wait import wait_for
-from .conftest import Repo, dvc, git, run_cli
+    # The dvc exp run processes and the stages they ran are gone.
+    assert not set(named) & set(_processes("exp", "run")), _processes("exp", "run")
+    assert not [pid for pid in stages if pid in _processes()], "a train stage outlived Ctrl-C"
+
+
+def test_exp_run_push_sends_the_ref_to_the_branchs_remote(trained: Repo, origin: Path) -> None:
+    """Issue 14: `exp run --push` pushes through scm.push, like commit and the registry: the
+    experiment's ref reaches the remote `git push` would use (here `upstream`)."""
+    trained.git("remote", "add", "upstream", str(origin))
+    trained.git("push", "-q", "-u", "upstream", "main")
+    code, out, err = run_cli(
+        "exp", "run", "-S", "train.C=0.3", "-n", "pushed", "--push", cwd=trained.root
+    )
+    assert code == 0, err
+    refs = git(origin, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    assert len(refs) == 1 and refs[0].endswith("/pushed"), refs
+    assert f"Pushed {refs[0]} and its outputs." in out
