@@ -126,8 +126,6 @@ def test_every_option_is_documented_and_every_documented_option_exists() -> None
 # gets a test (take it off) as when one not here has none.
 UNTESTED = {
     "serve --access-log",
-    # Run only by the generated sweep.yml, under act (test_act.py's sweep matrix test).
-    "exp run --point",
 }
 
 
