@@ -195,7 +195,7 @@ class Config:
     name: str = "project"
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     git: GitConfig = field(default_factory=GitConfig)
-    # Quality-gate rules, parsed by gate.parse_rule (strings or one-key mappings).
+    # Quality-gate rules, parsed by rules.parse_rule (strings or one-key mappings).
     gates: tuple[Any, ...] = ()
     ci: CIConfig = field(default_factory=CIConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
@@ -254,7 +254,7 @@ def parse(data: Any) -> Config:
     gates = top.get("gates") or []
     if not isinstance(gates, list):
         raise UsageError(f"{FILENAME}: 'gates' must be a list of rules like 'accuracy >= 0.9'")
-    from .gate import parse_rule
+    from .rules import parse_rule
 
     for rule in gates:
         parse_rule(rule)  # a malformed rule is reported when the file is read

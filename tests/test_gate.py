@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlopskit import errors, gate
+from mlopskit import errors, gate, rules
 
 from .conftest import Repo, run_cli
 
@@ -32,7 +32,7 @@ def setup_metrics(repo: Repo, base: dict[str, object], head: dict[str, object]) 
     ],
 )
 def test_parse_rules(text: object, kind: str, threshold: float, percent: bool) -> None:
-    r = gate.parse_rule(text)
+    r = rules.parse_rule(text)
     assert (r.kind, r.threshold, r.percent) == (kind, threshold, percent)
 
 
@@ -159,7 +159,7 @@ def test_gate_add_and_remove_round_trip(repo: Repo) -> None:
     text = (repo.root / "mlopskit.yaml").read_text()
     want = CONFIG.replace("gates: []\n", "gates:\n  - 'rmse: max_increase 5%'\n  - r2 >= 0.7\n")
     assert text == want
-    assert [r.text for r in map(gate.parse_rule, repo.project().config.gates)] == [
+    assert [r.text for r in map(rules.parse_rule, repo.project().config.gates)] == [
         "rmse: max_increase 5%",
         "r2 >= 0.7",
     ]

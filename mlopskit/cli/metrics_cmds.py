@@ -342,11 +342,11 @@ def gate_remove(rules: tuple[str, ...], commit: bool, wait: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def gate_list(as_json: bool) -> None:
     """The rules in mlopskit.yaml, with each metric's known direction."""
-    from .. import gate as g
     from ..formatting import text_table
+    from ..rules import parse_rule
 
     project = _project()
-    rules = [g.parse_rule(r) for r in project.config.gates]
+    rules = [parse_rule(r) for r in project.config.gates]
     if as_json:
         _json([r.text for r in rules])
         return
