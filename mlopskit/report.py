@@ -29,7 +29,11 @@ class PlotImage:
 
 
 @dataclass(frozen=True)
-class Lineage:
+class Provenance:
+    """Where the report's head comes from (its "Lineage" footer): the commit, branch, the
+    workspace's data pointers and whether ``dvc.lock`` matches. A registered model's
+    lineage is :class:`mlopskit.lineage.Lineage`."""
+
     commit: str | None
     subject: str
     branch: str | None
@@ -96,7 +100,7 @@ class Report:
     params: list[params.ParamChange]
     plots: list[PlotImage]
     data: list[datadiff.DataChange]
-    lineage: Lineage
+    lineage: Provenance
     notes: list[str] = field(default_factory=list)
     quality: list[DataQuality] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)  # declared, not in workspace/cache
@@ -223,7 +227,7 @@ def _plots(root: Path, base_sha: str, base_label: str, worker: charts.PngWorker)
     return out
 
 
-def lineage(project: Project) -> Lineage:
+def lineage(project: Project) -> Provenance:
     root = project.root
     head = scm.head(root)
     subject = scm.git(root, "log", "-1", "--format=%s").out.strip() if head else ""
@@ -240,7 +244,7 @@ def lineage(project: Project) -> Lineage:
         in_sync = None
     # Tracked files with changes (scm.dirty_tracked), as the project sees them.
     dirty = [p for p in map(project.project_path, scm.dirty_tracked(root)) if p is not None]
-    return Lineage(
+    return Provenance(
         head, subject, scm.current_branch(root), data_hashes, in_sync, stale, dirty, not_pulled
     )
 

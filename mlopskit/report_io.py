@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from . import datadiff, gate, metrics, params
 from .config import REMOTE_KINDS
 from .errors import UsageError
-from .report import DataQuality, Lineage, PlotImage, Report
+from .report import DataQuality, PlotImage, Provenance, Report
 from .report_render import image_key
 
 MAX_JSON = 8 * 1024 * 1024
@@ -209,12 +209,12 @@ def _plot(d: Any, assets: Path) -> PlotImage:
     )
 
 
-def _lineage(d: Any) -> Lineage:
+def _lineage(d: Any) -> Provenance:
     d = _dict(d)
     sync = d.get("lock_in_sync")
     if sync is not None and not isinstance(sync, bool):
         raise _Bad("lock_in_sync must be true, false or null")
-    return Lineage(
+    return Provenance(
         commit=_s(d.get("commit"), optional=True),
         subject=_s(d.get("subject", "")),
         branch=_s(d.get("branch"), optional=True),
