@@ -631,7 +631,7 @@ def _install_azure_probe() -> None:
     are accepted by DVC's schema and dropped), and adlfs builds the service client
     without any of its own arguments (adlfs#502). A push of one file to a stopped
     Azurite took 251 s to fail. Checked against dvc-azure 3.1.1 and adlfs 2026.8
-    (tests/test_azure.py).
+    (tests/data/test_azure.py).
 
     Two hooks, installed once: ``DataCloud.get_remote`` marks an Azure remote's DVC
     file system with the remote's name and URL (no connection is made there: DVC calls
@@ -1302,7 +1302,7 @@ def _overlaps(a: str, b: str) -> bool:
 # --- DVC's private per-stage step ---------------------------------------------------
 # ``Repo.reproduce(repro_fn=...)`` takes the function that reproduces one stage; DVC's own
 # is the private ``dvc.repo.reproduce._reproduce_stage(stage, **kwargs)``. Checked against
-# DVC 3.50 to 3.67.1; tests/test_dvc_private.py fails loudly if DVC changes it.
+# DVC 3.50 to 3.67.1; tests/core/test_dvc_private.py fails loudly if DVC changes it.
 
 
 def plain_step(stage: Any, **kwargs: Any) -> Any:
@@ -1357,7 +1357,7 @@ def drop_interrupted_tmp(exc: BaseException, within: Path | None) -> list[Path]:
     """Remove the half-written ``.<token>.tmp`` file that an interrupted DVC copy left.
 
     DVC internals: this walks the frames of dvc-objects' copy (checked against DVC 3.50 to
-    3.67.1 with its dvc-objects; tests/test_dvc_private.py fails if the names change).
+    3.67.1 with its dvc-objects; tests/core/test_dvc_private.py fails if the names change).
 
     dvc-objects' ``LocalFileSystem.put_file`` copies to a temporary name and renames it,
     but removes nothing when the copy fails or is interrupted (treeverse/dvc-objects#379).

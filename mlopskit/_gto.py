@@ -5,7 +5,7 @@ objects and re-reads every version's commit; benchmarks/p9_registry.py measures 
 this module ports GTO's state rules (gto/base.py, gto/tag.py, gto/index.py, GTO 1.10)
 onto one ``git for-each-ref`` and one ``git log --no-walk``. The port keeps GTO's data
 structures, sort keys and list orders (Python's sorts are stable, so ties at the same
-second resolve exactly as in GTO); tests/test_registry_gto.py proves the result equal to
+second resolve exactly as in GTO); tests/registry/test_registry_gto.py proves the result equal to
 ``gto show --json`` and ``gto history --json`` on generated histories of every event kind.
 
 The rules, in short: events are ordered by their tag's timestamp (seconds), not by the
@@ -27,7 +27,7 @@ from typing import Any
 from . import scm
 
 # gto.constants (1.10), copied so that reading the registry does not import pydantic;
-# tests/test_registry_gto.py checks both patterns against gto's own.
+# tests/registry/test_registry_gto.py checks both patterns against gto's own.
 _NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
 _SEMVER = (
     r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"

@@ -349,7 +349,7 @@ def _data_pushed(project: Project) -> Check:
 def _lock(project: Project) -> Check:
     if not (project.root / "dvc.yaml").is_file():
         return Check("dvc.lock", OK, "no pipeline (no dvc.yaml)")
-    from . import stages
+    from .pipeline import stages
 
     def run() -> Check:
         changed = [s for s in stages.stage_list(project) if s.changed]
@@ -399,7 +399,7 @@ def _orphans(project: Project) -> Check:
 
 
 def _workflows(project: Project) -> Check:
-    from . import workflows
+    from .ci import workflows
 
     def run() -> Check:
         rendered = workflows.render(project)
@@ -551,7 +551,7 @@ def _describe_install(version: str, direct: dict[str, Any] | None) -> str:
 
 
 def _install_hint(source: str, version: str | None) -> str:
-    from . import workflows
+    from .ci import workflows
 
     hint = getattr(workflows, "install_hint", None)
     if callable(hint):

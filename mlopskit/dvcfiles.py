@@ -683,7 +683,7 @@ class Reader:
 
         # DVC's resolver for every dvc.yaml that templates; the memo makes it once per
         # distinct blob (and per value it interpolates). A dvc.yaml without templating
-        # resolves to itself, so it skips importing DVC (tests/test_dvcstate.py holds
+        # resolves to itself, so it skips importing DVC (tests/core/test_dvcstate.py holds
         # the two equal on every dvc.yaml of the corpus).
         plain = plain_doc(data, text)
         if plain is not None:

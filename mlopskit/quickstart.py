@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import data, metrics, pipeline, scaffold
+from . import data, metrics, scaffold
+from .pipeline import run as pipeline
 from .project import Project
 
 DATASETS = ("breast_cancer", "wine")
@@ -60,7 +61,8 @@ def quickstart(
     project = Project(root=init.root)
     rows = write_dataset(project.root, dataset)
     added = data.add(project, [RAW], message=f"data: add the {dataset} data set")
-    from . import schema, scm
+    from . import scm
+    from .quality import schema
 
     schema.write(schema.infer(project.root / RAW), project.root / SCHEMA)
     schema_commit = scm.commit_paths(

@@ -124,7 +124,7 @@ def _uncommitted(top: Path | None, root: Path, rels: list[str]) -> list[str]:
 
 def _overwritten_workflows(root: Path) -> list[str]:
     """Workflow files ``ci generate --force`` would replace because they were edited."""
-    from . import workflows
+    from .ci import workflows
 
     names = [*workflows.WORKFLOWS, "monitor"]
     rels = [f".github/workflows/{n}.yml" for n in names]
@@ -261,7 +261,7 @@ def init(
         remote.add(project, DEFAULT_REMOTE, remote_url, default=True, force=force)
         rname, rurl = DEFAULT_REMOTE, remote_url
 
-    from . import workflows
+    from .ci import workflows
 
     gen = workflows.generate(project, force=force)
     generated = gen.written

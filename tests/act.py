@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlopskit import pins
+from mlopskit.ci import pins
 
 STUBS = Path(__file__).parent / "act_stubs"
 REPOSITORY = "acme/churn"

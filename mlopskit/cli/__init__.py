@@ -20,17 +20,24 @@ import click
 from ..errors import INTERNAL, INTERRUPTED, USAGE, MlopskitError
 from ..lock import LockedError
 from . import (  # noqa: F401
-    ci_cmds,
-    data_cmds,
-    exp_cmds,
-    gc_cmds,
-    metrics_cmds,
-    model_cmds,
-    project_cmds,
-    serve_cmds,
+    ci,
+    data,
+    exp,
+    gate,
+    gc,
+    metrics,
+    model,
+    monitor,
+    params,
+    pipeline,
+    project,
+    remote,
+    report,
+    serve,
+    stage,
 )
 from ._base import cli
-from .doctor_cmds import doctor as _doctor  # noqa: F401
+from .doctor import doctor as _doctor  # noqa: F401
 
 __all__ = ["cli", "main"]
 

@@ -37,7 +37,7 @@ BASES: dict[str, tuple[str, str, str]] = {
 def _install_line(project: Project) -> str:
     """mlopskit (with the serve extra) from ``ci.install``, as the workflows install it;
     never the unrelated ``mlopskit`` on PyPI. An unknown source fails the build with the fix."""
-    from .. import workflows
+    from ..ci import workflows
 
     inst = workflows.install(project)
     req = inst.requirement

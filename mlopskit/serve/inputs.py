@@ -1,7 +1,7 @@
 """Requests -> a checked table: MLflow's scoring formats and the Open Inference Protocol,
 validated row by row against the data contract (``data/schema.yaml``).
 
-The rules are the schema's own (mlopskit/schema.py: type, nullable, min, max, allowed,
+The rules are the schema's own (mlopskit/quality/schema.py: type, nullable, min, max, allowed,
 required columns, extra columns); the checks are those of ``data validate``, applied to
 one request's values instead of a file's chunks. Row-count, null-fraction and uniqueness
 rules describe a data set, not a request, so they are not applied here.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema import _FALSE, _TRUE, NUMERIC, Column
+from ..quality.schema import FALSE_WORDS, NUMERIC, TRUE_WORDS, Column
 
 MAX_ERRORS = 20
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -227,7 +227,9 @@ def _problem(col: Column, v: Any) -> tuple[str, str] | None:
             return "max", f"<= {_num(col.max)}"
         return None
     if kind == "boolean":
-        if isinstance(v, bool) or (isinstance(v, str) and v.strip().lower() in _TRUE + _FALSE):
+        if isinstance(v, bool) or (
+            isinstance(v, str) and v.strip().lower() in TRUE_WORDS + FALSE_WORDS
+        ):
             return None
         return "type", "true or false"
     if kind == "datetime":
@@ -410,4 +412,4 @@ class Contract:
 
 
 def _truth(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).strip().lower() in _TRUE
+    return v if isinstance(v, bool) else str(v).strip().lower() in TRUE_WORDS

@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import registry, revfile, scm
+from .. import revfile, scm
 from ..errors import IntegrityError, PreconditionError, UsageError
 from ..project import Project
-from ..schema import Column, Schema
+from ..quality.schema import Column, Schema
+from ..registry import tags as registry
 from . import trust
 
 
@@ -90,7 +91,7 @@ def target(project: Project, spec: str) -> Target:
         raise UsageError(f"{spec!r}: expected NAME, NAME@vX.Y.Z or NAME#STAGE")
     art, version = registry.resolve(project.root, spec)
     if m["stage"]:
-        from .. import signing
+        from ..registry import signing
 
         signing.check_stage(project, art.name, m["stage"])  # registry.require_signed
     return Target(spec, art.name, version, m["stage"] or "", art.versions[version].commit)
@@ -146,7 +147,7 @@ def _dvc_bytes(project: Project, md5: str, path: str, remote: str | None) -> byt
 def contract(project: Project, commit: str, model: Any) -> tuple[str, Schema, tuple[Column, ...]]:
     """The data contract at the model's commit, narrowed to the model's input columns
     (``feature_names_in_``; every column but none when the model does not record them)."""
-    from ..schema import _from_data
+    from ..quality.schema import from_data
 
     rel = project.config.serve.schema
     data = revfile.load_structured(project.root, commit, rel)
@@ -156,7 +157,7 @@ def contract(project: Project, commit: str, model: Any) -> tuple[str, Schema, tu
             "make one with 'mlopskit data schema infer data/raw/data.csv -o data/schema.yaml' "
             "or set serve.schema in mlopskit.yaml",
         )
-    schema = _from_data(data, f"{rel}@{commit[:8]}")
+    schema = from_data(data, f"{rel}@{commit[:8]}")
     names = getattr(model, "feature_names_in_", None)
     if names is None:
         return rel, schema, schema.columns

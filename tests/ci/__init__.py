@@ -1,0 +1,1 @@
+"""The ci package: generated workflows, checked statically and run under act."""

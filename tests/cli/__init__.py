@@ -1,0 +1,1 @@
+"""The CLI contract: exit codes, one-line errors, --wait, interrupts."""

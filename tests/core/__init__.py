@@ -1,0 +1,1 @@
+"""Core: the project, config, the gateways, the one reader of DVC state, the lock."""

@@ -1,0 +1,1 @@
+"""The experiments package: runs, sweeps, Ctrl-C."""

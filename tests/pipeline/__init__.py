@@ -1,0 +1,1 @@
+"""The pipeline package: stages, repro, commit, fresh clones."""

@@ -1,0 +1,1 @@
+"""Creating and checking projects: init, quickstart, doctor, packaging."""

@@ -1,0 +1,1 @@
+"""The quality package: schemas, validation, drift."""

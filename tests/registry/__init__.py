@@ -1,0 +1,1 @@
+"""The registry package: GTO-format tags, lineage, signing."""

@@ -1,0 +1,1 @@
+"""The report package: the PR report, the gate, history."""

@@ -1,0 +1,1 @@
+"""Serving a registered model over HTTP."""
