@@ -55,39 +55,48 @@ class DataQuality:
 
 
 def data_quality(root: Path, base_sha: str) -> list[DataQuality]:
-    """Results of the pipeline's `mlopskit data validate ... --out FILE` stages."""
+    """Results of the pipeline's `mlopskit data validate ... --out FILE` stages: in every
+    ``dvc.yaml`` (nested ones and ``foreach``/``matrix`` stages too, as the one reader of
+    DVC state sees them), ``FILE`` relative to the stage's ``wdir``, read from git, the
+    workspace or the DVC cache."""
     import json
+    import posixpath
     import shlex
 
-    doc = revfile.load_structured(root, None, "dvc.yaml")
     out: list[DataQuality] = []
-    for stage in ((doc or {}).get("stages") or {}).values() if isinstance(doc, dict) else []:
-        cmd = stage.get("cmd") if isinstance(stage, dict) else None
-        if not isinstance(cmd, str) or "mlopskit data validate" not in cmd:
-            continue
+    with dvcfiles.Reader(root) as reader:
         try:
-            args = shlex.split(cmd)
-            file = args[args.index("--out") + 1]
-        except (ValueError, IndexError):
-            continue
-        head = revfile.read_bytes(root, None, file)
-        if head is None:
-            continue
-        try:
-            data = json.loads(head)
-            base_raw = revfile.read_bytes(root, base_sha, file)
-            base_rows = json.loads(base_raw)["rows"] if base_raw else None
-            out.append(
-                DataQuality(
-                    file,
-                    bool(data["ok"]),
-                    int(data["rows"]),
-                    base_rows,
-                    list(data.get("violations", [])),
-                )
-            )
-        except (ValueError, KeyError, TypeError):
-            continue
+            stages = reader.state(None).stages
+        except MlopskitError:
+            return out  # a broken dvc.yaml is the gate's and lineage's to report
+        for stage in stages:
+            for part in stage.cmd.split("&&"):
+                if "mlopskit data validate" not in part:
+                    continue
+                try:
+                    args = shlex.split(part)
+                    file = args[args.index("--out") + 1]
+                except (ValueError, IndexError):
+                    continue
+                path = posixpath.normpath(posixpath.join(stage.wdir, file))
+                head = reader.read(None, path)
+                if head is None:
+                    continue
+                try:
+                    data = json.loads(head)
+                    base_raw = reader.read(base_sha, path)
+                    base_rows = json.loads(base_raw)["rows"] if base_raw else None
+                    out.append(
+                        DataQuality(
+                            path,
+                            bool(data["ok"]),
+                            int(data["rows"]),
+                            base_rows,
+                            list(data.get("violations", [])),
+                        )
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue
     return out
 
 

@@ -158,3 +158,40 @@ def test_update_reimports_changed_sources(repo: Repo, tmp_path) -> None:  # type
     assert repo.status() == " M prod.csv.dvc\n"
     code, out, _ = run_cli("data", "check-updates", "--json", cwd=repo.root)
     assert json.loads(out)[0]["changed"] is False
+
+
+def test_report_data_quality_reads_nested_dvcyaml_stages_in_their_wdir(trained: Repo) -> None:
+    """Issue 12: the data-quality section comes from every dvc.yaml (here a nested one whose
+    validate stage runs in a wdir), read through the one reader of DVC state; the root-only
+    reader missed it."""
+    from mlopskit.report import build as report
+    from mlopskit.report import render as report_render
+
+    from ..conftest import dvc
+
+    trained.write(
+        "checks/dvc.yaml",
+        "stages:\n  check:\n    wdir: ..\n"
+        "    cmd: mlopskit data validate data/raw/data.csv --schema data/schema.yaml"
+        " --out reports/nested-validation.json\n"
+        "    deps: [data/raw/data.csv, data/schema.yaml]\n"
+        "    metrics:\n      - reports/nested-validation.json\n",  # DVC-cached
+    )
+    dvc(trained.root, "repro", "checks/dvc.yaml:check")
+    trained.git("add", "-A")
+    trained.git("commit", "-qm", "a nested validation")
+    raw = trained.root / "data" / "raw" / "data.csv"
+    df = pd.read_csv(raw)
+    df.loc[0:2, "mean radius"] = -5.0
+    df.to_csv(raw, index=False)
+    dvc(trained.root, "repro", "checks/dvc.yaml:check", check=False)
+    found = {
+        q.file: q
+        for q in report.data_quality(trained.root, trained.git("rev-parse", "HEAD").strip())
+    }
+    nested = found["reports/nested-validation.json"]
+    assert not nested.ok and nested.rows == 569 and nested.base_rows == 569
+    assert nested.violations and nested.violations[0]["column"] == "mean radius"
+    assert "reports/validation.json" in found  # the root dvc.yaml's stage still counts
+    md = report_render.markdown(report.build(trained.project(), base="HEAD", with_plots=False))
+    assert "❌ `reports/nested-validation.json`: 569 rows (base: 569), 1 violation(s)" in md
