@@ -433,6 +433,25 @@ def test_prediction_log_of_undrifted_traffic_passes(project: Repo, tmp_path: Pat
     assert code == 0, out + err
 
 
+def test_access_log_is_off_by_default_and_on_with_the_flag(
+    server: Server, project: Repo, tmp_path: Path
+) -> None:
+    """`--access-log` turns on uvicorn's per-request lines; without it (the module's
+    server) a request leaves no line naming its path in the server's output."""
+    srv = start(project.root, "model#prod", "--access-log", log_dir=tmp_path / "log")
+    try:
+        assert srv.call("GET", "/v2/health/live", token=False)[0] == 200
+    finally:
+        out = stop(srv)
+    assert re.search(r'"GET /v2/health/live HTTP/1\.1" 200', out), out
+    quiet = start(project.root, "model#prod", log_dir=tmp_path / "quiet")
+    try:
+        assert quiet.call("GET", "/v2/health/live", token=False)[0] == 200
+    finally:
+        out = stop(quiet)
+    assert "/v2/health/live" not in out, out
+
+
 def test_serving_writes_nothing_but_the_log(server: Server, project: Repo) -> None:
     assert server.call("POST", "/invocations", {"dataframe_records": _records(project)})[0] == 200
     assert snapshot(project.root) == server.before  # type: ignore[attr-defined]
