@@ -746,8 +746,30 @@ def check(project: Project, *, paths: list[Path] | None = None) -> CheckResult:
         ran,
         missing,
         [describe_pin(p) for _, p in sorted(newer.items())],
-        _stale_paths(project) + ci_warnings(project),
+        _stale_paths(project) + _stale_extras(project) + ci_warnings(project),
     )
+
+
+def _stale_extras(project: Project) -> list[str]:
+    """ct.yml installs mlopskit without the extra (DVC plugin) a committed remote needs,
+    e.g. after ``mlopskit remote add s3://...`` without regenerating the workflows."""
+    import re
+
+    where = layout(project)
+    rel = f".github/workflows/{where.filename('ct')}"
+    path = where.base / rel
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    have = {e for m in re.finditer(r"mlopskit\[([\w,-]+)\]", text) for e in m.group(1).split(",")}
+    missing = [e for e in remote_extras(project) if e not in have]
+    if not missing:
+        return []
+    names = ", ".join(f"[{e}]" for e in missing)
+    return [
+        f"{rel}: the runners install mlopskit without {names}, the DVC plugin the project's "
+        "remote needs (pull and push would fail in CI): run 'mlopskit ci generate' and commit"
+    ]
 
 
 def _stale_paths(project: Project) -> list[str]:

@@ -791,3 +791,24 @@ def test_a_remote_added_after_init_gets_its_dvc_plugin_on_the_runners(
     assert (
         plain_jobs | {("ct.yml", "train"), ("deploy.yml", "deploy"), ("pr.yml", "report")} <= seen
     )
+
+
+def test_ci_check_warns_when_a_remote_was_added_after_generating(repo: Repo) -> None:
+    """Workflows generated before `remote add s3://...` install mlopskit without [s3]:
+    `ci check` says so and how to fix it; after `ci generate` the warning is gone."""
+    repo.write("mlopskit.yaml", f"ci:\n  install: {INSTALL}\n")
+    code, _, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0, err
+    code, _, err = run_cli("ci", "check", cwd=repo.root)
+    assert "DVC plugin" not in err
+    code, _, err = run_cli(
+        "remote", "add", "storage", "s3://bucket/store", "--default", cwd=repo.root
+    )
+    assert code == 0, err
+    code, _, err = run_cli("ci", "check", cwd=repo.root)
+    assert "ct.yml: the runners install mlopskit without [s3], the DVC plugin" in err, err
+    assert "run 'mlopskit ci generate' and commit" in err
+    code, _, err = run_cli("ci", "generate", cwd=repo.root)
+    assert code == 0, err
+    code, _, err = run_cli("ci", "check", cwd=repo.root)
+    assert "DVC plugin" not in err, err
