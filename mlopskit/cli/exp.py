@@ -170,8 +170,10 @@ def exp_plan(grid: str, random_k: int, prefix: str | None, github_output: bool) 
 
 
 @exp.command("fetch")
-@click.option("--remote", "git_remote", default="origin", show_default=True)
-def exp_fetch(git_remote: str) -> None:
+@click.option(
+    "--remote", "git_remote", default=None, help="Git remote (default: the branch's, else origin)."
+)
+def exp_fetch(git_remote: str | None) -> None:
     """Fetch every experiment ref from the git remote (as `dvc exp pull` without data)."""
     from ..experiments import runs as experiments
 

@@ -249,7 +249,10 @@ def push_experiment(
     return ref
 
 
-def fetch_experiments(project: Project, *, git_remote: str = "origin") -> list[str]:
+def fetch_experiments(project: Project, *, git_remote: str | None = None) -> list[str]:
+    """Fetch every experiment ref from ``git_remote`` (default: the remote ``git push``
+    would use for the current branch, as ``exp run --push`` sends them, else origin)."""
+    git_remote = git_remote or scm.default_remote(project.root)
     auth = scm.auth_args(project.root, git_remote)
     before = set(
         scm.git(project.root, "for-each-ref", "--format=%(refname)", "refs/exps").out.split()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,26 @@ def test_exp_show_all_lists_the_experiments_of_every_branch(tiny: Repo) -> None:
     assert names() == {"on-main"} == dvc_names()
     assert names("-A") == {"on-main", "on-other"} == dvc_names("-A")
     assert names("--all") == names("-A")
+
+
+def test_exp_fetch_reads_the_remote_exp_run_push_writes_to(
+    tiny: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """`exp fetch` with no --remote fetches from the branch's remote (here `upstream`, the
+    one `exp run --push` pushes to), not a hard-coded origin; --remote names another."""
+    from ..conftest import git
+
+    tiny.git("remote", "add", "upstream", str(origin))
+    tiny.git("push", "-q", "-u", "upstream", "main")
+    code, _, err = run_cli("exp", "run", "-S", "train.lr=0.3", "-n", "far", "--push", cwd=tiny.root)
+    assert code == 0, err
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "-o", "upstream", str(origin), str(other))
+    git(other, "remote", "add", "origin", str(tmp_path / "nowhere.git"))  # would fail
+    code, out, err = run_cli("exp", "fetch", cwd=other)
+    assert code == 0, err
+    assert "Fetched 1 experiment ref(s)." in out
+    refs = git(other, "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    assert len(refs) == 1 and refs[0].endswith("/far"), refs
+    code, _, err = run_cli("exp", "fetch", "--remote", "origin", cwd=other)
+    assert code == 4 and "git fetch of experiments failed" in err, err
