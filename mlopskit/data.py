@@ -171,7 +171,7 @@ def _ignored(root: Path, rels: list[str]) -> set[str]:
     return {p for p in res.out.split("\0") if p}
 
 
-def _retry(fn: Callable[[], T], *, what: str, retries: int = 2) -> T:
+def retry_transfer(fn: Callable[[], T], *, what: str, retries: int = 2) -> T:
     """Bounded retries with backoff for network errors; then exit 4."""
     delay = 1.0
     for attempt in range(retries + 1):
@@ -267,7 +267,7 @@ def push(
 
         try:
             journal.checkpoint("push:start")
-            count = _retry(run, what="push")
+            count = retry_transfer(run, what="push")
             journal.checkpoint("push:transferred")
         except BaseException as exc:
             _drop_dvc_tmp(exc, _local_remote(repo, remote))
@@ -293,7 +293,7 @@ def outputs_not_in_remote(project: Project, repo: Repo) -> tuple[str | None, lis
         found = raw.get("not_in_remote") or []
         return [str(p).replace(os.sep, "/") for p in found]
 
-    return str(name), sorted(_retry(run, what="remote check"))
+    return str(name), sorted(retry_transfer(run, what="remote check"))
 
 
 @journal.barrier
@@ -328,7 +328,7 @@ def pull(
 
         try:
             journal.checkpoint("pull:start")
-            count = _retry(run, what="pull")
+            count = retry_transfer(run, what="pull")
             journal.checkpoint("pull:transferred")
         except OperationFailed as err:
             failed = getattr(err.__cause__, "target_infos", None)  # DVC's CheckoutError
@@ -426,7 +426,7 @@ def status(
                 )
             )
 
-        raw = _retry(run, what="status")
+        raw = retry_transfer(run, what="status")
     entries: dict[str, list[str]] = {}
 
     def note(path: str, state: str) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _dvc, _gto, lock, scm
-from .data import _retry
+from .data import retry_transfer
 from .errors import PreconditionError, UsageError
 from .project import Project
 
@@ -205,7 +205,7 @@ def gc(
         others.append((other, [k.commit for k in revisions(other, commits=commits)]))
     with lock.held(project.tmp_dir, wait=wait):
         try:
-            swept = _retry(
+            swept = retry_transfer(
                 lambda: _dvc.gc(
                     root,
                     [k.commit for k in kept],
