@@ -110,10 +110,11 @@ def wheel_server(folder: Path) -> Iterator[str]:
 def installed_fresh(run: ActRun, install: str, jobs: int) -> None:
     """Each of ``jobs`` jobs had a new environment and installed mlopskit from ci.install
     (the wheel served on 127.0.0.1), and with it what the environment lacked, from the
-    index; no other mlopskit was in sight. For the tests of any workflow run with
-    ``run(..., fresh=True)``."""
+    index; no other mlopskit was in sight. For the tests of any workflow run on fresh runners
+    (``run(...)`` without ``image``)."""
     out = run.output
     assert len(re.findall(r"\| fresh virtual environment /", out)) == jobs, out[-3000:]
+    assert "| on the runner image " not in out  # nothing installed before
     wheel = install.split("#", 1)[0]
     assert out.count(f"Downloading {wheel}") == jobs, out[-3000:]
     installed = re.findall(r"\| Successfully installed (.*)", out)
@@ -155,9 +156,9 @@ def image_requirements(requirements_txt: str) -> tuple[str, ...]:
 
 def build_runner_image(shared: Path, requirements: tuple[str, ...]) -> RunnerImage:
     """The runner image for ``requirements`` under ``shared``, built from the package index
-    the first time (a file lock makes concurrent sessions or xdist workers build it once and
-    the others wait); a folder keyed by the requirements and the interpreter, marked ready
-    only once pip succeeded."""
+    the first time (a file lock makes the session's xdist workers build it once: the others
+    wait); a folder keyed by the requirements and the interpreter, marked ready only once
+    pip succeeded."""
     import fcntl
 
     base = str(Path(sys._base_executable).resolve())
