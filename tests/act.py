@@ -8,15 +8,26 @@ The repository's identity comes from a remote named `github`
 
 As on a fresh GitHub-hosted runner, the setup-python stand-in gives every job a new
 virtual environment of the base interpreter with nothing installed, and the jobs see
-neither the test interpreter (it is taken off PATH) nor the checkout under test
-(no PYTHONPATH): each installs what its workflow says, `requirements.txt` from the
-package index and mlopskit from `ci.install`, which the tests point at a wheel built
-from this checkout and served over 127.0.0.1 (`WheelServer`). A run with
-``fresh=False`` still installs mlopskit from that wheel into a new environment, but
-finds the other requirements already satisfied (the environment reads the test
-interpreter's site-packages, and pip is kept off the index): quicker, for the runs
-whose subject is not installation. A test of a fresh run calls ``installed_fresh`` on
-its result (with the ``ci.install`` it served and the number of jobs that set up Python).
+neither the test interpreter (it is taken off PATH, and no job environment reads its
+site-packages) nor the checkout under test (no PYTHONPATH): each installs what its
+workflow says, `requirements.txt` from the package index and mlopskit from `ci.install`,
+which the tests point at a wheel built from this checkout and served over 127.0.0.1
+(``wheel_server``). A test of a fresh run (``image=None``, the default) calls
+``installed_fresh`` on its result (with the ``ci.install`` it served and the number of
+jobs that set up Python).
+
+A quicker run, for the runs whose subject is not installation, passes
+``image=runner_image`` (the session fixture of that name): a runner image built from the
+package index once per test session (xdist workers share it, under a file lock) by
+installing exactly what the generated workflows install besides mlopskit itself: the
+quickstart project's ``requirements.txt`` and mlopskit's declared dependencies with the
+``s3`` extra (DVC's S3 plugin; SSH is in the base install). Not mlopskit, and none of the
+test tools (pytest, moto...). Each job still gets a new environment and installs mlopskit
+from the served wheel; the environment also reads the image's site-packages, so the
+requirements are already satisfied, as on a runner with a warm cache. pip may still reach
+the index (no ``PIP_NO_INDEX``): what the image lacks, the job installs. So a workflow, or
+a project, that forgets to install something fails in every act run, not only the fresh
+ones (``test_quick_runs_see_the_runner_image_not_the_test_interpreter``).
 """
 
 from __future__ import annotations
@@ -29,13 +40,15 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import threading
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mlopskit.ci import pins
 
@@ -97,10 +110,11 @@ def wheel_server(folder: Path) -> Iterator[str]:
 def installed_fresh(run: ActRun, install: str, jobs: int) -> None:
     """Each of ``jobs`` jobs had a new environment and installed mlopskit from ci.install
     (the wheel served on 127.0.0.1), and with it what the environment lacked, from the
-    index; no other mlopskit was in sight. For the tests of any workflow run with
-    ``run(..., fresh=True)``."""
+    index; no other mlopskit was in sight. For the tests of any workflow run on fresh runners
+    (``run(...)`` without ``image``)."""
     out = run.output
     assert len(re.findall(r"\| fresh virtual environment /", out)) == jobs, out[-3000:]
+    assert "| on the runner image " not in out  # nothing installed before
     wheel = install.split("#", 1)[0]
     assert out.count(f"Downloading {wheel}") == jobs, out[-3000:]
     installed = re.findall(r"\| Successfully installed (.*)", out)
@@ -109,6 +123,83 @@ def installed_fresh(run: ActRun, install: str, jobs: int) -> None:
     dvc = [line for line in installed if re.search(r"(^|\s)dvc-3\.\S+", line)]
     assert len(dvc) == jobs, installed
     assert "Not uninstalling mlopskit" not in out  # no other mlopskit was in sight
+
+
+# mlopskit's extras the act tests' remotes need on a runner (local and SSH need none).
+IMAGE_EXTRAS = ("s3",)
+
+
+@dataclass(frozen=True)
+class RunnerImage:
+    """A virtual environment of the base interpreter holding what the workflows install
+    besides mlopskit; ``site`` is its site-packages, which the jobs' environments read."""
+
+    root: Path
+    site: Path
+    requirements: tuple[str, ...]
+
+
+def image_requirements(requirements_txt: str) -> tuple[str, ...]:
+    """What the generated workflows install besides mlopskit itself: the lines of the
+    project's ``requirements.txt`` (``pip install -r requirements.txt``) and what
+    ``pip install 'mlopskit[s3] @ URL'`` brings along, mlopskit's declared dependencies
+    with the ``IMAGE_EXTRAS``, read from the checkout's pyproject.toml."""
+    lines = [line.strip() for line in requirements_txt.splitlines()]
+    wanted = [line for line in lines if line and not line.startswith("#")]
+    assert not any(re.match(r"mlopskit\b", line) for line in wanted), wanted
+    meta = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["project"]
+    wanted += meta["dependencies"]
+    for extra in IMAGE_EXTRAS:
+        wanted += meta["optional-dependencies"][extra]
+    return tuple(wanted)
+
+
+def build_runner_image(shared: Path, requirements: tuple[str, ...]) -> RunnerImage:
+    """The runner image for ``requirements`` under ``shared``, built from the package index
+    the first time (a file lock makes the session's xdist workers build it once: the others
+    wait); a folder keyed by the requirements and the interpreter, marked ready only once
+    pip succeeded."""
+    import fcntl
+
+    base = str(Path(sys._base_executable).resolve())
+    key = hashlib.sha256("\n".join([base, sys.version, *requirements]).encode()).hexdigest()
+    root = shared / f"runner-image-{key[:16]}"
+    python = root / "bin" / "python"
+    shared.mkdir(parents=True, exist_ok=True)
+    with (shared / f"{root.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "ready").is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            subprocess.run([base, "-m", "venv", str(root)], check=True, capture_output=True)
+            (root / "requirements.txt").write_text("\n".join(requirements) + "\n")
+            res = subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "-r", str(root / "requirements.txt")],
+                capture_output=True,
+                text=True,
+                env=_runner_env(),
+                check=False,
+            )
+            assert res.returncode == 0, f"building the runner image failed:\n{res.stderr[-4000:]}"
+            (root / "ready").write_text("built from the package index\n")
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return RunnerImage(root, Path(site), requirements)
+
+
+@pytest.fixture(scope="session", name="runner_image")
+def runner_image_fixture(
+    _trained: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> RunnerImage:
+    """The session's runner image, for the quick runs: ``act.run(..., image=runner_image)``.
+    Its requirements are the trained quickstart project's requirements.txt (what `init`
+    pinned) plus mlopskit's dependencies; under xdist it lives in the session's folder (the
+    parent of the worker's basetemp), shared by the workers."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    requirements = image_requirements((_trained[0] / "requirements.txt").read_text())
+    return build_runner_image(shared, requirements)
 
 
 def _runner_env() -> dict[str, str]:
@@ -142,8 +233,10 @@ def run(
     env: dict[str, str] | None = None,
     job: str | None = None,
     timeout: int = 600,
-    fresh: bool = True,
+    image: RunnerImage | None = None,
 ) -> ActRun:
+    """Run ``workflow`` under act on ``event``; each job on a fresh runner, or with
+    ``image`` on one whose environment reads the runner image (see the module docstring)."""
     event_file = artifacts.parent / f"event-{event_name}.json"
     event_file.write_text(json.dumps(event))
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -169,9 +262,8 @@ def run(
         "--env",
         "PIP_DISABLE_PIP_VERSION_CHECK=1",
     ]
-    if not fresh:
-        reuse = sysconfig.get_paths()["purelib"]
-        args += ["--env", f"MLOPSKIT_ACT_REUSE={reuse}", "--env", "PIP_NO_INDEX=1"]
+    if image is not None:
+        args += ["--env", f"MLOPSKIT_ACT_IMAGE={image.site}"]
     for name in STUBBED:
         pin = pins.PINS[f"actions/{name}"]
         args += ["--local-repository", f"actions/{name}@{pin.sha}={STUBS / name}"]

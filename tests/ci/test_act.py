@@ -15,7 +15,10 @@ from mlopskit.ci import workflows
 from mlopskit.project import Project
 
 from .. import act
-from ..act import installed_fresh  # noqa: F401  (also imported from here)
+from ..act import (
+    installed_fresh,  # noqa: F401  (also imported from here)
+    runner_image_fixture,  # noqa: F401  (the runner_image fixture)
+)
 from ..conftest import Repo, dvc, git, run_cli
 from ..fake_github import State, serve
 from ..s3 import S3Server
@@ -76,8 +79,11 @@ def push_event(message: str) -> dict[str, object]:
     return {"ref": "refs/heads/main", "head_commit": {"message": message}}
 
 
-def run_ct(clone: Path, message: str, tmp_path: Path, *, fresh: bool = True) -> act.ActRun:
-    """ct.yml on a push to main, as GitHub would start it."""
+def run_ct(
+    clone: Path, message: str, tmp_path: Path, *, image: act.RunnerImage | None = None
+) -> act.ActRun:
+    """ct.yml on a push to main, as GitHub would start it (on fresh runners, or on the
+    runner ``image``)."""
     return act.run(
         clone,
         "push",
@@ -85,7 +91,7 @@ def run_ct(clone: Path, message: str, tmp_path: Path, *, fresh: bool = True) -> 
         push_event(message),
         artifacts=tmp_path / "art",
         secrets={"GITHUB_TOKEN": "test-token"},
-        fresh=fresh,
+        image=image,
     )
 
 
@@ -133,7 +139,7 @@ def test_params_change_on_main_retrains_stores_and_commits(
 
 
 def test_docs_only_commit_retrains_nothing_and_moves_no_data(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
 ) -> None:
     clone = setup_ci(trained, origin, tmp_path, install)
     (clone / "docs").mkdir()
@@ -146,7 +152,7 @@ def test_docs_only_commit_retrains_nothing_and_moves_no_data(
     # On GitHub the paths filter keeps ct.yml from starting at all for this commit
     # (checked in test_workflows); act ignores paths filters, so the job runs here and
     # must find nothing to do.
-    run = run_ct(clone, "docs only", tmp_path, fresh=False)
+    run = run_ct(clone, "docs only", tmp_path, image=runner_image)
     assert run.returncode == 0, run.output[-6000:]
     assert not run.ran("Running stage")
     assert run.ran("Pipeline is up to date.") and run.ran("No changes to commit.")
@@ -214,7 +220,7 @@ def test_pull_request_report_gate_and_comment(
 
 
 def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
 ) -> None:
     clone = setup_ci(trained, origin, tmp_path, install, gates="  - accuracy >= 0.999\n")
     _open_pr(clone, "train.C=0.01")
@@ -229,7 +235,7 @@ def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "test-token"},
             env={"GITHUB_API_URL": url},
-            fresh=False,
+            image=runner_image,
         )
     assert run.returncode != 0
     assert run.ran("quality gate failed")
@@ -241,7 +247,9 @@ def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
 
 
 @pytest.mark.ssh
-def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path, install: str) -> None:
+def test_ct_over_an_ssh_remote(
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
+) -> None:
     import getpass
 
     from .. import sshd
@@ -265,7 +273,7 @@ def test_ct_over_an_ssh_remote(trained: Repo, origin: Path, tmp_path: Path, inst
             push_event("try C=0.4"),
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "t", "DVC_SSH_KEY": server.client_key.read_text()},
-            fresh=False,
+            image=runner_image,
         )
     assert run.returncode == 0, run.output[-6000:]
     lock = git(origin, "show", "main:dvc.lock")
@@ -393,7 +401,12 @@ def test_sweep_matrix_fans_out_and_collects(
 
 @pytest.mark.parametrize("drifted", [True, False])
 def test_monitor_dispatches_retraining_only_on_drift(
-    trained: Repo, origin: Path, tmp_path: Path, install: str, drifted: bool
+    trained: Repo,
+    origin: Path,
+    tmp_path: Path,
+    install: str,
+    runner_image: act.RunnerImage,
+    drifted: bool,
 ) -> None:
     import numpy as np
     import pandas as pd
@@ -432,7 +445,7 @@ def test_monitor_dispatches_retraining_only_on_drift(
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "test-token"},
             env={"GITHUB_API_URL": url},
-            fresh=False,
+            image=runner_image,
         )
     assert run.returncode == 0, run.output[-6000:]
     if drifted:
@@ -445,7 +458,7 @@ def test_monitor_dispatches_retraining_only_on_drift(
 
 
 def test_workflows_without_a_known_mlopskit_source_fail_with_the_fix(
-    trained: Repo, origin: Path, tmp_path: Path
+    trained: Repo, origin: Path, tmp_path: Path, runner_image: act.RunnerImage
 ) -> None:
     """What `init` writes from an editable install: the job stops at installing mlopskit,
     naming ci.install, instead of installing something else."""
@@ -456,13 +469,70 @@ def test_workflows_without_a_known_mlopskit_source_fail_with_the_fix(
         "ci.yml",
         push_event("anything"),
         artifacts=tmp_path / "art",
-        fresh=False,
+        image=runner_image,
     )
     assert run.returncode != 0
     # (act may drop the output of a step that ends this quickly: the step's own line
     # carries the fix; the ::error text is checked in test_workflows)
     assert run.ran("Failure - Main Install mlopskit (no source known; set ci.install)")
     assert not run.ran("Validate dvc.yaml")  # nothing after the install step ran
+
+
+def test_quick_runs_see_the_runner_image_not_the_test_interpreter(
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
+) -> None:
+    """The runner image holds what the workflows install (requirements.txt, mlopskit's
+    dependencies with DVC's S3 plugin), from the index, and nothing of the test
+    interpreter's: not mlopskit, not pytest or moto. So a project whose code imports a
+    package its requirements.txt does not list (pytest here, which the test interpreter
+    has) fails CT in a quick run too, as on GitHub."""
+    import subprocess
+    from importlib import metadata
+
+    code = (
+        "import importlib.util as u\n"
+        "for m in ('dvc', 'dvc_s3', 'sklearn', 'gto', 'pytest', 'moto', 'mlopskit'):\n"
+        "    print(m, u.find_spec(m) is not None)"
+    )
+    found = subprocess.run(
+        [str(runner_image.root / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=act._runner_env(),
+        cwd=tmp_path,
+    ).stdout.split("\n")
+    assert found[:-1] == [
+        "dvc True",
+        "dvc_s3 True",
+        "sklearn True",
+        "gto True",
+        "pytest False",
+        "moto False",
+        "mlopskit False",
+    ]
+    # pinned as the project's requirements.txt pins it (what `init` wrote)
+    assert f"dvc=={metadata.version('dvc')}" in runner_image.requirements
+
+    clone = setup_ci(trained, origin, tmp_path, install)
+    train = clone / "src" / "train.py"
+    train.write_text(
+        train.read_text().replace(
+            "import pandas as pd\n", "import pytest\nimport pandas as pd\n", 1
+        )
+    )
+    params.set_params(Project(root=clone), ["train.C=0.3"])
+    git(clone, "commit", "-qam", "train imports a package requirements.txt does not list")
+    git(clone, "push", "-q", "origin", "main")
+    head = git(origin, "rev-parse", "main")
+
+    run = run_ct(clone, "imports pytest", tmp_path, image=runner_image)
+    assert run.returncode != 0, run.output[-6000:]
+    assert run.ran(f"on the runner image {runner_image.site}")
+    assert run.ran("Running stage 'train'")
+    assert run.ran("ModuleNotFoundError: No module named 'pytest'"), run.output[-6000:]
+    assert not run.ran("Running stage 'evaluate'")
+    assert git(origin, "rev-parse", "main") == head  # nothing committed
 
 
 def test_the_default_install_is_the_wheel_mlopskit_was_installed_from(
@@ -491,7 +561,7 @@ def test_the_default_install_is_the_wheel_mlopskit_was_installed_from(
 
 
 def test_ct_of_a_project_in_a_subfolder_of_the_repository(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
 ) -> None:
     """A monorepo: the trained project moved into ml/churn of a bigger repository; its
     ct workflow (at the repository root) retrains in that folder and commits back."""
@@ -528,7 +598,7 @@ def test_ct_of_a_project_in_a_subfolder_of_the_repository(
         push_event("try C=0.3"),
         artifacts=tmp_path / "art",
         secrets={"GITHUB_TOKEN": "test-token"},
-        fresh=False,
+        image=runner_image,
     )
     assert run.returncode == 0, run.output[-6000:]
     assert run.ran("Running stage 'train'")
@@ -540,13 +610,13 @@ def test_ct_of_a_project_in_a_subfolder_of_the_repository(
 
 
 def test_ct_without_a_reachable_remote_reports_not_evaluated_and_the_fix(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
 ) -> None:
     """The quickstart default (ci.remote.kind: none): the fresh checkout has no DVC-tracked
     data, repro fails, and the summary says 'not evaluated' with the fix, never 'passed'."""
     clone = setup_ci(trained, origin, tmp_path, install, kind="none")
     head = git(origin, "rev-parse", "main")
-    run = run_ct(clone, "anything", tmp_path, fresh=False)
+    run = run_ct(clone, "anything", tmp_path, image=runner_image)
     assert run.returncode != 0
     assert run.ran("Quality gate not evaluated") and run.ran("ci.remote.kind: none")
     assert run.ran("mlopskit remote add") and run.ran("mlopskit ci generate")
@@ -555,7 +625,7 @@ def test_ct_without_a_reachable_remote_reports_not_evaluated_and_the_fix(
 
 
 def test_ct_gates_against_the_push_events_before(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
 ) -> None:
     """The previous tip (github.event.before) had accuracy 0.07 higher than the pushed
     commit's committed, reproducible metrics: the gate fails (comparing the commit with
@@ -580,7 +650,7 @@ def test_ct_gates_against_the_push_events_before(
         event,
         artifacts=tmp_path / "art",
         secrets={"GITHUB_TOKEN": "test-token"},
-        fresh=False,
+        image=runner_image,
     )
     assert run.returncode != 0, run.output[-4000:]
     assert run.ran("quality gate failed") and run.ran("dropped by 0.07")
@@ -589,7 +659,7 @@ def test_ct_gates_against_the_push_events_before(
 
 
 def test_pr_whose_repro_fails_is_never_passed(
-    trained: Repo, origin: Path, tmp_path: Path, install: str
+    trained: Repo, origin: Path, tmp_path: Path, install: str, runner_image: act.RunnerImage
 ) -> None:
     """A same-repository pull request whose remote cannot be reached: the job is red and
     the posted comment says the gate failed (the committed metrics are no evidence)."""
@@ -605,7 +675,7 @@ def test_pr_whose_repro_fails_is_never_passed(
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": "test-token"},
             env={"GITHUB_API_URL": url},
-            fresh=False,
+            image=runner_image,
         )
     assert run.returncode != 0
     report = json.loads((tmp_path / "art" / "mlopskit-report" / "report.json").read_text())
@@ -621,6 +691,7 @@ def test_ct_on_an_s3_remote_with_credentials_from_secrets(
     origin: Path,
     tmp_path: Path,
     install: str,
+    runner_image: act.RunnerImage,
     s3_server: S3Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -671,7 +742,7 @@ def test_ct_on_an_s3_remote_with_credentials_from_secrets(
             "AWS_ACCESS_KEY_ID": KEY_ID,
             "AWS_SECRET_ACCESS_KEY": SECRET,
         },
-        fresh=False,
+        image=runner_image,
     )
     assert run.returncode == 0, run.output[-6000:]
     assert run.ran("Running stage 'train'")

@@ -22,6 +22,7 @@ from mlopskit.project import Project
 from mlopskit.registry import tags as registry
 
 from .. import act
+from ..act import runner_image_fixture  # noqa: F401  (the runner_image fixture)
 from ..conftest import Repo, dvc, git
 from ..fake_github import State, serve
 from ..serve.test_serve import Server, start, stop
@@ -87,7 +88,12 @@ def _commit_ci_project(trained: Repo, origin: Path, tmp_path: Path, install: str
 
 @pytest.mark.parametrize("drifted", [True, False], ids=["drifted", "same-as-training"])
 def test_monitor_yml_on_a_served_prediction_log_dispatches_retrain_only_on_drift(
-    trained: Repo, origin: Path, tmp_path: Path, install: str, drifted: bool
+    trained: Repo,
+    origin: Path,
+    tmp_path: Path,
+    install: str,
+    runner_image: act.RunnerImage,
+    drifted: bool,
 ) -> None:
     import pandas as pd
 
@@ -130,7 +136,8 @@ def test_monitor_yml_on_a_served_prediction_log_dispatches_retrain_only_on_drift
             artifacts=tmp_path / "art",
             secrets={"GITHUB_TOKEN": TOKEN},
             env={"GITHUB_API_URL": url},
-            fresh=drifted,  # the drifted run installs everything as a new runner does
+            # the drifted run installs everything as a new runner does
+            image=None if drifted else runner_image,
         )
     assert run.returncode == 0, run.output[-6000:]
     if drifted:
