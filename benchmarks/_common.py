@@ -439,3 +439,69 @@ def quickstart_project(path: Path, env: Mapping[str, str]) -> Path:
     """``mlopskit quickstart PATH``: a trained, committed pipeline project."""
     run(["mlopskit", "quickstart", str(path)], cwd=path.parent, env=env)
     return path
+
+
+# --------------------------------------------------------------------------- P4 and P4b
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested metrics/params as dotted keys (``train.lr``), as DVC shows them."""
+    out: dict[str, Any] = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def history_comparison(
+    case: str, target: float, repo: Path, commits: int, box: Sandbox
+) -> Comparison:
+    """``mlopskit metrics history -n COMMITS`` against ``dvc exp show --all-commits``; in
+    the "cold" case DVC's experiment cache is deleted before each of its runs."""
+    mlopskit, dvc = box.which("mlopskit"), box.which("dvc")
+    exp_cache = repo / ".dvc" / "tmp" / "exps" / "cache"
+
+    def forget() -> None:
+        shutil.rmtree(exp_cache, ignore_errors=True)
+
+    return Comparison(
+        case,
+        target,
+        commands(
+            f"mlopskit metrics history -n {commits} --json",
+            [[mlopskit, "metrics", "history", "-n", str(commits), "--json"]],
+            cwd=repo,
+            env=box.env,
+        ),
+        commands(
+            "dvc exp show --all-commits --json",
+            [[dvc, "exp", "show", "--all-commits", "--json"]],
+            cwd=repo,
+            env=box.env,
+            prepare=forget if case == "cold" else None,
+        ),
+        note=(
+            "DVC's .dvc/tmp/exps/cache deleted before each dvc run"
+            if case == "cold"
+            else "DVC's .dvc/tmp/exps/cache filled by the previous run"
+        ),
+    )
+
+
+def history_outputs(
+    repo: Path, commits: int, env: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """(mlopskit's rows, dvc exp show's rows by commit, the commits oldest first)."""
+    ours = json.loads(
+        run(
+            ["mlopskit", "metrics", "history", "-n", str(commits), "--json"], cwd=repo, env=env
+        ).stdout
+    )
+    theirs = json.loads(
+        run(["dvc", "exp", "show", "--all-commits", "--json"], cwd=repo, env=env).stdout
+    )
+    dvc_rows = {e["rev"]: e for e in theirs if e.get("rev") != "workspace"}
+    shas = run(["git", "rev-list", "--reverse", "HEAD"], cwd=repo, env=env).stdout.decode().split()
+    return ours, dvc_rows, shas

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -148,30 +147,9 @@ def build(repo: Path, commits: int, env: dict[str, str]) -> None:
         raise SystemExit("running the stage at HEAD changed metrics.json")
 
 
-def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def agreement(repo: Path, commits: int, env: dict[str, str]) -> bool:
     """Newest, middle and oldest commit: mlopskit == dvc == what was committed."""
-    ours = json.loads(
-        c.run(
-            ["mlopskit", "metrics", "history", "-n", str(commits), "--json"], cwd=repo, env=env
-        ).stdout
-    )
-    theirs = json.loads(
-        c.run(["dvc", "exp", "show", "--all-commits", "--json"], cwd=repo, env=env).stdout
-    )
-    dvc_rows = {e["rev"]: e for e in theirs if e.get("rev") != "workspace"}
-    shas = (
-        c.run(["git", "rev-list", "--reverse", "HEAD"], cwd=repo, env=env).stdout.decode().split()
-    )  # oldest first: shas[i] is commit i
+    ours, dvc_rows, shas = c.history_outputs(repo, commits, env)  # shas oldest first
     print(
         f"agreement: mlopskit listed {len(ours)} commits, dvc exp show {len(dvc_rows)} "
         f"(+ workspace); the repository has {len(shas)}"
@@ -186,8 +164,8 @@ def agreement(repo: Path, commits: int, env: dict[str, str]) -> bool:
         m_metrics = m_row["metrics"] if m_row else None
         m_params = m_row["params"] if m_row else None
         data = (d_row or {}).get("data") or {}
-        d_metrics = flatten((data.get("metrics") or {}).get("metrics.json", {}).get("data"))
-        d_params = flatten((data.get("params") or {}).get("params.yaml", {}).get("data"))
+        d_metrics = c.flatten((data.get("metrics") or {}).get("metrics.json", {}).get("data"))
+        d_params = c.flatten((data.get("params") or {}).get("params.yaml", {}).get("data"))
         same = m_metrics == d_metrics == metrics and m_params == d_params == truth_p
         ok = ok and same
         print(
@@ -213,36 +191,9 @@ def main() -> int:
         print(f"building a repository of {commits} commits ...", file=sys.stderr, flush=True)
         repo = box.path("history")
         build(repo, commits, box.env)
-        mlopskit, dvc = box.which("mlopskit"), box.which("dvc")
-        exp_cache = repo / ".dvc" / "tmp" / "exps" / "cache"
-
-        def forget() -> None:
-            shutil.rmtree(exp_cache, ignore_errors=True)
-
         comps = []
         for case in cases:
-            comp = c.Comparison(
-                case,
-                TARGET,
-                c.commands(
-                    f"mlopskit metrics history -n {commits} --json",
-                    [[mlopskit, "metrics", "history", "-n", str(commits), "--json"]],
-                    cwd=repo,
-                    env=box.env,
-                ),
-                c.commands(
-                    "dvc exp show --all-commits --json",
-                    [[dvc, "exp", "show", "--all-commits", "--json"]],
-                    cwd=repo,
-                    env=box.env,
-                    prepare=forget if case == "cold" else None,
-                ),
-                note=(
-                    "DVC's .dvc/tmp/exps/cache deleted before each dvc run"
-                    if case == "cold"
-                    else "DVC's .dvc/tmp/exps/cache filled by the previous run"
-                ),
-            )
+            comp = c.history_comparison(case, TARGET, repo, commits, box)
             c.interleave(comp, runs, warmup=1)
             comps.append(comp)
         if c.run(["git", "status", "--porcelain"], cwd=repo, env=box.env).stdout.strip():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -132,29 +131,8 @@ def build(repo: Path, commits: int, env: dict[str, str]) -> None:
         raise SystemExit(f"dvc status at HEAD: the pipeline is not up to date:\n{status}")
 
 
-def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in (d or {}).items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def agreement(repo: Path, commits: int, env: dict[str, str]) -> bool:
-    ours = json.loads(
-        c.run(
-            ["mlopskit", "metrics", "history", "-n", str(commits), "--json"], cwd=repo, env=env
-        ).stdout
-    )
-    theirs = json.loads(
-        c.run(["dvc", "exp", "show", "--all-commits", "--json"], cwd=repo, env=env).stdout
-    )
-    dvc_rows = {e["rev"]: e for e in theirs if e.get("rev") != "workspace"}
-    shas = (
-        c.run(["git", "rev-list", "--reverse", "HEAD"], cwd=repo, env=env).stdout.decode().split()
-    )
+    ours, dvc_rows, shas = c.history_outputs(repo, commits, env)  # shas oldest first
     ok = len(ours) == len(dvc_rows) == len(shas) == commits
     mine = {r["commit"]: r for r in ours}
     for i in (commits - 1, commits // 2, 0):
@@ -162,13 +140,13 @@ def agreement(repo: Path, commits: int, env: dict[str, str]) -> bool:
         truth = {
             f"out/{f}.json:{k}": v
             for f in [*MODELS, *CELLS]
-            for k, v in flatten(metrics_of(i, f)).items()
+            for k, v in c.flatten(metrics_of(i, f)).items()
         }
         data = (dvc_rows.get(sha) or {}).get("data") or {}
         d_metrics = {
             f"{path}:{k}": v
             for path, entry in (data.get("metrics") or {}).items()
-            for k, v in flatten(entry.get("data")).items()
+            for k, v in c.flatten(entry.get("data")).items()
         }
         m_metrics = (mine.get(sha) or {}).get("metrics")
         m_params = (mine.get(sha) or {}).get("params")
@@ -196,30 +174,7 @@ def main() -> int:
         print(f"building a repository of {commits} commits ...", file=sys.stderr, flush=True)
         repo = box.path("history")
         build(repo, commits, box.env)
-        mlopskit, dvc = box.which("mlopskit"), box.which("dvc")
-        exp_cache = repo / ".dvc" / "tmp" / "exps" / "cache"
-
-        def forget() -> None:
-            shutil.rmtree(exp_cache, ignore_errors=True)
-
-        comp = c.Comparison(
-            "cold",
-            TARGET,
-            c.commands(
-                f"mlopskit metrics history -n {commits} --json",
-                [[mlopskit, "metrics", "history", "-n", str(commits), "--json"]],
-                cwd=repo,
-                env=box.env,
-            ),
-            c.commands(
-                "dvc exp show --all-commits --json",
-                [[dvc, "exp", "show", "--all-commits", "--json"]],
-                cwd=repo,
-                env=box.env,
-                prepare=forget,
-            ),
-            note="DVC's .dvc/tmp/exps/cache deleted before each dvc run",
-        )
+        comp = c.history_comparison("cold", TARGET, repo, commits, box)
         c.interleave(comp, runs, warmup=1)
         print()
         c.print_table([comp])
