@@ -95,6 +95,35 @@ def run_ct(
     )
 
 
+def run_pr(
+    clone: Path,
+    title: str,
+    artifacts: Path,
+    *,
+    image: act.RunnerImage | None = None,
+    secrets: dict[str, str] | None = None,
+    server_url: bool = False,
+) -> tuple[act.ActRun, State]:
+    """pr.yml on a pull request titled ``title``, against the fake GitHub API; the run
+    and what the API received (comments, uploads)."""
+    state = State(repo=act.REPOSITORY, token="test-token")
+    with serve(state) as url:
+        env = {"GITHUB_API_URL": url}
+        if server_url:
+            env["GITHUB_SERVER_URL"] = "https://github.test"
+        run = act.run(
+            clone,
+            "pull_request",
+            "pr.yml",
+            _pr_event(title),
+            artifacts=artifacts,
+            secrets=secrets or {"GITHUB_TOKEN": "test-token"},
+            env=env,
+            image=image,
+        )
+    return run, state
+
+
 def act_workspaces() -> list[Path]:
     import os
 
@@ -194,17 +223,7 @@ def test_pull_request_report_gate_and_comment(
         gates="  - accuracy >= 0.5\n  - 'accuracy: max_drop 0.05'\n",
     )
     _open_pr(clone, "train.C=0.2")
-    state = State(repo=act.REPOSITORY, token="test-token")
-    with serve(state) as url:
-        run = act.run(
-            clone,
-            "pull_request",
-            "pr.yml",
-            _pr_event("Try C=0.2"),
-            artifacts=tmp_path / "art",
-            secrets={"GITHUB_TOKEN": "test-token"},
-            env={"GITHUB_API_URL": url, "GITHUB_SERVER_URL": "https://github.test"},
-        )
+    run, state = run_pr(clone, "Try C=0.2", tmp_path / "art", server_url=True)
     assert run.returncode == 0, run.output[-6000:]
     installed_fresh(run, install, jobs=2)  # report, and comment (which checks out nothing)
     assert run.ran("Quality gate passed")
@@ -225,18 +244,7 @@ def test_failing_gate_fails_the_pr_job_and_hostile_title_runs_nothing(
     clone = setup_ci(trained, origin, tmp_path, install, gates="  - accuracy >= 0.999\n")
     _open_pr(clone, "train.C=0.01")
     title = 'Improve $(touch pwned) `touch pwned2` "; touch pwned3; #'
-    state = State(repo=act.REPOSITORY, token="test-token")
-    with serve(state) as url:
-        run = act.run(
-            clone,
-            "pull_request",
-            "pr.yml",
-            _pr_event(title),
-            artifacts=tmp_path / "art",
-            secrets={"GITHUB_TOKEN": "test-token"},
-            env={"GITHUB_API_URL": url},
-            image=runner_image,
-        )
+    run, state = run_pr(clone, title, tmp_path / "art", image=runner_image)
     assert run.returncode != 0
     assert run.ran("quality gate failed")
     (comment,) = state.comments  # the report is still posted, with the verdict
@@ -665,18 +673,7 @@ def test_pr_whose_repro_fails_is_never_passed(
     the posted comment says the gate failed (the committed metrics are no evidence)."""
     clone = setup_ci(trained, origin, tmp_path, install, url=str(tmp_path / "unreachable"))
     _open_pr(clone, "train.C=0.2")
-    state = State(repo=act.REPOSITORY, token="test-token")
-    with serve(state) as url:
-        run = act.run(
-            clone,
-            "pull_request",
-            "pr.yml",
-            _pr_event("Try C=0.2"),
-            artifacts=tmp_path / "art",
-            secrets={"GITHUB_TOKEN": "test-token"},
-            env={"GITHUB_API_URL": url},
-            image=runner_image,
-        )
+    run, state = run_pr(clone, "Try C=0.2", tmp_path / "art", image=runner_image)
     assert run.returncode != 0
     report = json.loads((tmp_path / "art" / "mlopskit-report" / "report.json").read_text())
     assert report["passed"] is False and report["verdict"]["state"] == "failed"
@@ -862,18 +859,8 @@ def test_quickstart_with_an_s3_remote_added_later_passes_ct_pr_and_deploy_as_a_f
     git(clone, "checkout", "-q", "-b", "feature")
     params.set_params(Project(root=clone), ["train.C=0.2"])
     git(clone, "commit", "-qam", "try C=0.2")
-    state = State(repo=act.REPOSITORY, token="test-token")
     t = time.monotonic()
-    with serve(state) as url:
-        pr = act.run(
-            clone,
-            "pull_request",
-            "pr.yml",
-            _pr_event("Try C=0.2"),
-            artifacts=tmp_path / "pr",
-            secrets=secrets,
-            env={"GITHUB_API_URL": url, "GITHUB_SERVER_URL": "https://github.test"},
-        )
+    pr, state = run_pr(clone, "Try C=0.2", tmp_path / "pr", secrets=secrets, server_url=True)
     pr_s = time.monotonic() - t
     assert pr.returncode == 0, pr.output[-6000:]
     installed_fresh(pr, install, jobs=2)
