@@ -222,6 +222,23 @@ def prepare_clone(clone: Path) -> None:
     )
 
 
+def publish(root: Path, origin: Path, tmp_path: Path, message: str) -> Path:
+    """Commit everything in ``root`` as ``message``, push ``main`` to the bare ``origin``
+    and return a fresh clone of it, ready for act (:func:`prepare_clone`)."""
+
+    def git(cwd: Path, *args: str) -> None:
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+    git(root, "remote", "add", "origin", str(origin))
+    git(root, "push", "-q", "-u", "origin", "main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    prepare_clone(clone)
+    return clone
+
+
 def run(
     clone: Path,
     event_name: str,

@@ -65,14 +65,7 @@ def setup_ci(
         assert n == 1, text
     (root / "mlopskit.yaml").write_text(text)
     workflows.generate(Project(root=root), force=True, require_install=install is not None)
-    trained.git("add", "-A")
-    trained.git("commit", "-qm", "ci: configure the DVC remote for CI")
-    trained.git("remote", "add", "origin", str(origin))
-    trained.git("push", "-q", "-u", "origin", "main")
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(origin), str(clone))
-    act.prepare_clone(clone)
-    return clone
+    return act.publish(trained.root, origin, tmp_path, "ci: configure the DVC remote for CI")
 
 
 def push_event(message: str) -> dict[str, object]:

@@ -23,7 +23,7 @@ from mlopskit.registry import tags as registry
 
 from .. import act
 from ..act import runner_image_fixture  # noqa: F401  (the runner_image fixture)
-from ..conftest import Repo, dvc, git
+from ..conftest import Repo, dvc
 from ..fake_github import State, serve
 from ..serve.test_serve import Server, start, stop
 
@@ -76,14 +76,7 @@ def _commit_ci_project(trained: Repo, origin: Path, tmp_path: Path, install: str
     res = workflows.generate(Project(root=root), force=True)
     assert ".github/workflows/monitor.yml" in res.written
     dvc(root, "push")
-    trained.git("add", "-A")
-    trained.git("commit", "-qm", "monitor the prediction log")
-    trained.git("remote", "add", "origin", str(origin))
-    trained.git("push", "-q", "-u", "origin", "main")
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(origin), str(clone))
-    act.prepare_clone(clone)
-    return clone
+    return act.publish(trained.root, origin, tmp_path, "monitor the prediction log")
 
 
 @pytest.mark.parametrize("drifted", [True, False], ids=["drifted", "same-as-training"])

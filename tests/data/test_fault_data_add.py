@@ -180,6 +180,16 @@ def write_data(repo: Repo, size: int = 1 << 20) -> Path:
     return data
 
 
+def interrupt_and_check(repo: Repo, data: Path, before: Before, step: str, sig: int) -> None:
+    """Stop `data add` at ``step`` with ``sig``, then: the outcome is the one the step and
+    signal call for, the project is sane, and the next add completes."""
+    code, err = interrupt_at(repo, step, sig)
+    expected = finish(repo, step, sig, code, err)
+    want = "completed" if step in COMPLETES and sig == signal.SIGKILL else expected
+    assert assert_sane(repo, data, before) == want
+    assert_next_add_completes(repo, data, before)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", SIGNALS.values(), ids=SIGNALS.keys())
 @pytest.mark.parametrize("step", STEPS)
@@ -187,12 +197,7 @@ def test_new_file_interrupted_at_each_step(repo: Repo, step: str, sig: int) -> N
     data = write_data(repo)
     before = snapshot(repo, data)
 
-    code, err = interrupt_at(repo, step, sig)
-    expected = finish(repo, step, sig, code, err)
-
-    want = "completed" if step in COMPLETES and sig == signal.SIGKILL else expected
-    assert assert_sane(repo, data, before) == want
-    assert_next_add_completes(repo, data, before)
+    interrupt_and_check(repo, data, before, step, sig)
 
 
 @pytest.mark.slow
@@ -215,12 +220,7 @@ def test_modified_file_interrupted(repo: Repo, step: str, sig: int) -> None:
     before = snapshot(repo, data)
     assert before.status == ""  # the data is git-ignored, the pointer unchanged
 
-    code, err = interrupt_at(repo, step, sig)
-    expected = finish(repo, step, sig, code, err)
-
-    want = "completed" if step in COMPLETES and sig == signal.SIGKILL else expected
-    assert assert_sane(repo, data, before) == want
-    assert_next_add_completes(repo, data, before)
+    interrupt_and_check(repo, data, before, step, sig)
 
 
 @pytest.mark.slow
