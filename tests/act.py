@@ -257,6 +257,7 @@ def run(
     event_file = artifacts.parent / f"event-{event_name}.json"
     event_file.write_text(json.dumps(event))
     artifacts.mkdir(parents=True, exist_ok=True)
+    venvs = artifacts.parent / "runner-venvs"
     args = [
         act_binary(),
         event_name,
@@ -275,7 +276,7 @@ def run(
         "--env",
         f"MLOPSKIT_ACT_PYTHON={Path(sys._base_executable).resolve()}",
         "--env",
-        f"MLOPSKIT_ACT_VENVS={artifacts.parent / 'runner-venvs'}",
+        f"MLOPSKIT_ACT_VENVS={venvs}",
         "--env",
         "PIP_DISABLE_PIP_VERSION_CHECK=1",
     ]
@@ -290,15 +291,20 @@ def run(
         args += ["--env", f"{k}={v}"]
     if job:
         args += ["-j", job]
-    res = subprocess.run(
-        args,
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_runner_env(),
-        check=False,
-    )
+    try:
+        res = subprocess.run(
+            args,
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_runner_env(),
+            check=False,
+        )
+    finally:
+        # Each job's environment is a whole install (about 800 MB): gone with the run, as a
+        # hosted runner's is; what the run did is in its log.
+        shutil.rmtree(venvs, ignore_errors=True)
     output = res.stdout + res.stderr
     # The whole log next to the artifacts, for reading when a test fails.
     (artifacts.parent / f"act-{event_name}-{workflow}.log").write_text(output)

@@ -6,6 +6,7 @@ built once per session and copied per test, as DVC's own tests do.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 # Isolate everything before DVC is imported: DVC reads these at import time.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mlopskit-tests-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 for sub in ("home", "dvc-global", "dvc-system", "dvc-site", "xdg-data", "xdg-cache"):
     (_SESSION_HOME / sub).mkdir()
 _GITCONFIG = _SESSION_HOME / "gitconfig"
