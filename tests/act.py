@@ -55,6 +55,8 @@ from mlopskit.ci import pins
 STUBS = Path(__file__).parent / "act_stubs"
 REPOSITORY = "acme/churn"
 STUBBED = ("setup-python", "cache", "upload-artifact", "download-artifact")
+# Stand-ins that fail if a step uses them (no cloud account to log in to): the action.yml of each says so.
+FAILING_STUBS = ("aws-actions/configure-aws-credentials",)
 
 
 def act_binary() -> str:
@@ -251,9 +253,11 @@ def run(
     job: str | None = None,
     timeout: int = 600,
     image: RunnerImage | None = None,
+    actor: str | None = None,
 ) -> ActRun:
     """Run ``workflow`` under act on ``event``; each job on a fresh runner, or with
-    ``image`` on one whose environment reads the runner image (see the module docstring)."""
+    ``image`` on one whose environment reads the runner image (see the module docstring);
+    ``actor`` is ``github.actor`` (act's default otherwise)."""
     event_file = artifacts.parent / f"event-{event_name}.json"
     event_file.write_text(json.dumps(event))
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -285,12 +289,17 @@ def run(
     for name in STUBBED:
         pin = pins.PINS[f"actions/{name}"]
         args += ["--local-repository", f"actions/{name}@{pin.sha}={STUBS / name}"]
+    for action in FAILING_STUBS:
+        pin = pins.PINS[action]
+        args += ["--local-repository", f"{action}@{pin.sha}={STUBS / action.split('/')[1]}"]
     for k, v in (secrets or {}).items():
         args += ["-s", f"{k}={v}"]
     for k, v in (env or {}).items():
         args += ["--env", f"{k}={v}"]
     if job:
         args += ["-j", job]
+    if actor:
+        args += ["--actor", actor]
     try:
         res = subprocess.run(
             args,
