@@ -55,7 +55,7 @@ from mlopskit.ci import pins
 STUBS = Path(__file__).parent / "act_stubs"
 REPOSITORY = "acme/churn"
 STUBBED = ("setup-python", "cache", "upload-artifact", "download-artifact")
-# Stand-ins that fail if a step uses them (no cloud account to log in to): the action.yml of each says so.
+# Stand-ins that fail any job whose step runs them (there is no cloud account to log in to).
 FAILING_STUBS = ("aws-actions/configure-aws-credentials",)
 
 
