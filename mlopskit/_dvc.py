@@ -203,9 +203,9 @@ def translate(  # noqa: PLR0911
         return UsageError(_pretty(exc))
     if isinstance(exc, StageFileAlreadyExistsError):
         return PreconditionError(_pretty(exc), "use --force to overwrite it")
-    unreachable = azure_unreachable(exc, logged)
+    unreachable = endpoint_unreachable(exc, logged)
     if unreachable is not None:
-        return RemoteError(str(unreachable), AZURE_FIX)
+        return RemoteError(str(unreachable), ENDPOINT_FIX)
     if isinstance(exc, FileTransferError):
         return RemoteError(_pretty(exc), "check the remote and its credentials, then retry")
     if isinstance(exc, ReproductionError):
@@ -314,7 +314,7 @@ def translated() -> Iterator[None]:
         if err is None:
             raise
         _chain_logged(exc, failures.excs)
-        raise err from (azure_unreachable(exc, failures.excs) or exc)
+        raise err from (endpoint_unreachable(exc, failures.excs) or exc)
     else:
         refused = _refused_write(failures.excs)
         if refused is not None:
@@ -567,7 +567,7 @@ def open_repo(root: Path) -> Iterator[Repo]:
 
         _check_stage_dirs(root)
         _install_stage_runner()
-        _install_azure_probe()
+        _install_endpoint_probes()
         repo = Repo(str(root))
         repo.scm_context.quiet = True
         try:
@@ -604,58 +604,101 @@ def _install_stage_runner() -> None:
     dvc_run._run = _run
 
 
-# --------------------------------------------------------------------------- azure
+# --------------------------------------------------------------------------- endpoints
 
-# A stopped Azure endpoint (Azurite, a mistyped account) is tried this many times, with
-# this connect timeout and a doubling pause from the first value, before it is given up.
-AZURE_PROBES = 3
-AZURE_CONNECT_TIMEOUT = 5.0
-AZURE_PROBE_PAUSE = 0.5
-AZURE_FIX = (
-    "start the storage server, or check the remote's URL ('mlopskit remote list'), its "
-    "account or connection string and the network, then retry; nothing local was changed"
+# A stopped storage endpoint (Azurite, a local S3 server, a mistyped account) is tried this
+# many times, with this connect timeout and a doubling pause from the first value, before
+# it is given up.
+ENDPOINT_PROBES = 3
+ENDPOINT_CONNECT_TIMEOUT = 5.0
+ENDPOINT_PROBE_PAUSE = 0.5
+ENDPOINT_FIX = (
+    "start the storage server, or check the remote's URL and endpoint ('mlopskit remote "
+    "list'), its credentials and the network, then retry; nothing local was changed"
 )
 
 
-class AzureUnreachable(ConnectionError):
-    """Nothing answers at an Azure remote's blob endpoint."""
+class EndpointUnreachable(ConnectionError):
+    """Nothing answers at an object-storage remote's endpoint."""
 
 
-def _install_azure_probe() -> None:
-    """Before DVC's first request to an Azure remote, check that its blob endpoint takes
-    a TCP connection, a few times, and fail at once (exit 4) when it does not.
+def _azure_endpoint(fs: Any, client: Any) -> str | None:
+    return str(client.service_client.url)
+
+
+def _s3_endpoint(fs: Any, client: Any) -> str | None:
+    # Only an explicit ``endpointurl`` (MinIO, a local server): AWS's own endpoints are
+    # resolved by botocore per region and left to its retries.
+    url = fs.fs_args.get("client_kwargs", {}).get("endpoint_url")
+    return str(url) if url else None
+
+
+# The DVC file systems whose first use is checked: module, class, label, endpoint.
+_PROBED = (
+    ("dvc_azure", "AzureFileSystem", "Azure", _azure_endpoint),
+    ("dvc_s3", "S3FileSystem", "S3", _s3_endpoint),
+)
+
+
+def _install_endpoint_probes() -> None:
+    """Before DVC's first request to an Azure remote, or an S3 remote with an explicit
+    ``endpointurl``, check that its endpoint takes a TCP connection, a few times, and
+    fail at once (exit 4) when it does not.
 
     Needed because the Azure SDK retries a refused connection with its own backoff
     (``ExponentialRetry``: 15 s, 18 s, 24 s per request) and neither DVC nor adlfs lets
     it be set: dvc-azure 3.1 passes only credentials to adlfs (its ``timeout`` settings
     are accepted by DVC's schema and dropped), and adlfs builds the service client
     without any of its own arguments (adlfs#502). A push of one file to a stopped
-    Azurite took 251 s to fail. Checked against dvc-azure 3.1.1 and adlfs 2026.8
-    (tests/data/test_azure.py).
+    Azurite took 251 s to fail. botocore retries too: with its default settings a push
+    to a stopped local S3 server took 29 s to fail, ``gc --cloud`` 43 s. Checked against
+    dvc-azure 3.1.1, adlfs 2026.8 and dvc-s3 3.3.0 (tests/data/test_azure.py and
+    tests/data/test_s3.py).
 
-    Two hooks, installed once: ``DataCloud.get_remote`` marks an Azure remote's DVC
-    file system with the remote's name and URL (no connection is made there: DVC calls
-    it for local commands too), and ``AzureFileSystem.fs``, which builds the adlfs
-    client on first use, checks the endpoint before handing the client out.
+    Hooks, installed once: ``DataCloud.get_remote`` marks such a remote's DVC file
+    system with the remote's name and URL (no connection is made there: DVC calls it
+    for local commands too), and each class's ``fs``, which builds the SDK's file
+    system on first use, checks the endpoint before handing it out.
     """
-    try:
-        import dvc_azure  # type: ignore[import-untyped]
-    except ImportError:  # the [azure] extra is not installed: no Azure remote works
-        return
+    import importlib
     import threading
 
     import dvc.data_cloud as dvc_cloud
 
-    fs_cls = dvc_azure.AzureFileSystem
-    built = fs_cls.__dict__["fs"]
-    if getattr(built, "_mlopskit", False):
+    classes: list[tuple[Any, str]] = []
+    for module, cls_name, label, endpoint in _PROBED:
+        try:
+            fs_cls = getattr(importlib.import_module(module), cls_name)
+        except ImportError:  # the extra is not installed: no such remote works
+            continue
+        classes.append((fs_cls, label))
+        built = fs_cls.__dict__["fs"]
+        if not getattr(built, "_mlopskit", False):
+            fs_cls.fs = _checked(built, label, endpoint, threading.Lock())
+    if getattr(dvc_cloud.DataCloud.get_remote, "_mlopskit", False):
         return
-    lock = threading.Lock()
+    real_get_remote = dvc_cloud.DataCloud.get_remote
+
+    def get_remote(self: Any, name: str | None = None, command: str = "<command>") -> Any:
+        rem = real_get_remote(self, name, command)
+        for fs_cls, label in classes:
+            if isinstance(rem.fs, fs_cls):
+                where = f"{label} remote '{rem.name}' ({rem.fs.protocol}://{rem.path})"
+                rem.fs.__dict__["_mlopskit_remote"] = where
+        return rem
+
+    get_remote._mlopskit = True  # type: ignore[attr-defined]
+    for name in ("dvc", "dvc_data", "dvc_objects"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_HIDE_UNREACHABLE)
+    dvc_cloud.DataCloud.get_remote = get_remote  # type: ignore[method-assign]
+
+
+def _checked(built: Any, label: str, endpoint: Any, lock: Any) -> Any:
+    """``fs`` (``built``), checked once per DVC file system; a data descriptor, so that no
+    thread reads the client from the instance before the check is done."""
 
     class _Checked:
-        """``fs``, checked once per DVC file system; a data descriptor, so that no thread
-        reads the client from the instance before the check is done."""
-
         _mlopskit = True
 
         def __get__(self, inst: Any, owner: Any = None) -> Any:
@@ -667,12 +710,13 @@ def _install_azure_probe() -> None:
             with lock:
                 failed = state.get("_mlopskit_unreachable")
                 if failed:
-                    raise AzureUnreachable(failed)
+                    raise EndpointUnreachable(failed)
                 client = built.__get__(inst, owner)
                 if not state.get("_mlopskit_checked"):
+                    where = state.get("_mlopskit_remote") or f"the {label} remote"
                     try:
-                        check_azure_endpoint(client, state.get("_mlopskit_remote"))
-                    except AzureUnreachable as exc:
+                        check_endpoint(endpoint(inst, client), where)
+                    except EndpointUnreachable as exc:
                         state.pop("fs", None)
                         state["_mlopskit_unreachable"] = str(exc)
                         raise
@@ -683,46 +727,35 @@ def _install_azure_probe() -> None:
             inst.__dict__["fs"] = value
             inst.__dict__["_mlopskit_checked"] = True
 
-    real_get_remote = dvc_cloud.DataCloud.get_remote
-
-    def get_remote(self: Any, name: str | None = None, command: str = "<command>") -> Any:
-        rem = real_get_remote(self, name, command)
-        if isinstance(rem.fs, fs_cls):
-            rem.fs.__dict__["_mlopskit_remote"] = (rem.name, f"azure://{rem.path}")
-        return rem
-
-    get_remote._mlopskit = True  # type: ignore[attr-defined]
-    for name in ("dvc", "dvc_data", "dvc_objects"):
-        for handler in logging.getLogger(name).handlers:
-            handler.addFilter(_HIDE_UNREACHABLE)
-    fs_cls.fs = _Checked()
-    dvc_cloud.DataCloud.get_remote = get_remote  # type: ignore[method-assign]
+    return _Checked()
 
 
-def check_azure_endpoint(client: Any, remote: tuple[str, str] | None) -> None:
-    """Raise :class:`AzureUnreachable` when no TCP connection reaches the endpoint of
-    ``client`` (adlfs' file system) after :data:`AZURE_PROBES` tries. Behind a proxy
-    the SDK does not connect directly: nothing is checked."""
+def check_endpoint(endpoint: str | None, where: str) -> None:
+    """Raise :class:`EndpointUnreachable` when no TCP connection reaches ``endpoint`` (a
+    URL) after :data:`ENDPOINT_PROBES` tries. Behind a proxy the SDK does not connect
+    directly: nothing is checked."""
     import socket
     import time
     import urllib.parse
     import urllib.request
 
-    url = urllib.parse.urlsplit(str(client.service_client.url))
+    if not endpoint:
+        return
+    url = urllib.parse.urlsplit(endpoint)
     host = url.hostname
     if not host:
         return
     port = url.port or (443 if url.scheme == "https" else 80)
     if url.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host):
         return
-    pause = AZURE_PROBE_PAUSE
+    pause = ENDPOINT_PROBE_PAUSE
     last: OSError | None = None
-    for attempt in range(AZURE_PROBES):
+    for attempt in range(ENDPOINT_PROBES):
         if attempt:
             time.sleep(pause)
             pause *= 2
         try:
-            socket.create_connection((host, port), timeout=AZURE_CONNECT_TIMEOUT).close()
+            socket.create_connection((host, port), timeout=ENDPOINT_CONNECT_TIMEOUT).close()
             return
         except OSError as exc:
             last = exc
@@ -730,26 +763,25 @@ def check_azure_endpoint(client: Any, remote: tuple[str, str] | None) -> None:
     if isinstance(last, socket.gaierror):
         reason = f"cannot resolve {host}"
     elif isinstance(last, TimeoutError):
-        reason = f"no answer within {AZURE_CONNECT_TIMEOUT:g} s"
+        reason = f"no answer within {ENDPOINT_CONNECT_TIMEOUT:g} s"
     else:
         reason = last.strerror or type(last).__name__
-    where = f"Azure remote '{remote[0]}' ({remote[1]})" if remote else "the Azure remote"
-    raise AzureUnreachable(
-        f"{where}: nothing answers at {host}:{port} ({reason.lower()}, {AZURE_PROBES} tries)"
+    raise EndpointUnreachable(
+        f"{where}: nothing answers at {host}:{port} ({reason.lower()}, {ENDPOINT_PROBES} tries)"
     ) from None
 
 
-def azure_unreachable(
+def endpoint_unreachable(
     exc: BaseException, logged: Sequence[BaseException] = ()
-) -> AzureUnreachable | None:
-    """The :class:`AzureUnreachable` that ``exc`` was raised from, or that DVC logged and
-    carried on from before raising ``exc`` (a fetch: "failed to connect", then "N files
-    failed to download")."""
+) -> EndpointUnreachable | None:
+    """The :class:`EndpointUnreachable` that ``exc`` was raised from, or that DVC logged
+    and carried on from before raising ``exc`` (a fetch: "failed to connect", then "N
+    files failed to download")."""
     for start in (exc, *logged):
         seen: set[int] = set()
         cur: BaseException | None = start
         while cur is not None and id(cur) not in seen:
-            if isinstance(cur, AzureUnreachable):
+            if isinstance(cur, EndpointUnreachable):
                 return cur
             seen.add(id(cur))
             cur = cur.__cause__ or cur.__context__
@@ -762,7 +794,7 @@ class _HideUnreachable(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return exc is None or azure_unreachable(exc) is None
+        return exc is None or endpoint_unreachable(exc) is None
 
 
 _HIDE_UNREACHABLE = _HideUnreachable()
@@ -913,7 +945,7 @@ def read_tracked(root: Path, path: str, rev: str | None) -> bytes:
     cache, else the remote), as ``dvc.api.open`` reads them."""
     import dvc.api
 
-    _install_azure_probe()
+    _install_endpoint_probes()
     with translated(), dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as fh:
         data: bytes = fh.read()
     return data

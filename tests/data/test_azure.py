@@ -1,10 +1,11 @@
 """Azure Blob Storage through dvc-azure, against Azurite (npm's ``azurite``) on 127.0.0.1:
-push, pull, gc --cloud and model get; the connection string comes only from the
-environment or .dvc/config.local and never appears in output or committed files.
+push, pull, ``repro --pull --push`` in a fresh clone, gc --cloud, model get and a push
+killed mid-upload; the connection string comes only from the environment or
+.dvc/config.local and never appears in output or committed files.
 
 A stopped server: the Azure SDK alone retries a refused connection for minutes (its
 backoff cannot be set through DVC); mlopskit's gateway checks the endpoint first
-(``_dvc.check_azure_endpoint``), so push, pull and commit --push's remote check give
+(``_dvc.check_endpoint``), so push, pull and commit --push's remote check give
 exit 4 after a few tries. The test runs them as processes under a timeout: a hang fails it.
 
 ``.ci/run`` installs Azurite with npm into ``.ci/node``; elsewhere put ``azurite-blob`` on
@@ -16,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlopskit import errors
 
@@ -214,6 +218,135 @@ def test_model_get_from_azurite(
     no_secret_anywhere(root, *outputs)
 
 
+def lock_outs(root: Path) -> dict[str, str]:
+    """Each DVC-cached stage output's md5 as dvc.lock records it (``cache: false``
+    outputs, the metrics and plots, are in git and never in the remote)."""
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    in_git = set(git(root, "ls-files").splitlines())
+    outs = [o for st in lock["stages"].values() for o in st.get("outs", [])]
+    return {o["path"]: o["md5"] for o in outs if o["path"] not in in_git}
+
+
+def blob_key(oid: str) -> str:
+    return f"store/files/md5/{oid[:2]}/{oid[2:]}"
+
+
+@pytest.mark.slow
+def test_repro_pull_push_in_a_fresh_clone_on_azurite(
+    trained: Repo, azurite: Azurite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What CT does on a runner, against Azurite: a fresh clone (no cache, no outputs) of
+    a commit that changed a training param. ``repro --pull --push`` fetches only what the
+    stages that rerun read (train.csv, test.csv), trains, and uploads the new model and
+    nothing else; the unchanged stages' data stays in the container, not fetched."""
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    root = trained.root
+    container = azurite.container()
+    outputs = use_azure(root, azurite, container, creds_local=False)
+    trained.git("add", ".dvc/config")
+    trained.git("commit", "-qm", "remote: azure")
+    code, out, err = run_cli("data", "push", cwd=root)
+    assert code == 0, err
+    old = lock_outs(root)
+    before = azurite.blobs(container)
+    assert {blob_key(oid) for oid in old.values()} <= set(before)
+    code, out, err = run_cli("params", "set", "train.C=0.5", cwd=root)
+    assert code == 0, err
+    trained.git("add", "params.yaml")
+    trained.git("commit", "-qm", "train: C=0.5")
+
+    clone = tmp_path / "runner"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    assert not (clone / ".dvc" / "cache").exists()
+    assert not [p for p in old if (clone / p).exists()]
+    code, out, err = run_cli("repro", "--pull", "--push", cwd=clone)
+    assert code == 0, err
+    outputs += [out, err]
+    assert out.startswith("Ran: train, evaluate\n"), out
+    new = lock_outs(clone)
+    model = "models/model.skops"
+    assert new[model] != old[model]
+    assert {p: new[p] for p in new if p != model} == {p: old[p] for p in old if p != model}
+    # Fetched: the inputs of train and evaluate, as recorded; not the raw data, which only
+    # the unchanged validate and prepare stages read.
+    for rel in ("data/processed/train.csv", "data/processed/test.csv"):
+        assert md5((clone / rel).read_bytes()) == new[rel], rel
+    assert not (clone / "data" / "raw" / "data.csv").exists()
+    # Uploaded: the new model, byte for byte, and no other data object.
+    data_md5 = md5((clone / model).read_bytes())
+    assert data_md5 == new[model]
+    after = azurite.blobs(container)
+    added = set(after) - set(before)
+    assert {k for k in added if k.startswith("store/files/")} == {blob_key(new[model])}
+    # ... and the run-cache entries of the two stages that ran, which DVC counts too.
+    runs = {k for k in added if k.startswith("store/runs/")}
+    assert len(runs) == 2 and added == runs | {blob_key(new[model])}, added
+    assert f"Pushed {len(added)} object(s) to DVC remote 'az'." in out, out
+    assert after[blob_key(new[model])] == (clone / model).stat().st_size
+    blob = azurite.service().get_blob_client(container, blob_key(new[model]))
+    assert md5(blob.download_blob().readall()) == new[model]
+    assert set(before) <= set(after)
+    no_secret_anywhere(clone, *outputs)
+
+
+@pytest.mark.slow
+def test_a_push_killed_mid_upload_leaves_no_partial_blob(
+    repo: Repo, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL ``mlopskit data push`` while a block blob is being uploaded (timed on
+    Azurite showing its staged, uncommitted blocks): a block blob exists only once its
+    block list is committed, so no object of the wrong size or content appears, DVC sees
+    the file as not pushed; the rerun uploads it whole and the remote is in sync."""
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    container = azurite.container()
+    use_azure(repo.root, azurite, container, creds_local=False)
+    big = repo.root / "data" / "big.bin"
+    big.parent.mkdir(parents=True)
+    with big.open("wb") as fh:
+        for _ in range(80):  # over the SDK's 64 MiB single-put limit: uploaded in blocks
+            fh.write(os.urandom(1 << 20))
+    assert run_cli("data", "add", "data/big.bin", cwd=repo.root)[0] == 0
+    oid = md5(big.read_bytes())
+    key = blob_key(oid)
+    blob = azurite.service().get_blob_client(container, key)
+    from azure.core.exceptions import ResourceNotFoundError
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlopskit", "data", "push"],
+        cwd=repo.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    staged: list[object] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            staged = blob.get_block_list("uncommitted")[1]
+        except ResourceNotFoundError:
+            staged = []
+        if staged:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert staged, "the push finished before it could be interrupted"
+    assert proc.returncode == -signal.SIGKILL
+    # Half the bytes are on the server, none of them as an object.
+    assert key not in azurite.blobs(container)
+    assert "new:" in dvc(repo.root, "status", "-c").stdout
+    assert md5(big.read_bytes()) == oid
+
+    code, out, err = run_cli("data", "push", cwd=repo.root)
+    assert code == 0, err
+    assert "1 file(s) pushed to 'az'" in out
+    assert azurite.blobs(container)[key] == big.stat().st_size
+    assert md5(blob.download_blob().readall()) == oid
+    committed, uncommitted = blob.get_block_list("all")
+    assert committed and not uncommitted  # the killed upload's blocks went with the commit
+    assert "in sync" in dvc(repo.root, "status", "-c").stdout
+    assert md5(big.read_bytes()) == oid
+
+
 # A guard against a hang, not a measure: without the endpoint check a push to a stopped
 # Azurite took about 4 minutes (the SDK's 15 s, 18 s, 24 s backoff on every request).
 HANG = 150
@@ -290,7 +423,7 @@ def test_a_stopped_azurite_is_exit_4_naming_the_remote(
 
 
 def test_the_endpoint_check_is_installed_on_dvcs_azure_file_system(tmp_path: Path) -> None:
-    """The gateway's two hooks (``_dvc._install_azure_probe``) sit where dvc-azure and
+    """The gateway's two hooks (``_dvc._install_endpoint_probes``) sit where dvc-azure and
     DVC put what they wrap: ``AzureFileSystem.fs`` builds adlfs' client on first use, and
     ``DataCloud.get_remote(name, command)`` makes a remote's file system. Against a port
     nothing listens on, the first use fails at once, naming the endpoint, and again on the
@@ -317,9 +450,9 @@ def test_the_endpoint_check_is_installed_on_dvcs_azure_file_system(tmp_path: Pat
     )
     fs = AzureFileSystem(connection_string=dead)
     for _ in range(2):
-        with pytest.raises(_dvc.AzureUnreachable) as caught:
+        with pytest.raises(_dvc.EndpointUnreachable) as caught:
             fs.exists("c/x")
-        assert f"nothing answers at 127.0.0.1:{port} (connection refused, 3 tries)" in str(
-            caught.value
-        )
+        text = str(caught.value)
+        assert text.startswith("the Azure remote: nothing answers at ")
+        assert f"nothing answers at 127.0.0.1:{port} (connection refused, 3 tries)" in text
     assert "fs" not in fs.__dict__  # no client handed out for a dead endpoint
