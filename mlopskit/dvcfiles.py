@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import _dvc, yamlio
+from . import _dvc, paths, yamlio
 from .errors import UsageError
 from .gitbatch import BlobReader
 
@@ -407,7 +407,8 @@ class Reader:
 
     def expand(self, rev: str | None, path: str) -> list[str]:
         """A declared path as the files DVC reads for it: a directory's files (in git,
-        the workspace, or a directory output's manifest), else the path itself."""
+        the workspace, or a directory output's manifest), else the path itself (also a
+        directory output whose manifest is not cached: it is declared, and not pulled)."""
         if rev is WORKSPACE and (self.root / path).is_dir():
             return sorted(
                 _join(path, Path(dp, f).relative_to(self.root / path).as_posix())
@@ -417,8 +418,9 @@ class Reader:
         if rev is not WORKSPACE and self.isdir(rev, path):
             return sorted(self._git_files(rev, path))
         md5 = self.outputs(rev).hashes.get(path)
-        if md5 and md5.endswith(".dir"):
-            return sorted(_join(path, rel) for rel, _ in self.manifest(md5) or [])
+        manifest = self.manifest(md5) if md5 and md5.endswith(".dir") else None
+        if manifest is not None:
+            return sorted(_join(path, rel) for rel, _ in manifest)
         return [path]
 
     def _git_files(self, rev: str, path: str) -> Iterator[str]:
@@ -860,7 +862,6 @@ def check_wdirs(root: Path, data: Any, dvcfile: str = "dvc.yaml") -> None:
     stages = data.get("stages") if isinstance(data, dict) else None
     if not isinstance(stages, dict):
         return
-    top = Path(os.path.realpath(root))
     base = (root / dvcfile).parent
     for name, stage in stages.items():
         if not isinstance(stage, dict):
@@ -869,7 +870,7 @@ def check_wdirs(root: Path, data: Any, dvcfile: str = "dvc.yaml") -> None:
         wdir = body.get("wdir") if isinstance(body, dict) else None
         if not isinstance(wdir, str) or "${" in wdir:
             continue
-        if not Path(os.path.realpath(base / wdir)).is_relative_to(top):
+        if paths.within(root, base / wdir) is None:
             raise wdir_outside(f"{dvcfile}: stage '{name}'", wdir)
 
 

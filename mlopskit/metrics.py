@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import dvcfiles, flat, revfile, scm
-from .errors import MlopskitError, OperationFailed, UsageError
+from .errors import OperationFailed, UsageError
 from .project import Project
 
 
@@ -16,7 +16,7 @@ def unreachable_hint(path: str, recorded: bool) -> str:
     """What to do about a declared file that is neither in git, the workspace nor the
     cache: pull it when a revision recorded it, produce it when none did."""
     if recorded:
-        return f"pull it: 'mlopskit data pull {path}'"
+        return f"pull it: mlopskit data pull {path}"
     return "no revision recorded it yet: run 'mlopskit repro' to produce it"
 
 
@@ -41,9 +41,7 @@ def read_state(reader: dvcfiles.Reader, rev: str | None, *, required: bool = Tru
             try:
                 data = reader.load(rev, path)
             except UsageError as err:
-                raise OperationFailed(
-                    f"metrics file {err.message}", "fix the stage that writes it"
-                ) from None
+                raise _unreadable(err) from None
             if data is None:
                 known = reader.md5_of(rev, path) is not None
                 if required:
@@ -55,12 +53,30 @@ def read_state(reader: dvcfiles.Reader, rev: str | None, *, required: bool = Tru
                 if known:
                     recorded.append(path)
                 continue
-            if not isinstance(data, Mapping):
-                raise OperationFailed(
-                    f"metrics file {where}: expected a mapping of metric names to values"
-                )
-            out[path] = flat.flatten(dvcfiles.metric_values(data))
+            out[path] = _values(data, where)
     return Read(out, missing, recorded)
+
+
+def _unreadable(err: UsageError) -> OperationFailed:
+    return OperationFailed(f"metrics file {err.message}", "fix the stage that writes it")
+
+
+def _parse(raw: bytes, path: str, where: str) -> Any:
+    """A metrics file's bytes parsed as ``Reader.load`` parses them."""
+    try:
+        return dvcfiles.parse_text(path, raw.decode("utf-8"), display=where)
+    except UnicodeDecodeError:
+        raise OperationFailed(
+            f"metrics file {where}: not a UTF-8 text file", "fix the stage that writes it"
+        ) from None
+    except UsageError as err:
+        raise _unreadable(err) from None
+
+
+def _values(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise OperationFailed(f"metrics file {where}: expected a mapping of metric names to values")
+    return flat.flatten(dvcfiles.metric_values(data))
 
 
 def read(root: Path, rev: str | None = None, *, required: bool = True) -> dict[str, dict[str, Any]]:
@@ -74,60 +90,99 @@ def show(project: Project, *, rev: str | None = None) -> dict[str, dict[str, Any
     return read(project.root, sha)
 
 
+MISSING = "missing"
+
+
 @dataclass(frozen=True)
 class Shown:
     values: dict[str, dict[str, Any]]
     # DVC-cached metrics files that are not in the workspace: read from the cache or the
-    # remote (as `dvc metrics show` does), or "missing" when neither has them.
+    # remote (as `dvc metrics show` does), or MISSING when neither has them.
     not_pulled: dict[str, str] = field(default_factory=dict)  # path -> "cache"/"remote"/...
+    # Declared files no pull can bring: never recorded by a revision, or tracked by git
+    # and deleted. path -> what to do about it.
+    absent: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unpulled(self) -> list[str]:
+        """Recorded, DVC-cached, and in neither the workspace, the cache nor the remote."""
+        return [p for p, source in self.not_pulled.items() if source == MISSING]
+
+    def notes(self) -> dict[str, str]:
+        """path -> why it has no values, for every declared file that was read from
+        nowhere ("declared but not pulled (pull it: ...)")."""
+        out = {p: f"declared but not pulled ({unreachable_hint(p, True)})" for p in self.unpulled}
+        for p, hint in self.absent.items():
+            out[p] = f"declared but not in the workspace or the DVC cache ({hint})"
+        return out
+
+
+def reach(root: Path, rev: str | None = None, *, need_remote: bool = True) -> Shown:
+    """Every metrics file declared at ``rev`` (None: the workspace), read where DVC
+    reads it: git or the workspace, else (a DVC-cached file that was not pulled) the
+    local cache, else streamed from the default remote, as ``dvc metrics show/diff`` do
+    in a fresh clone. Files read from nowhere are named in ``not_pulled``/``absent``.
+
+    A file that only a remote could give, with no default remote: the no-remote error
+    (``need_remote``), else it counts as not pulled."""
+    with dvcfiles.Reader(root) as reader:
+        found = read_state(reader, rev, required=False)
+        values = dict(found.values)
+        not_pulled = {p: "cache" for p in values if not (root / p).exists()} if rev is None else {}
+        absent: dict[str, str] = {}
+        remote_paths: list[str] = []
+        for path in found.missing:
+            md5 = reader.md5_of(rev, path) or _unlisted_dir(reader, rev, path)
+            # (at a revision, a file in git is never missing)
+            tracked = rev is None and bool(scm.git(root, "ls-files", "--", path).out.strip())
+            if md5 is None or tracked:
+                # Not a DVC-cached output (or tracked by git and deleted): nothing to pull.
+                absent[path] = unreachable_hint(path, md5 is not None and not tracked)
+            elif path in reader.outputs(rev).hashes and md5.endswith(".dir"):
+                not_pulled[path] = MISSING  # a directory whose manifest is not cached
+            else:
+                remote_paths.append(path)  # DVC's filesystem fetches a manifest it needs
+    if remote_paths:
+        from . import _dvc
+        from .remote import no_remote_error
+
+        name, read = _dvc.read_not_pulled(root, rev, remote_paths)
+        if name is None and need_remote:
+            raise no_remote_error()
+        for path in remote_paths:
+            raw = read.get(path)
+            not_pulled[path] = f"remote '{name}'" if raw is not None else MISSING
+            if raw is not None:
+                where = path if rev is None else f"{path}@{rev[:8]}"
+                values[path] = _values(_parse(raw, path, where), where)
+    return Shown(values, not_pulled, absent)
+
+
+def _unlisted_dir(reader: dvcfiles.Reader, rev: str | None, path: str) -> str | None:
+    """The md5 of the directory output ``path`` is in, when its manifest is not cached
+    (which files it holds is only known to the remote)."""
+    hashes = reader.outputs(rev).hashes
+    parts = path.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        md5 = hashes.get("/".join(parts[:i]))
+        if md5 and md5.endswith(".dir"):
+            return md5 if reader.manifest(md5) is None else None
+    return None
+
+
+def _refuse_absent(shown: Shown) -> None:
+    for path, hint in shown.absent.items():
+        raise OperationFailed(
+            f"metrics file {path}: declared but not in the workspace or the DVC cache", hint
+        )
 
 
 def show_workspace(project: Project) -> Shown:
     """The workspace's metrics; a metrics file DVC caches (``cache: true``) that was never
     pulled is read from the local cache, else streamed from the remote, as DVC does."""
-    root = project.root
-    with dvcfiles.Reader(root) as reader:
-        found = read_state(reader, None, required=False)
-        values = dict(found.values)
-        not_pulled = {p: "cache" for p in values if not (root / p).exists()}
-        for path in found.missing:
-            md5 = reader.md5_of(None, path)
-            tracked = scm.git(root, "ls-files", "--", path).out.strip()
-            if md5 is None or md5.endswith(".dir") or tracked:
-                # Not a DVC-cached output (or tracked by git and deleted): nothing to pull.
-                raise OperationFailed(
-                    f"metrics file {path}: declared but not in the workspace or the DVC cache",
-                    unreachable_hint(path, md5 is not None and not tracked),
-                )
-            raw, source = _read_cached(root, path, md5)
-            not_pulled[path] = source
-            if raw is not None:
-                values[path] = _flat_mapping(revfile.parse(raw, path, path), path)
-    return Shown(values, not_pulled)
-
-
-def _read_cached(root: Path, path: str, md5: str) -> tuple[bytes | None, str]:
-    cached = revfile.cache_path(root, md5)
-    if cached.is_file():
-        return cached.read_bytes(), "cache"
-    from . import _dvc
-    from .remote import no_remote_error
-
-    with _dvc.open_repo(root) as repo:
-        name = repo.config["core"].get("remote")
-        if not name:
-            raise no_remote_error()
-        try:
-            with _dvc.translated():
-                return bytes(repo.dvcfs.read_bytes(path)), f"remote '{name}'"
-        except (OSError, MlopskitError):
-            return None, "missing"
-
-
-def _flat_mapping(data: Any, where: str) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise OperationFailed(f"metrics file {where}: expected a mapping of metric names to values")
-    return flat.flatten(data)
+    shown = reach(project.root, None)
+    _refuse_absent(shown)
+    return shown
 
 
 @dataclass(frozen=True)
@@ -185,6 +240,13 @@ def diff(
     root = project.root
     base_sha = revfile.resolve_rev(root, base)
     head_sha = revfile.resolve_rev(root, head) if head else None
-    new = read(root, head_sha)
-    old = read(root, base_sha, required=False)
-    return compare(old, new, project.config.metrics, include_unchanged=all_metrics)
+    # Both sides read as `dvc metrics diff` reads them: a cached file not pulled comes
+    # from the cache, else the remote (a fresh clone's `repro --pull` pulls only HEAD's).
+    head_read = reach(root, head_sha)
+    _refuse_absent(head_read)
+    for path in head_read.unpulled:
+        raise OperationFailed(
+            f"metrics file {path}: declared but not pulled", unreachable_hint(path, True)
+        )
+    old = reach(root, base_sha, need_remote=False).values
+    return compare(old, head_read.values, project.config.metrics, include_unchanged=all_metrics)

@@ -28,12 +28,12 @@ def stale_stages(root: Path, rev: str) -> list[str]:
         try:
             # The project may be a sub-folder of its repository (init --subdir).
             here = wt / (scm.layout(root) or (root, ""))[1]
-            cache = root / ".dvc" / "cache"
-            if cache.is_dir():
-                (here / ".dvc" / "cache").symlink_to(cache)
             local = root / ".dvc" / "config.local"
             if local.is_file():
                 (here / ".dvc" / "config.local").write_text(local.read_text())
+            # The project's DVC cache, wherever DVC's configuration puts it (`dvc cache
+            # dir --local` elsewhere too), set through DVC's config (one [cache] section).
+            _dvc.set_local_cache_dir(here / ".dvc", _dvc.cache_dir(root))
             with _dvc.open_repo(here) as repo:
                 return _dvc.stale_stages(repo)
         finally:

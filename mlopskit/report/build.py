@@ -164,19 +164,6 @@ def _plot_defs(root: Path, rev: str | None) -> list[dict[str, Any]]:
     return defs
 
 
-def unreachable(root: Path, rev: str | None) -> list[str]:
-    """Declared metrics files that are in neither git, the workspace nor the DVC cache
-    at ``rev`` (not pulled, or never produced)."""
-    found: list[str] = []
-    with dvcfiles.Reader(root) as reader:
-        state = reader.state(rev)
-        for declared in state.metrics:
-            for file in reader.expand(rev, declared):
-                if file not in found and reader.read(rev, file) is None:
-                    found.append(file)
-    return found
-
-
 def _render_plot(
     root: Path, d: dict[str, Any], rev: str | None, label: str, worker: charts.PngWorker
 ) -> bytes | None:
@@ -315,8 +302,11 @@ def _build(
             gate_result = gate.check(project, base=base_sha)
         except UsageError as err:
             gate_error = str(err)
-    head_metrics = metrics.read(root, None, required=False)
-    base_metrics = metrics.read(root, base_sha, required=False)
+    # As the gate and `dvc metrics diff` read them (a cached file not pulled: the
+    # cache, else the remote); what neither has is named under the table.
+    head_read = metrics.reach(root, None, need_remote=False)
+    head_metrics = head_read.values
+    base_metrics = metrics.reach(root, base_sha, need_remote=False).values
     if not base_metrics:
         notes.append(f"No metrics at the base {base_name}: every metric shows as added.")
     changes = metrics.compare(base_metrics, head_metrics, project.config.metrics)
@@ -326,7 +316,7 @@ def _build(
     quality = data_quality(root, base_sha)
     # Plots last: by now the renderer process has warmed up in parallel.
     images = plots(root, base_sha, base_name, worker) if worker is not None else []
-    missing = unreachable(root, None)
+    missing = list(head_read.notes())
     return Report(
         base=base_name,
         base_sha=base_sha,

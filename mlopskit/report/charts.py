@@ -43,7 +43,7 @@ def spec(
     title: str | None = None,
 ) -> dict[str, Any]:
     """A filled Vega-Lite spec from DVC's template ``template`` (default: linear)."""
-    from dvc_render.vega import VegaRenderer
+    from .. import _dvc
 
     if not rows:
         return {}
@@ -59,7 +59,7 @@ def spec(
         "y": y,
         "title": title or name,
     }
-    return dict(VegaRenderer(points, name, **props).get_filled_template())
+    return _dvc.vega_spec(points, name, **props)
 
 
 def png(vega_lite: dict[str, Any]) -> bytes:

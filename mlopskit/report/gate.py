@@ -81,14 +81,23 @@ def evaluate(
     head: dict[str, dict[str, Any]],
     base: dict[str, dict[str, Any]] | None,
     base_name: str | None,
+    *,
+    unreachable: dict[str, str] | None = None,
 ) -> GateResult:
+    """``unreachable``: declared metrics files with no values, and why (a rule on a
+    missing metric names the ones that may hold it)."""
     out: list[Outcome] = []
     for rule in rules:
         found, raw = _lookup(head, rule.metric)
         value = flat.number(raw)
         base_raw = None
         if not found:
-            out.append(Outcome(rule.text, rule.metric, False, None, None, "metric is missing"))
+            reason = "metric is missing"
+            file = rule.metric.split(":", 1)[0] if ":" in rule.metric else None
+            named = [f"{p} is {n}" for p, n in (unreachable or {}).items() if file in (None, p)]
+            if named:
+                reason += ": " + "; ".join(named)
+            out.append(Outcome(rule.text, rule.metric, False, None, None, reason))
             continue
         if value is None:
             out.append(
@@ -287,14 +296,16 @@ def check(
             "add one to gates: in mlopskit.yaml with 'mlopskit gate add RULE', or pass --rule",
         )
     root: Path = project.root
-    head = metrics.read(root, None, required=False)
+    # Read as `dvc metrics diff` reads them: a cached metrics file that was not pulled
+    # (a fresh clone) from the cache, else the remote; one read from nowhere is named.
+    head = metrics.reach(root, None, need_remote=False)
     base_values = None
     base_name = None
     if any(r.needs_base for r in parsed):
         base_name = base or default_base(project)
         sha = revfile.resolve_rev(root, base_name)
-        base_values = metrics.read(root, sha, required=False)
-    return evaluate(parsed, head, base_values, base_name)
+        base_values = metrics.reach(root, sha, need_remote=False).values
+    return evaluate(parsed, head.values, base_values, base_name, unreachable=head.notes())
 
 
 @dataclass(frozen=True)

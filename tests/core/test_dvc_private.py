@@ -79,3 +79,65 @@ def test_other_internal_names_the_gateway_uses(module: str, name: str) -> None:
     import importlib
 
     assert hasattr(importlib.import_module(module), name), f"{module}.{name} is gone"
+
+
+@pytest.mark.parametrize(
+    ("module", "owner", "name"),
+    [
+        # _dvc._sweep calls it on every object store, as DVC's gc does
+        ("dvc_data.hashfile.db", "HashFileDB", "_remove_unpacked_dir"),
+        ("dvc_data.hashfile.db.local", "LocalHashFileDB", "_remove_unpacked_dir"),
+        # _dvc._install_stage_runner
+        ("dvc.stage.run", None, "_run"),
+        ("dvc.stage.run", None, "_make_cmd"),
+        # _dvc.read_not_pulled switches revisions as `dvc metrics diff` does
+        ("dvc.repo", "Repo", "brancher"),
+    ],
+)
+def test_private_names_the_gateway_calls(module: str, owner: str | None, name: str) -> None:
+    import importlib
+
+    where = importlib.import_module(module)
+    if owner is not None:
+        where = getattr(where, owner)
+    assert callable(getattr(where, name, None)), f"{module}.{owner or ''}.{name} is gone"
+
+
+def test_ui_enabled_is_the_switch_quiet_turns_off(capsys: pytest.CaptureFixture[str]) -> None:
+    """_dvc.quiet sets ``ui._enabled = False``: ui.write prints nothing then."""
+    from dvc.ui import ui
+
+    from mlopskit import _dvc
+
+    assert isinstance(ui._enabled, bool), "dvc.ui.ui._enabled is gone"
+    was = ui._enabled
+    try:
+        ui._enabled = True
+        ui.write("printed-while-enabled")
+        with _dvc.quiet():
+            assert ui._enabled is False
+            ui.write("printed-while-quiet")
+    finally:
+        ui._enabled = was
+    out = capsys.readouterr().out
+    assert "printed-while-enabled" in out and "printed-while-quiet" not in out
+
+
+def test_gc_removes_unpacked_dirs_as_dvc_does() -> None:
+    """DVC's gc calls ``odb._remove_unpacked_dir(hash_)`` for each .dir it removes; so
+    does _dvc._sweep, unguarded (a rename fails, never skips silently)."""
+    from dvc_data.hashfile import gc
+
+    from mlopskit import _dvc
+
+    assert "odb._remove_unpacked_dir(hash_)" in inspect.getsource(gc)
+    ours = inspect.getsource(_dvc._sweep)
+    assert "odb._remove_unpacked_dir(o.oid)" in ours and "hasattr" not in ours
+
+
+def test_brancher_takes_revs_without_the_workspace() -> None:
+    """_dvc.read_not_pulled: ``repo.brancher(revs=[rev], workspace=False)``."""
+    from dvc.repo import brancher
+
+    params = inspect.signature(brancher.brancher).parameters
+    assert "revs" in params and "workspace" in params, params

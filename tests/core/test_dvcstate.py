@@ -210,6 +210,20 @@ def test_report_names_unreachable_metrics_and_no_plots(corpus: tuple[Path, list[
     assert "mlopskit remote add" in err
 
 
+def test_report_names_an_unpulled_plots_directory(corpus: tuple[Path, list[str]]) -> None:
+    """A directory output of plots (DVCLive's dvclive/plots/metrics) in neither the
+    workspace nor the cache: declared, named with its pull command (not dropped, which
+    leaves "No plots declared" when it is the only plot)."""
+    root, shas = corpus
+    shutil.rmtree(root / "dvclive" / "plots" / "metrics")
+    shutil.rmtree(root / ".dvc" / "cache")
+    notes = {p.name: p.note for p in report.plots(root, shas[-1], "base")}
+    assert notes["dvclive/plots/metrics"] == (
+        "declared but not in the workspace or the DVC cache "
+        "(pull it: mlopskit data pull dvclive/plots/metrics)"
+    )
+
+
 def test_lock_outs_are_not_overwritten_by_later_deps(corpus: tuple[Path, list[str]]) -> None:
     """A stale downstream dvc.lock entry (its deps record an older md5 of prep.txt)
     does not hide what the producing stage recorded."""

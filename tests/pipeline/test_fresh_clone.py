@@ -105,6 +105,8 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
     assert res.returncode == errors.USAGE
     assert res.stderr.splitlines() == [NO_REMOTE]
     assert "not found" not in res.stderr and "repro" not in res.stderr
+    code, _, err = run_cli("metrics", "diff", cwd=clone)
+    assert code == errors.USAGE and err.splitlines() == [NO_REMOTE], err
 
     # With a remote, DVC streams the file from it; so do we (and say it was not pulled).
     code, _, err = run_cli("remote", "add", "store", str(trained.remote), "--default", cwd=clone)
@@ -119,6 +121,37 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
     assert "mlopskit data pull reports/metrics.json" in err
     assert not (clone / "reports" / "metrics.json").exists()  # shown, not pulled
 
+    # metrics diff and the gate read it the same way: `repro --pull` then `check` is
+    # what a pull request's workflow runs in a fresh clone. The base revision reads
+    # through the remote its own .dvc/config names (as DVC reads it): committed here.
+    git(clone, "commit", "-qam", "the remote")
+    theirs_diff = json.loads(dvc(clone, "metrics", "diff", "--all", "--json").stdout)
+    assert theirs_diff["reports/metrics.json"]["accuracy"]["old"] == ours["accuracy"]
+    code, out, err = run_cli("metrics", "diff", "--json", cwd=clone)
+    assert code == 0, err
+    assert {(c["path"], c["key"]): (c["old"], c["new"]) for c in json.loads(out)} == {
+        (path, key): (v["old"], v["new"])
+        for path, values in theirs_diff.items()
+        for key, v in values.items()
+    }
+    acc = ours["accuracy"]
+    rules = [
+        f"reports/metrics.json:accuracy >= {acc - 0.01}",
+        f"accuracy <= {acc + 0.01}",
+        "accuracy: max_drop 0",  # the base (HEAD) read from the remote too
+    ]
+    code, out, err = run_cli(
+        "check", "--no-config", "--base", "HEAD", *(f"--rule={r}" for r in rules), cwd=clone
+    )
+    assert code == 0 and "Quality gate passed (3 rule(s))." in out, out + err
+    code, out, err = run_cli(
+        "check", "--no-config", "--rule", f"accuracy >= {acc + 0.01}", "--json", cwd=clone
+    )
+    assert code == errors.FAILED, out + err
+    (outcome,) = json.loads(out)["rules"]
+    assert outcome["value"] == acc and f"{acc:g} is not >= {acc + 0.01:g}" == outcome["reason"]
+    assert not (clone / "reports" / "metrics.json").exists()
+
     # A remote that lacks it: declared, not there, exit 0 (as `dvc metrics show`).
     empty = tmp_path / "empty-store"
     empty.mkdir()
@@ -132,6 +165,22 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
         "(pull it: mlopskit data pull reports/metrics.json)" in err
     )
     assert "accuracy" not in out
+    # diff cannot diff it, and the gate fails naming it and the pull command.
+    not_pulled = (
+        "reports/metrics.json: declared but not pulled "
+        "(pull it: mlopskit data pull reports/metrics.json)"
+    )
+    code, out, err = run_cli("metrics", "diff", cwd=clone)
+    assert code == errors.FAILED and err == f"error: metrics file {not_pulled}\n", err
+    code, out, err = run_cli(
+        "check", "--no-config", "--rule", "accuracy >= 0.1", "--json", cwd=clone
+    )
+    assert code == errors.FAILED, out + err
+    (outcome,) = json.loads(out)["rules"]
+    assert outcome["reason"] == (
+        "metric is missing: reports/metrics.json is declared but not pulled "
+        "(pull it: mlopskit data pull reports/metrics.json)"
+    )
 
 
 @pytest.mark.slow

@@ -190,6 +190,31 @@ def test_refusals_exit_3(trained: Repo) -> None:
     assert "model@v2.0.0" not in trained.git("tag", "-l")
 
 
+def test_staleness_of_an_older_commit_with_the_cache_elsewhere(
+    trained: Repo, tmp_path: Path
+) -> None:
+    """An older commit is checked in a temporary worktree that uses the project's DVC
+    cache wherever DVC's configuration puts it (here `dvc cache dir --local`)."""
+    moved = tmp_path / "moved-cache"
+    shutil.move(str(trained.root / ".dvc" / "cache"), moved)
+    dvc(trained.root, "cache", "dir", "--local", str(moved))
+    trained.write("src/train.py", (trained.root / "src/train.py").read_text() + "# changed\n")
+    trained.git("commit", "-qam", "code change, not retrained")
+    trained.write("NOTES.md", "notes\n")
+    trained.git("add", "NOTES.md")
+    trained.git("commit", "-qm", "notes")
+    code, _, err = run_cli(
+        "model", "register", "model", "--rev", "HEAD~1", "--version", "v2.0.0", cwd=trained.root
+    )
+    assert code == errors.PRECONDITION and "out of date" in err and "train" in err, err
+    code, _, err = run_cli(
+        "model", "register", "model", "--rev", "HEAD~2", "--version", "v1.0.0", cwd=trained.root
+    )
+    assert code == 0, err
+    assert trained.git("tag", "-l").split() == ["model@v1.0.0"]
+    assert not (trained.root / ".dvc" / "cache").exists()  # nothing made a second cache
+
+
 def test_model_not_in_remote_is_refused(trained: Repo) -> None:
     shutil.rmtree(trained.remote)
     trained.remote.mkdir()
