@@ -22,6 +22,7 @@ from ..remote import plainly_reachable
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
+from .fastpath import fresh_clone_up_to_date
 from .stages import _load_stages, _stages_in_scope, check_params, check_paths
 
 
@@ -296,48 +297,6 @@ def _repro(
         git_pushed=state.pushed_to,
         remote=name,
     )
-
-
-def fresh_clone_up_to_date(root: Path) -> bool:
-    """True when nothing can need reproducing on a fresh clone (a CI runner): the tree is
-    clean, no DVC-managed data is in the workspace (DVC's --allow-missing then judges by
-    dvc.lock alone), and git shows no change to the pipeline, params, pointers or any
-    stage input since the commit that last wrote dvc.lock. Anything else: ask DVC."""
-    if scm.status(root):
-        return False
-    from .. import dvcfiles
-
-    with dvcfiles.Reader(root) as reader:
-        state = reader.state(None)  # every dvc.yaml, foreach/matrix resolved by DVC
-        recorded = reader.outputs(None).producers
-    if not state.dvcfiles or any(s.always_changed for s in state.stages):
-        return False  # DVC runs an always_changed stage on every repro
-    for dvcfile in state.dvcfiles:
-        # Each dvc.yaml against the commit that last wrote its own dvc.lock.
-        where = posixpath.dirname(dvcfile)
-        lockfile = posixpath.join(where, "dvc.lock")
-        last = scm.git(root, "log", "-1", "--format=%H", "--", lockfile).out.strip()
-        if not last:
-            return False
-        own = [s for s in state.stages if s.dvcfile == dvcfile]
-        watched = {d for s in own for d in s.deps} | {f for s in own for f, _ in s.params}
-        watched |= {dvcfile, lockfile, posixpath.join(where, "params.yaml")}
-        watched |= set(state.tracked_vars)
-        # --relative: paths as seen from root (a project may be a sub-folder of its repository)
-        out = scm.git(root, "diff", "--name-only", "--relative", "-z", last, "HEAD").out
-        for path in filter(None, out.split("\0")):
-            if (
-                path.endswith(".dvc")
-                or path in watched
-                or any(path.startswith(w.rstrip("/") + "/") for w in watched)
-            ):
-                return False
-    managed = {o.path for s in state.stages for o in s.outs} | set(recorded)
-    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
-        if pointer:
-            managed.add(pointer[: -len(".dvc")])
-    tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
-    return not any((root / p).exists() for p in managed - tracked)
 
 
 @dataclass(frozen=True)
