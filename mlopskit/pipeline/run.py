@@ -288,6 +288,7 @@ def _repro(
             note_dirty=allow_dirty,
             wait=wait,
             verified=True,
+            remote=remote,
         )
     return ReproResult(
         ran=names,
@@ -320,6 +321,7 @@ def commit_state(
     pull_request: bool = False,
     allow_missing_remote: bool = False,
     verified: bool = False,
+    remote: str | None = None,
 ) -> CommitResult:
     """One commit of the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
 
@@ -327,7 +329,8 @@ def commit_state(
     own status; else exit 3, nothing committed), and with ``push`` every output it points
     at must be in the DVC remote (else exit 3, unless ``allow_missing_remote``).
     ``verified``: the caller (``repro --commit``) has just produced and pushed that
-    state under the same lock.
+    state under the same lock (to DVC remote ``remote``, None: the default). Each
+    earlier unpushed commit's outputs are checked all the same.
 
     With ``push``, the branch then goes to its configured git remote; a non-fast-forward
     is rebased and retried (at most ``retries`` times), never forced. When the branch
@@ -347,6 +350,7 @@ def commit_state(
             pull_request=pull_request,
             allow_missing_remote=allow_missing_remote,
             verified=verified,
+            remote=remote,
         )
 
 
@@ -376,6 +380,68 @@ def _check_in_remote(project: Project, repo: Repo) -> None:
         )
 
 
+def _cached_outputs(reader: Any, rev: str | None) -> dict[str, str]:
+    """The DVC-cached outputs ``rev`` records (path -> md5): stages' outs without
+    ``cache: false`` and pointers' outs (``cache: false`` in a .dvc file skipped)."""
+    state = reader.state(rev)
+    recorded = reader.outputs(rev)
+    uncached = {o.path for s in state.stages for o in s.outs if not o.cache}
+    out = {}
+    for path, md5 in recorded.hashes.items():
+        producer = recorded.producers.get(path)
+        if producer is None or path in uncached:
+            continue  # a dependency's md5, or an output git keeps
+        if producer.endswith(".dvc"):
+            doc = reader.load(rev, producer, strict=False)
+            items = doc.get("outs") if isinstance(doc, dict) else None
+            if any(isinstance(i, dict) and i.get("cache") is False for i in items or []):
+                continue
+        out[path] = md5
+    return out
+
+
+def _check_commits_in_remote(
+    project: Project, git_remote: str, branch: str, dvc_remote: str | None
+) -> None:
+    """Refuse (exit 3) a push of commits that point at data the DVC remote lacks: every
+    commit in ``git_remote/branch..HEAD``, not only the work tree's state. What the work
+    tree points at was just checked (or pushed) by the caller, so only what an earlier
+    commit points at and the work tree does not is asked of the remote: for the usual
+    single commit, nothing is."""
+    from .. import data, dvcfiles
+
+    commits = scm.unpushed(project.root, git_remote, branch)
+    if not commits:
+        return
+    wanted: dict[str, list[tuple[str, str]]] = {}  # md5 -> [(commit, path)]
+    with dvcfiles.Reader(project.root) as reader:
+        checked = set(_cached_outputs(reader, None).values())
+        for sha in commits:
+            for path, md5 in _cached_outputs(reader, sha).items():
+                if md5 not in checked:
+                    wanted.setdefault(md5, []).append((sha, path))
+    if not wanted:
+        return
+    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+        name, missing = data.objects_not_in_remote(repo, sorted(wanted), dvc_remote)
+    if not missing:
+        return
+    found = sorted(
+        {(sha, path) for md5 in missing for sha, path in wanted[md5]},
+        key=lambda item: (commits.index(item[0]), item[1]),
+    )
+    shas = list(dict.fromkeys(sha for sha, _ in found))
+    where = f"DVC remote '{name}'" if name else "a DVC remote (none is configured)"
+    shown = [f"{path} (commit {sha[:8]})" for sha, path in found]
+    revs = " ".join(f"--rev {sha[:8]}" for sha in shas[:8])
+    raise PreconditionError(
+        f"{len(found)} output(s) that commit(s) being pushed point at are not in {where}: "
+        + first(shown, 8),
+        f"push them first ('mlopskit data push {revs}'), or pass --allow-missing-remote "
+        "to push the commits anyway (a clone of them cannot pull that data)",
+    )
+
+
 def _commit_state(
     project: Project,
     targets: Sequence[str],
@@ -387,6 +453,7 @@ def _commit_state(
     pull_request: bool,
     allow_missing_remote: bool,
     verified: bool,
+    remote: str | None,
 ) -> CommitResult:
     root = project.root
     branch = project.require_branch("committing the pipeline state")
@@ -427,9 +494,11 @@ def _commit_state(
     # remote branch lacks. An unknown remote-tracking branch: push to find out.
     if sha is None and (pull_request or scm.ahead(root, remote_name, branch) == 0):
         return CommitResult(None, [], None)
-    if check_remote:  # pushing earlier local commits: their outputs too
+    if check_remote:  # nothing committed now: the work tree's outputs, then each commit's
         with _dvc.open_repo(root) as repo, _dvc.translated():
             _check_in_remote(project, repo)
+    if not allow_missing_remote:
+        _check_commits_in_remote(project, remote_name, branch, remote)
 
     def before_rebase(ours: str, theirs: str) -> None:
         from . import consistency
