@@ -820,6 +820,48 @@ def hash_target(repo: Repo, path: str) -> tuple[str, int | None]:
     return str(obj.hash_info.value), meta.size
 
 
+def objects_not_in_remote(repo: Repo, remote: str | None, oids: Sequence[str]) -> set[str]:
+    """Of these md5s, the ones DVC remote ``remote`` (None: the default) lacks, in DVC 3's
+    layout or DVC 2's; a directory's ``MD5.dir`` counts as missing when its manifest or
+    any file it lists is (the manifest read from the local cache, else the remote)."""
+    import json
+
+    odbs = [
+        repo.cloud.get_remote_odb(remote, "push"),
+        repo.cloud.get_remote_odb(remote, "push", hash_name="md5-dos2unix"),
+    ]
+
+    def present(wanted: set[str]) -> set[str]:
+        found: set[str] = set()
+        for odb in odbs:
+            if wanted - found:
+                found |= set(odb.oids_exist(wanted - found))
+        return found
+
+    wanted = set(oids)
+    have = present(wanted)
+    missing = wanted - have
+    for oid in sorted(o for o in have if o.endswith(".dir")):
+        raw = None
+        for odb in [repo.cache.local, repo.cache.legacy, *odbs]:
+            try:
+                raw = odb.fs.cat_file(odb.oid_to_path(oid))
+                break
+            except (OSError, FileNotFoundError):
+                continue
+        try:
+            entries = json.loads(raw) if raw is not None else None
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list):
+            missing.add(oid)
+            continue
+        files = {str(e["md5"]) for e in entries if isinstance(e, dict) and "md5" in e}
+        if files - present(files):
+            missing.add(oid)
+    return missing
+
+
 def add(repo: Repo, paths: list[str]) -> None:
     """DVC's add. With a copy or reflink cache (DVC's default), the workspace file stays
     as it is (``dvc add --no-relink``): a relink deletes it and copies it back from the

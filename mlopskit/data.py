@@ -245,16 +245,26 @@ def push(
     remote: str | None = None,
     jobs: int | None = None,
     run_cache: bool = False,
+    revs: Sequence[str] = (),
     wait: bool = False,
 ) -> TransferResult:
-    """Upload what the targets (default: the whole workspace) need; missing cache fails."""
+    """Upload what the targets (default: the whole workspace) need, and with ``revs``
+    what those commits point at too (DVC's ``push(revs=...)``); missing cache fails."""
     rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
     with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
 
         def run() -> int:
             with _dvc.collect_warnings() as warned:
-                count = int(repo.push(rels or None, jobs=jobs, remote=remote, run_cache=run_cache))
+                count = int(
+                    repo.push(
+                        rels or None,
+                        jobs=jobs,
+                        remote=remote,
+                        run_cache=run_cache,
+                        revs=list(revs) or None,
+                    )
+                )
             missing = _dvc.missing_cache(warned.records)
             if missing:
                 raise OperationFailed(
@@ -294,6 +304,18 @@ def outputs_not_in_remote(project: Project, repo: Repo) -> tuple[str | None, lis
         return [str(p).replace(os.sep, "/") for p in found]
 
     return str(name), sorted(retry_transfer(run, what="remote check"))
+
+
+def objects_not_in_remote(
+    repo: Repo, md5s: Sequence[str], remote: str | None = None
+) -> tuple[str | None, set[str]]:
+    """(the DVC remote, which of these md5s it lacks); no remote: all of them."""
+    name = remote or repo.config["core"].get("remote")
+    if not name or not md5s:
+        return (str(name) if name else None), set(md5s)
+    return str(name), retry_transfer(
+        lambda: _dvc.objects_not_in_remote(repo, str(name), md5s), what="remote check"
+    )
 
 
 @journal.barrier

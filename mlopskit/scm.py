@@ -131,6 +131,16 @@ def ahead(root: Path, remote: str, branch: str) -> int | None:
     return int(res.out.strip()) if res.returncode == 0 and res.out.strip().isdigit() else None
 
 
+def unpushed(root: Path, remote: str, branch: str) -> list[str]:
+    """The commits a push of HEAD to ``remote``'s ``branch`` would send, newest first:
+    those its remote-tracking branch lacks; unknown to git, those no ref of ``remote``
+    (as last fetched or pushed) has."""
+    ref = f"refs/remotes/{remote}/{branch}"
+    span = [f"{ref}..HEAD"] if resolve(root, ref) else ["HEAD", "--not", f"--remotes={remote}"]
+    res = git(root, "rev-list", *span, check=False)
+    return res.out.split() if res.returncode == 0 else []
+
+
 def dirty_tracked(root: Path, ignore: Iterable[str] = ()) -> list[str]:
     """Tracked files with uncommitted changes (staged or not), minus ``ignore``."""
     skip = set(ignore)

@@ -43,12 +43,25 @@ def _transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @data.command("push", short_help="Upload DVC-tracked data to the remote.")
 @_transfer_options
+@click.option(
+    "--rev",
+    "revs",
+    multiple=True,
+    metavar="REV",
+    help="Also push what commit REV points at (repeatable), e.g. an unpushed earlier commit.",
+)
 @click.option("--wait", is_flag=True, help="Wait for another mlopskit process to finish.")
-def data_push(targets: tuple[str, ...], remote: str | None, jobs: int | None, wait: bool) -> None:
+def data_push(
+    targets: tuple[str, ...],
+    remote: str | None,
+    jobs: int | None,
+    revs: tuple[str, ...],
+    wait: bool,
+) -> None:
     """Upload DVC-tracked data (default: all the workspace uses) to the remote."""
     from .. import data as d
 
-    res = d.push(_project(), targets, remote=remote, jobs=jobs, wait=wait)
+    res = d.push(_project(), targets, remote=remote, jobs=jobs, revs=revs, wait=wait)
     _ok(
         f"{res.count} file(s) pushed to '{res.remote}'"
         if res.count

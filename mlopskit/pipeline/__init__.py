@@ -17,13 +17,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .fastpath import fresh_clone_up_to_date as fresh_clone_up_to_date
     from .run import CommitResult as CommitResult
     from .run import DirtyDep as DirtyDep
     from .run import ReproResult as ReproResult
     from .run import commit_candidates as commit_candidates
     from .run import commit_state as commit_state
     from .run import dirty_deps as dirty_deps
-    from .run import fresh_clone_up_to_date as fresh_clone_up_to_date
     from .run import refuse_dirty as refuse_dirty
     from .run import repro as repro
 

@@ -22,6 +22,7 @@ from ..remote import plainly_reachable
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
+from .fastpath import fresh_clone_up_to_date
 from .stages import _load_stages, _stages_in_scope, check_params, check_paths
 
 
@@ -287,6 +288,7 @@ def _repro(
             note_dirty=allow_dirty,
             wait=wait,
             verified=True,
+            remote=remote,
         )
     return ReproResult(
         ran=names,
@@ -296,48 +298,6 @@ def _repro(
         git_pushed=state.pushed_to,
         remote=name,
     )
-
-
-def fresh_clone_up_to_date(root: Path) -> bool:
-    """True when nothing can need reproducing on a fresh clone (a CI runner): the tree is
-    clean, no DVC-managed data is in the workspace (DVC's --allow-missing then judges by
-    dvc.lock alone), and git shows no change to the pipeline, params, pointers or any
-    stage input since the commit that last wrote dvc.lock. Anything else: ask DVC."""
-    if scm.status(root):
-        return False
-    from .. import dvcfiles
-
-    with dvcfiles.Reader(root) as reader:
-        state = reader.state(None)  # every dvc.yaml, foreach/matrix resolved by DVC
-        recorded = reader.outputs(None).producers
-    if not state.dvcfiles or any(s.always_changed for s in state.stages):
-        return False  # DVC runs an always_changed stage on every repro
-    for dvcfile in state.dvcfiles:
-        # Each dvc.yaml against the commit that last wrote its own dvc.lock.
-        where = posixpath.dirname(dvcfile)
-        lockfile = posixpath.join(where, "dvc.lock")
-        last = scm.git(root, "log", "-1", "--format=%H", "--", lockfile).out.strip()
-        if not last:
-            return False
-        own = [s for s in state.stages if s.dvcfile == dvcfile]
-        watched = {d for s in own for d in s.deps} | {f for s in own for f, _ in s.params}
-        watched |= {dvcfile, lockfile, posixpath.join(where, "params.yaml")}
-        watched |= set(state.tracked_vars)
-        # --relative: paths as seen from root (a project may be a sub-folder of its repository)
-        out = scm.git(root, "diff", "--name-only", "--relative", "-z", last, "HEAD").out
-        for path in filter(None, out.split("\0")):
-            if (
-                path.endswith(".dvc")
-                or path in watched
-                or any(path.startswith(w.rstrip("/") + "/") for w in watched)
-            ):
-                return False
-    managed = {o.path for s in state.stages for o in s.outs} | set(recorded)
-    for pointer in scm.git(root, "ls-files", "-z", "--", "*.dvc").out.split("\0"):
-        if pointer:
-            managed.add(pointer[: -len(".dvc")])
-    tracked = set(scm.git(root, "ls-files", "-z").out.split("\0"))  # cache: false outputs
-    return not any((root / p).exists() for p in managed - tracked)
 
 
 @dataclass(frozen=True)
@@ -361,6 +321,7 @@ def commit_state(
     pull_request: bool = False,
     allow_missing_remote: bool = False,
     verified: bool = False,
+    remote: str | None = None,
 ) -> CommitResult:
     """One commit of the pipeline's state (dvc.lock, params, metrics, plots data, pointers).
 
@@ -368,7 +329,8 @@ def commit_state(
     own status; else exit 3, nothing committed), and with ``push`` every output it points
     at must be in the DVC remote (else exit 3, unless ``allow_missing_remote``).
     ``verified``: the caller (``repro --commit``) has just produced and pushed that
-    state under the same lock.
+    state under the same lock (to DVC remote ``remote``, None: the default). Each
+    earlier unpushed commit's outputs are checked all the same.
 
     With ``push``, the branch then goes to its configured git remote; a non-fast-forward
     is rebased and retried (at most ``retries`` times), never forced. When the branch
@@ -388,6 +350,7 @@ def commit_state(
             pull_request=pull_request,
             allow_missing_remote=allow_missing_remote,
             verified=verified,
+            remote=remote,
         )
 
 
@@ -417,6 +380,68 @@ def _check_in_remote(project: Project, repo: Repo) -> None:
         )
 
 
+def _cached_outputs(reader: Any, rev: str | None) -> dict[str, str]:
+    """The DVC-cached outputs ``rev`` records (path -> md5): stages' outs without
+    ``cache: false`` and pointers' outs (``cache: false`` in a .dvc file skipped)."""
+    state = reader.state(rev)
+    recorded = reader.outputs(rev)
+    uncached = {o.path for s in state.stages for o in s.outs if not o.cache}
+    out = {}
+    for path, md5 in recorded.hashes.items():
+        producer = recorded.producers.get(path)
+        if producer is None or path in uncached:
+            continue  # a dependency's md5, or an output git keeps
+        if producer.endswith(".dvc"):
+            doc = reader.load(rev, producer, strict=False)
+            items = doc.get("outs") if isinstance(doc, dict) else None
+            if any(isinstance(i, dict) and i.get("cache") is False for i in items or []):
+                continue
+        out[path] = md5
+    return out
+
+
+def _check_commits_in_remote(
+    project: Project, git_remote: str, branch: str, dvc_remote: str | None
+) -> None:
+    """Refuse (exit 3) a push of commits that point at data the DVC remote lacks: every
+    commit in ``git_remote/branch..HEAD``, not only the work tree's state. What the work
+    tree points at was just checked (or pushed) by the caller, so only what an earlier
+    commit points at and the work tree does not is asked of the remote: for the usual
+    single commit, nothing is."""
+    from .. import data, dvcfiles
+
+    commits = scm.unpushed(project.root, git_remote, branch)
+    if not commits:
+        return
+    wanted: dict[str, list[tuple[str, str]]] = {}  # md5 -> [(commit, path)]
+    with dvcfiles.Reader(project.root) as reader:
+        checked = set(_cached_outputs(reader, None).values())
+        for sha in commits:
+            for path, md5 in _cached_outputs(reader, sha).items():
+                if md5 not in checked:
+                    wanted.setdefault(md5, []).append((sha, path))
+    if not wanted:
+        return
+    with _dvc.open_repo(project.root) as repo, _dvc.translated():
+        name, missing = data.objects_not_in_remote(repo, sorted(wanted), dvc_remote)
+    if not missing:
+        return
+    found = sorted(
+        {(sha, path) for md5 in missing for sha, path in wanted[md5]},
+        key=lambda item: (commits.index(item[0]), item[1]),
+    )
+    shas = list(dict.fromkeys(sha for sha, _ in found))
+    where = f"DVC remote '{name}'" if name else "a DVC remote (none is configured)"
+    shown = [f"{path} (commit {sha[:8]})" for sha, path in found]
+    revs = " ".join(f"--rev {sha[:8]}" for sha in shas[:8])
+    raise PreconditionError(
+        f"{len(found)} output(s) that commit(s) being pushed point at are not in {where}: "
+        + first(shown, 8),
+        f"push them first ('mlopskit data push {revs}'), or pass --allow-missing-remote "
+        "to push the commits anyway (a clone of them cannot pull that data)",
+    )
+
+
 def _commit_state(
     project: Project,
     targets: Sequence[str],
@@ -428,6 +453,7 @@ def _commit_state(
     pull_request: bool,
     allow_missing_remote: bool,
     verified: bool,
+    remote: str | None,
 ) -> CommitResult:
     root = project.root
     branch = project.require_branch("committing the pipeline state")
@@ -468,9 +494,11 @@ def _commit_state(
     # remote branch lacks. An unknown remote-tracking branch: push to find out.
     if sha is None and (pull_request or scm.ahead(root, remote_name, branch) == 0):
         return CommitResult(None, [], None)
-    if check_remote:  # pushing earlier local commits: their outputs too
+    if check_remote:  # nothing committed now: the work tree's outputs, then each commit's
         with _dvc.open_repo(root) as repo, _dvc.translated():
             _check_in_remote(project, repo)
+    if not allow_missing_remote:
+        _check_commits_in_remote(project, remote_name, branch, remote)
 
     def before_rebase(ours: str, theirs: str) -> None:
         from . import consistency
