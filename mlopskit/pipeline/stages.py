@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _dvc, dvcfiles, flat, lock, names, params, paths, yamlio
-from ..errors import UsageError
+from ..errors import OperationFailed, UsageError
 from ..journal import barrier
 from ..project import Project
 
@@ -130,7 +130,15 @@ def stage_add(
                     yamlio.put_tail(entry, pending)
             yamlio.dump(path, doc, like=text)
             stage.ignore_outs()
-            names.ignore_exactly(root, _ignored_outs(root, [stage]), hint=_IGNORE_HINT)
+            try:
+                names.ignore_exactly(root, _ignored_outs(root, [stage]), hint=_IGNORE_HINT)
+            except OperationFailed:  # put dvc.yaml and .gitignore back as they were
+                stage.ignore_remove_outs()
+                if text is None:
+                    path.unlink()
+                else:
+                    yamlio.atomic_write_text(path, text)
+                raise
         return StageInfo(name=stage.name, cmd=command, changed=True)
 
 

@@ -251,3 +251,57 @@ def test_repro_refuses_a_hand_written_output_git_cannot_ignore_before_running(
         code, _, err = run_cli(*args, cwd=repo.root)
         assert code == errors.USAGE and "stage 'n': output 'a\\nb'" in err, (args, err)
     assert repo.status() == "?? b\n?? dvc.yaml\n"
+
+
+def git_would_not_ignore(repo: Repo, name: str) -> None:
+    """A file DVC believes ignored and git does not: DVC asks dulwich, which lets
+    core.excludesFile win over a `!` rule in .git/info/exclude (git reads it the other way
+    round), so DVC writes no .gitignore line for it."""
+    line = name.replace(" ", "\\ ")  # trailing spaces escaped, as gitignore(5) says
+    excludes = repo.root.parent / "excludes"
+    excludes.write_text(f"{line}\n")
+    repo.git("config", "core.excludesFile", str(excludes))
+    (repo.root / ".git" / "info" / "exclude").write_text(f"!{line}\n")
+    (repo.root / name).write_text("x")
+    assert ignored(repo, name) == set()
+    (repo.root / name).unlink()
+
+
+def test_an_add_git_would_not_ignore_is_undone(repo: Repo) -> None:
+    git_would_not_ignore(repo, "d.bin")
+    data = repo.root / "d.bin"
+    data.write_bytes(b"data\n")
+    head, status = repo.head(), repo.status()
+
+    code, _, err = run_cli("data", "add", "d.bin", cwd=repo.root)
+
+    assert code == errors.FAILED, err
+    assert "git would not ignore 'd.bin'" in err
+    assert (repo.head(), repo.status()) == (head, status)
+    assert not (repo.root / "d.bin.dvc").exists()
+    assert not (repo.root / ".gitignore").exists()
+    assert data.read_bytes() == b"data\n"
+    assert not (repo.root / ".dvc/tmp/mlopskit/txn.json").exists()
+
+
+def test_stage_add_names_an_output_git_would_not_ignore(repo: Repo) -> None:
+    git_would_not_ignore(repo, "out")
+
+    code, _, err = run_cli("stage", "add", "s", "--cmd", "true", "-o", "out", cwd=repo.root)
+
+    assert code == errors.FAILED, err
+    assert "git would not ignore 'out'" in err
+    assert not (repo.root / "dvc.yaml").exists()
+    assert not (repo.root / ".gitignore").exists()
+    assert repo.status() == ""
+
+
+def test_repro_names_an_output_git_would_not_ignore(repo: Repo) -> None:
+    git_would_not_ignore(repo, "out ")
+    repo.write("dvc.yaml", f"stages:\n  s:\n    cmd: {json.dumps(WRITE_OUT)}\n    outs: ['out ']\n")
+
+    code, _, err = run_cli("repro", cwd=repo.root)
+
+    assert code == errors.FAILED, err
+    assert "git would not ignore 'out '" in err
+    assert ignored(repo, "out ") == set()
