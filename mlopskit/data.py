@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from . import _dvc, journal, lock, names, paths, scm
@@ -46,10 +46,7 @@ class DataStatus:
 
 
 def _pointer_files(target: str) -> list[str]:
-    p = PurePosixPath(target)
-    parent = p.parent.as_posix()
-    gitignore = ".gitignore" if parent == "." else f"{parent}/.gitignore"
-    return [f"{target}.dvc", gitignore]
+    return [f"{target}.dvc", names.gitignore_of(target)]
 
 
 # dvc-objects' temporary names: f".{secrets.token_urlsafe(16)}.tmp".
@@ -130,45 +127,19 @@ def _refuse_root(root: Path, rels: Sequence[str]) -> None:
 
 
 def _escape_gitignore(root: Path, rels: list[str], txn: journal.Txn) -> None:
-    """DVC escapes git's wildcards in the .gitignore lines it writes, but not trailing
-    spaces, which git strips: its line then ignores another name. Replace such a line
-    by the escaped one, then ask git that every target is ignored."""
-    for rel in rels:
-        name = PurePosixPath(rel).name
-        if not name.endswith(" "):
-            continue
-        gitignore = _pointer_files(rel)[1]
-        f = root / gitignore
-        before = txn.before.get(gitignore)
-        old = base64.b64decode(before).splitlines() if before else []
-        dvc_line = paths.dvc_gitignore_entry(name).encode("utf-8")
-        want = paths.gitignore_entry(name).encode("utf-8")
-        lines = f.read_bytes().splitlines() if f.is_file() else []
-        fixed = [want if line == dvc_line and line not in old else line for line in lines]
-        if fixed != lines:
-            journal.replace_bytes(f, b"".join(line + b"\n" for line in fixed))
-    ignored = _ignored(root, rels)
-    missed = [r for r in rels if r not in ignored]
-    if missed:
-        raise OperationFailed(
-            f"git would not ignore {', '.join(repr(m) for m in missed)} with the .gitignore "
-            "lines written for it",
-            "nothing was changed; check the .gitignore files for a '!' rule that re-includes it",
-        )
-
-
-def _ignored(root: Path, rels: list[str]) -> set[str]:
-    """The paths git ignores (``git check-ignore``, whatever the index holds)."""
-    res = scm.git(
+    """The .gitignore lines for the targets, trailing spaces escaped and each checked
+    with ``git check-ignore`` (:func:`mlopskit.names.ignore_exactly`)."""
+    before = {
+        gitignore: base64.b64decode(old) if old else None
+        for gitignore, old in txn.before.items()
+        if gitignore.endswith(".gitignore")
+    }
+    names.ignore_exactly(
         root,
-        "check-ignore",
-        "--no-index",
-        "-z",
-        "--stdin",
-        input="".join(f"{r}\0" for r in rels).encode("utf-8", "surrogateescape"),
-        check=False,
+        rels,
+        before=before,
+        hint="nothing was changed; check the .gitignore files for a '!' rule that re-includes it",
     )
-    return {p for p in res.out.split("\0") if p}
 
 
 def retry_transfer(fn: Callable[[], T], *, what: str, retries: int = 2) -> T:

@@ -16,11 +16,12 @@ one is exit 2 naming it and what is allowed:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from . import scm
+from . import paths, scm
 from ._gto import NAME_RE
-from .errors import UsageError
+from .errors import OperationFailed, UsageError
 
 MAX_ARTIFACT_NAME = 200  # bytes
 _STAGE_FORBIDDEN = frozenset("/\\:@#$;`'\"!&|<>(){}[]*?~ \t\n\r")
@@ -89,15 +90,16 @@ def is_params_key(key: str) -> bool:
     return bool(key) and all(part for part in key.split("."))
 
 
-def check_ignorable(rel: str) -> None:
+def check_ignorable(rel: str, *, where: str = "") -> None:
     """Refuse (exit 2) a file name that a .gitignore line cannot match exactly.
 
     ``.gitignore`` is read line by line: a newline in the name splits its entry in two
     (neither ignores the file, and each may ignore others), and git drops a carriage
     return at the end of a line. DVC writes its pointer and .gitignore as UTF-8.
+    ``where`` names the file and entry the name comes from (``dvc.yaml: stage 's': output``).
     """
     name = PurePosixPath(rel).name
-    shown = repr(rel)
+    shown = f"{where} {rel!r}" if where else repr(rel)
     if "\n" in name:
         raise UsageError(
             f"{shown}: a newline in a file name cannot be written to .gitignore",
@@ -116,3 +118,84 @@ def check_ignorable(rel: str) -> None:
             f"{shown}: the name is not valid UTF-8, which DVC's files and .gitignore need",
             "rename the file to a UTF-8 name",
         ) from None
+
+
+def gitignore_of(rel: str) -> str:
+    """The .gitignore DVC writes ``rel``'s line to: the one in its folder."""
+    parent = PurePosixPath(rel).parent.as_posix()
+    return ".gitignore" if parent == "." else f"{parent}/.gitignore"
+
+
+def escape_gitignore(
+    root: Path, rels: Sequence[str], *, before: Mapping[str, bytes | None] | None = None
+) -> list[str]:
+    """DVC escapes git's wildcards in the .gitignore lines it writes, but not trailing
+    spaces, which git strips: its line then ignores another name. Replace each such line
+    for ``rels`` by the escaped one (gitignore(5): "quoted with backslash"), once.
+
+    ``before``: a .gitignore's bytes before the operation (by path); a line it already
+    held is the user's and stays. Returns the .gitignore files rewritten."""
+    from .journal import replace_bytes
+
+    rewritten: list[str] = []
+    for rel in rels:
+        name = PurePosixPath(rel).name
+        if not name.endswith(" "):
+            continue
+        gitignore = gitignore_of(rel)
+        f = root / gitignore
+        if not f.is_file():
+            continue
+        old = set(((before or {}).get(gitignore) or b"").splitlines())
+        dvc_line = paths.dvc_gitignore_entry(name).encode("utf-8")
+        want = paths.gitignore_entry(name).encode("utf-8")
+        lines = f.read_bytes().splitlines()
+        fixed: list[bytes] = []
+        for line in lines:
+            if line == dvc_line and line not in old:
+                line = want
+            if line == want and want in fixed:
+                continue  # DVC's check missed the escaped line and wrote its own again
+            fixed.append(line)
+        if fixed != lines:
+            replace_bytes(f, b"".join(line + b"\n" for line in fixed))
+            rewritten.append(gitignore)
+    return list(dict.fromkeys(rewritten))
+
+
+def ignored(root: Path, rels: Sequence[str]) -> set[str]:
+    """The paths git ignores (``git check-ignore``, whatever the index holds)."""
+    res = scm.git(
+        root,
+        "check-ignore",
+        "--no-index",
+        "-z",
+        "--stdin",
+        input="".join(f"{r}\0" for r in rels).encode("utf-8", "surrogateescape"),
+        check=False,
+    )
+    return {p for p in res.out.split("\0") if p}
+
+
+def ignore_exactly(
+    root: Path,
+    rels: Sequence[str],
+    *,
+    before: Mapping[str, bytes | None] | None = None,
+    hint: str,
+) -> list[str]:
+    """:func:`escape_gitignore`, then ask git that it ignores every one of ``rels`` with
+    the lines written for it; else OperationFailed (exit 1) naming the ones it does not,
+    with ``hint``. Returns the .gitignore files rewritten."""
+    rewritten = escape_gitignore(root, rels, before=before)
+    if not rels:
+        return rewritten
+    found = ignored(root, rels)
+    missed = [r for r in rels if r not in found]
+    if missed:
+        raise OperationFailed(
+            f"git would not ignore {', '.join(repr(m) for m in missed)} with the .gitignore "
+            "lines written for it",
+            hint,
+        )
+    return rewritten

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import _dvc, remote, scm, templating
+from . import _dvc, journal, remote, scm, templating
 from .errors import PreconditionError, UsageError
 from .project import Project
 
@@ -157,6 +157,9 @@ def init(
     root = Path(path or ".").resolve()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: exists and is not a directory")
+    # Re-run on a project an interrupted operation left a journal in: refuse before
+    # anything is written (init rewrites mlopskit.yaml, the remote and the workflows).
+    journal.require_none(Project(root=root).tmp_dir)
     if remote_url is not None:
         remote.check_url(remote_url)
     project_name = _slug(name or root.name)

@@ -249,9 +249,11 @@ def push_experiment(
     return ref
 
 
+@barrier
 def fetch_experiments(project: Project, *, git_remote: str | None = None) -> list[str]:
     """Fetch every experiment ref from ``git_remote`` (default: the remote ``git push``
-    would use for the current branch, as ``exp run --push`` sends them, else origin)."""
+    would use for the current branch, as ``exp run --push`` sends them, else origin).
+    It writes refs into the repository: a barrier while a journal waits."""
     git_remote = git_remote or scm.default_remote(project.root)
     auth = scm.auth_args(project.root, git_remote)
     before = set(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 from .fastpath import fresh_clone_up_to_date
 from .stages import _load_stages, _stages_in_scope, check_params, check_paths
+from .stages import outputs_ignored_exactly as _ignored_exactly
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ def _repro(
                 name = remote or repo.config["core"].get("remote")
                 if commit:  # nowhere to push the commit to: exit 4 before training
                     _git_push_target(project, project.require_branch("repro --commit"))
-            with _interpreter_on_path():
+            with _interpreter_on_path(), _ignored_exactly(root, [] if dry else stages):
                 ran = repo.reproduce(
                     list(targets) or None,
                     force=force,

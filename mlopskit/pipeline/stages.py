@@ -7,13 +7,14 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _dvc, dvcfiles, flat, lock, names, params, paths, yamlio
-from ..errors import UsageError
+from ..errors import OperationFailed, UsageError
 from ..journal import barrier
 from ..project import Project
 
@@ -89,9 +90,9 @@ def stage_add(
         raise UsageError(f"stage '{name}': empty --cmd")
     root = project.root
     for p in [*deps, *outs, *metrics, *plots]:
-        from .. import paths
-
-        paths.inside(root, p, cwd=project.cwd, must_exist=False)
+        rel = paths.inside(root, p, cwd=project.cwd, must_exist=False)
+        if p not in deps:  # an output: DVC writes its .gitignore line, git tracks it
+            names.check_ignorable(rel, where=f"stage '{name}': output")
     groups = _dvc.parse_params(params_)
     check_stage_params(root, name, groups)
     path = root / "dvc.yaml"
@@ -129,7 +130,50 @@ def stage_add(
                     yamlio.put_tail(entry, pending)
             yamlio.dump(path, doc, like=text)
             stage.ignore_outs()
+            try:
+                names.ignore_exactly(root, _ignored_outs(root, [stage]), hint=_IGNORE_HINT)
+            except OperationFailed:  # put dvc.yaml and .gitignore back as they were
+                stage.ignore_remove_outs()
+                if text is None:
+                    path.unlink()
+                else:
+                    yamlio.atomic_write_text(path, text)
+                raise
         return StageInfo(name=stage.name, cmd=command, changed=True)
+
+
+_IGNORE_HINT = "check the .gitignore files for a '!' rule that re-includes it"
+
+
+def _ignored_outs(root: Path, stages: Sequence[Any]) -> list[str]:
+    """The outputs DVC writes a .gitignore line for (cached, inside the repository)."""
+    found = []
+    for o in (o for s in stages for o in s.outs if o.use_scm_ignore):
+        where = paths.within(root, Path(o.fs_path).parent)  # the output may be a cache link
+        if where is not None:
+            found.append(
+                Path(o.fs_path).name if where == "." else f"{where}/{Path(o.fs_path).name}"
+            )
+    return found
+
+
+@contextmanager
+def outputs_ignored_exactly(root: Path, stages: Sequence[Any]) -> Iterator[None]:
+    """Around DVC's repro: DVC writes a .gitignore line for each output it saves, leaving
+    trailing spaces unescaped (git strips them). Afterwards (also after a failed or
+    interrupted run: the stages that ran wrote theirs) those lines are escaped; after a
+    run that completed, git must ignore each such output (``git check-ignore``)."""
+    spaced = [r for r in _ignored_outs(root, stages) if r.endswith(" ")]
+    if not spaced:
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):
+            names.escape_gitignore(root, spaced)
+        raise
+    names.ignore_exactly(root, [r for r in spaced if (root / r).exists()], hint=_IGNORE_HINT)
 
 
 def _load_doc(path: Path) -> tuple[str | None, Any]:
@@ -217,6 +261,7 @@ def _top_level_names(doc: Mapping[str, Any], outs: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+@barrier
 def stage_remove(project: Project, name: str, *, wait: bool = False) -> RemoveResult:
     """Take stage NAME out of dvc.yaml and dvc.lock, as ``dvc remove`` does without
     ``--outs``: its outputs stay on disk and their .gitignore entries go. dvc.yaml keeps
@@ -399,14 +444,17 @@ def check_paths(root: Path, stages: Sequence[Any]) -> None:
         if not inside(stage.wdir):
             shown = os.path.relpath(stage.wdir, Path(stage.path).parent)
             raise dvcfiles.wdir_outside(where, Path(shown).as_posix())
+        outs = {id(o) for o in stage.outs}
         for item in [*stage.outs, *stage.deps]:
-            if getattr(item.fs, "protocol", "local") in ("local", "file") and not inside(
-                item.fs_path
-            ):
+            if getattr(item.fs, "protocol", "local") not in ("local", "file"):
+                continue
+            if not inside(item.fs_path):
                 raise UsageError(
                     f"{where}: {item.def_path!r} is outside the project root",
                     "keep stage paths inside the repository",
                 )
+            if id(item) in outs:  # a name git cannot ignore: refused before anything runs
+                names.check_ignorable(str(item.def_path), where=f"{where}: output")
 
 
 def _stages_in_scope(repo: Repo, targets: Sequence[str]) -> list[Any]:

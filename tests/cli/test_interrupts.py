@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from pytest_mock import MockerFixture
 
-from mlopskit import errors, scm
+from mlopskit import _proc, errors, scm
 
-from ..conftest import Repo, run_cli, run_subprocess
+from .._wait import wait_for
+from ..conftest import Repo, git, run_cli, run_subprocess
 from ..core.test_lock import _wait_until_lock_opened
 
 JOURNAL = Path(".dvc/tmp/mlopskit/txn.json")
@@ -352,6 +353,15 @@ SLOW_STAGE = textwrap.dedent(
 )
 
 
+def pgid(pid: int) -> int | None:
+    """The process group of a live process (from /proc: "pid (comm) state ppid pgrp ...")."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[-1].split()[2])
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -398,6 +408,8 @@ def test_signal_during_a_stage_stops_it_and_waits(repo: Repo, sig: int, to_group
         assert time.monotonic() < deadline, "the stage never started"
         time.sleep(0.02)
     pids = [int(p) for p in pids_file.read_text().split()]
+    group = pgid(pids[0])  # the stage's own process group (mlopskit's is proc.pid)
+    assert group not in (None, proc.pid)
     if to_group:
         os.killpg(proc.pid, sig)
     else:
@@ -412,7 +424,9 @@ def test_signal_during_a_stage_stops_it_and_waits(repo: Repo, sig: int, to_group
     assert proc.returncode == errors.INTERRUPTED, err
     assert "Interrupted." in err
     assert [p for p in pids if alive(p)] == []
-    time.sleep(2)  # past the moment the stage would have written
+    # No process of the stage's group is left, so none can write after mlopskit exited
+    # (the stage and its child write only after 1.5 s): nothing was written before.
+    assert not _proc.group_alive(group)
     assert not (repo.root / "out.txt").exists()
     assert not (repo.root / "late-child.txt").exists()
     assert not (repo.root / "dvc.lock").exists()
@@ -446,6 +460,9 @@ def test_signal_during_a_stage_stops_it_and_waits(repo: Repo, sig: int, to_group
         ("exp", "promote", "e1"),
         ("data", "update"),
         ("ci", "generate"),
+        ("stage", "remove", "s"),
+        ("gate", "add", "accuracy >= 0.5", "--force"),
+        ("gc", "--yes"),
     ],
     ids=lambda a: " ".join(a[:2]),
 )
@@ -479,6 +496,54 @@ def test_every_mutating_command_refuses_while_a_journal_waits(
     assert "Completed the interrupted 'data add'" in out
     assert md5(d) == hashlib.md5(b"data\n").hexdigest()
     assert run_cli("data", "add", "other", cwd=repo.root)[0] == 0
+
+
+def test_exp_fetch_refuses_while_a_journal_waits(repo: Repo, origin: Path) -> None:
+    """Item 7: `exp fetch` writes experiment refs into the repository, so it is a barrier
+    like every other command that changes it: exit 3, no ref fetched."""
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("push", "-q", "origin", "HEAD:refs/exps/ab/cdef/e1")
+    repo.write("d.txt", "data\n")
+    kill_during_add(repo, "commit_paths")
+
+    code, _, err = run_cli("exp", "fetch", cwd=repo.root)
+
+    assert code == errors.PRECONDITION, err
+    assert "interrupted 'data add' of d.txt left a journal" in err
+    assert repo.git("for-each-ref", "refs/exps") == ""
+    assert run_cli("recover", cwd=repo.root)[0] == 0
+    code, out, err = run_cli("exp", "fetch", cwd=repo.root)
+    assert code == 0 and "Fetched 1 experiment ref(s)." in out, err
+
+
+def test_init_force_refuses_a_journal_before_writing_anything(tmp_path: Path) -> None:
+    """Item 7: `init --force` on a project with a journal waiting exits 3 before it
+    rewrites mlopskit.yaml, the DVC config or the workflows. (Run without --remote again,
+    init would write `ci.remote.kind: none` over `local`.)"""
+    root = tmp_path / "p"
+    (tmp_path / "store").mkdir()
+    assert run_cli("init", "p", "--remote", "../store", cwd=tmp_path)[0] == 0
+    assert "kind: local" in (root / "mlopskit.yaml").read_text()
+    j = write_journal(Repo(root, tmp_path / "unused"))
+    mine = {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts[:1]
+    }
+    head, status = git(root, "rev-parse", "HEAD"), git(root, "status", "--porcelain")
+
+    code, _, err = run_cli("init", "p", "--force", cwd=tmp_path)
+
+    assert code == errors.PRECONDITION, err
+    assert "left a journal" in err and "mlopskit recover" in err
+    now = {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts[:1]
+    }
+    assert now == mine  # mlopskit.yaml, .dvc/config, workflows: byte for byte
+    assert (git(root, "rev-parse", "HEAD"), git(root, "status", "--porcelain")) == (head, status)
+    assert j.is_file()
 
 
 def write_journal(repo: Repo, **doc: object) -> Path:
@@ -630,26 +695,34 @@ def test_a_running_add_is_waited_for_and_its_journal_checked_after(repo: Repo) -
     assert "Completed the interrupted 'data add'" in out
 
 
+# Ignores SIGTERM and SIGINT and never ends by itself (gone means killed). It records, on
+# its own clock, when SIGTERM came and, every 50 ms, that it is still running.
 STUBBORN_STAGE = textwrap.dedent(
     """
     import os, signal, time
     from pathlib import Path
 
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def on_term(signum, frame):
+        Path("term.new").write_text(repr(time.time()))
+        os.replace("term.new", "term")
+
+    signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     Path("pids").write_text(str(os.getpid()))
-    time.sleep(30)
-    Path("out.txt").write_text("late")
+    while True:
+        Path("beat.new").write_text(repr(time.time()))
+        os.replace("beat.new", "beat")
+        time.sleep(0.05)
     """
 )
 
 
-@pytest.mark.slow
-def test_double_ctrl_c_kills_a_stage_that_ignores_sigterm(repo: Repo) -> None:
-    """C3.23: a stage that ignores SIGTERM gets the grace period; a second Ctrl-C ends it
-    at once (SIGKILL to the group). Exit 130, the stage gone, the lock released."""
-    from mlopskit import _proc, lock
+def stamp(p: Path) -> float | None:
+    return float(p.read_text()) if p.exists() else None
 
+
+def start_stubborn(repo: Repo) -> tuple[subprocess.Popen[str], int]:
+    """`mlopskit repro` running STUBBORN_STAGE; returns it and the stage's pid."""
     repo.write("stubborn.py", STUBBORN_STAGE)
     repo.write(
         "dvc.yaml",
@@ -657,29 +730,62 @@ def test_double_ctrl_c_kills_a_stage_that_ignores_sigterm(repo: Repo) -> None:
         "    outs: [out.txt]\n",
     )
     proc = start_cli("repro", cwd=repo.root)
-    pids_file = repo.root / "pids"
-    deadline = time.monotonic() + 60
-    while not (pids_file.exists() and pids_file.read_text()):
+    pids = repo.root / "pids"
+
+    def started() -> str | None:
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the stage never started"
-        time.sleep(0.02)
-    pid = int(pids_file.read_text())
+        return pids.read_text() if pids.exists() else None
+
+    return proc, int(wait_for(started, 60, "the stage to start"))
+
+
+def stopped_stubborn(
+    repo: Repo, proc: subprocess.Popen[str], pid: int, *, again: bool
+) -> tuple[float, float]:
+    """Signal mlopskit once (``again``: twice, the second once the stage got SIGTERM).
+    Checks the order of events: the stage gets SIGTERM while mlopskit waits for it, then
+    it is gone, then mlopskit exits 130 with the lock released. Returns when the stage got
+    SIGTERM and when it last ran, on the stage's own clock."""
+    from mlopskit import lock
+
     try:
-        proc.send_signal(signal.SIGINT)
-        time.sleep(1)
-        assert proc.poll() is None  # in the grace period: the stage ignored SIGTERM
-        assert alive(pid)
-        proc.send_signal(signal.SIGINT)
-        # Without the second Ctrl-C it would wait out the rest of the grace period.
-        try:
-            _, err = proc.communicate(timeout=_proc.STOP_GRACE - 1)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("the second Ctrl-C did not cut the grace period short") from None
+        proc.send_signal(signal.SIGINT if again else signal.SIGTERM)
+        term = wait_for(lambda: stamp(repo.root / "term"), 30, "the stage to get SIGTERM")
+        # The stage ignored it: mlopskit is in the grace period, waiting for its group.
+        assert proc.poll() is None and alive(pid)
+        if again:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == errors.INTERRUPTED, err
-    assert not alive(pid)
+    assert not alive(pid)  # it never ends by itself: it was killed before mlopskit exited
     assert lock.holder(repo.project().tmp_dir) is None
-    assert not (repo.root / "out.txt").exists()
+    assert not (repo.root / "dvc.lock").exists()
+    last = stamp(repo.root / "beat")
+    assert last is not None
+    return term, last
+
+
+@pytest.mark.slow
+def test_a_stage_that_ignores_sigterm_is_killed_when_the_grace_period_ends(repo: Repo) -> None:
+    """C3.23: one SIGTERM (a CI cancel) to mlopskit: the stage gets SIGTERM, ignores it,
+    runs on through the grace period (5 s) and is then killed (SIGKILL to the group);
+    mlopskit exits 130 only after that."""
+    proc, pid = start_stubborn(repo)
+    term, last = stopped_stubborn(repo, proc, pid, again=False)
+    # On the stage's own clock: it was still running most of the grace period later.
+    assert last - term >= _proc.STOP_GRACE - 1, (term, last)
+
+
+@pytest.mark.slow
+def test_double_ctrl_c_kills_a_stage_that_ignores_sigterm(repo: Repo) -> None:
+    """C3.23: a stage that ignores SIGTERM gets the grace period; a second Ctrl-C ends it
+    at once (SIGKILL to the group). Exit 130, the stage gone, the lock released."""
+    proc, pid = start_stubborn(repo)
+    term, last = stopped_stubborn(repo, proc, pid, again=True)
+    # Killed well inside the grace period (which, run out, lasts at least STOP_GRACE - 1 s
+    # on this clock: the test above): the second Ctrl-C cut it short.
+    assert last - term < _proc.STOP_GRACE - 1, (term, last)

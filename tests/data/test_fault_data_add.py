@@ -201,17 +201,8 @@ def test_new_file_interrupted_at_each_step(repo: Repo, step: str, sig: int) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("step", "sig"),
-    [
-        ("add:hashed", signal.SIGKILL),
-        ("add:cached", signal.SIGKILL),
-        ("add:pointer", signal.SIGKILL),
-        ("add:cached", signal.SIGINT),
-        ("add:pointer", signal.SIGTERM),
-    ],
-    ids=["hashed-kill", "cached-kill", "pointer-kill", "cached-int", "pointer-term"],
-)
+@pytest.mark.parametrize("sig", SIGNALS.values(), ids=SIGNALS.keys())
+@pytest.mark.parametrize("step", STEPS)
 def test_modified_file_interrupted(repo: Repo, step: str, sig: int) -> None:
     """Re-adding a changed file: the new contents survive (the old pointer must not win)."""
     data = write_data(repo)

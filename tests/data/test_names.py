@@ -166,3 +166,142 @@ def test_artifact_names(repo: Repo, name: str, known: list[str], words: str) -> 
     with pytest.raises(errors.UsageError, match=words):
         names.check_artifact_name(repo.root, name, known=known)
     names.check_artifact_name(repo.root, "models/churn", known=["model"])  # fine
+
+
+# ------------------------------------------- issue 11 item 6: stage outputs (stage add, repro)
+# DVC writes a .gitignore line for every cached stage output, at `stage add` and again
+# when the stage runs: the same rules hold there as for `data add`.
+
+WRITE_OUT = "python -c \"open('out ','w').write('x')\""
+
+
+@pytest.mark.parametrize("how", ["stage-add", "hand-written"])
+def test_stage_output_with_a_trailing_space_is_ignored_exactly_after_repro(
+    repo: Repo, how: str
+) -> None:
+    repo.write("out", "another file, to stay visible to git\n")
+    if how == "stage-add":
+        code, _, err = run_cli("stage", "add", "s", "--cmd", WRITE_OUT, "-o", "out ", cwd=repo.root)
+        assert code == 0, err
+        assert (repo.root / ".gitignore").read_text() == "/out\\ \n"
+    else:
+        # The line an earlier run (or `dvc repro`) wrote, which git reads as `/out`.
+        repo.write(
+            "dvc.yaml", f"stages:\n  s:\n    cmd: {json.dumps(WRITE_OUT)}\n    outs: ['out ']\n"
+        )
+        repo.write(".gitignore", "/out \n")
+
+    code, _, err = run_cli("repro", cwd=repo.root)
+
+    assert code == 0, err
+    assert (repo.root / "out ").read_text() == "x"
+    assert (repo.root / ".gitignore").read_text() == "/out\\ \n"
+    assert ignored(repo, "out ", "out") == {"out "}
+    assert repo.status() == "?? .gitignore\n?? dvc.lock\n?? dvc.yaml\n?? out\n"
+    # Run again (DVC checks its line once more): still one line, still exact.
+    code, _, err = run_cli("repro", "--force", cwd=repo.root)
+    assert code == 0, err
+    assert (repo.root / ".gitignore").read_text() == "/out\\ \n"
+    assert "Data and pipelines are up to date" in dvc(repo.root, "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "name"),
+    [("-o", "a\nb"), ("-o", "sub/x\r"), ("-M", "m\n.json"), ("--plots", "p\n.csv")],
+    ids=["out-newline", "out-trailing-cr", "metrics-newline", "plots-newline"],
+)
+def test_stage_add_refuses_an_output_git_cannot_ignore(repo: Repo, flag: str, name: str) -> None:
+    repo.write("b", "unrelated\n")  # `a\nb` would have written a line `/b` too
+    head, status = repo.head(), repo.status()
+
+    code, _, err = run_cli("stage", "add", "n", "--cmd", "true", flag, name, cwd=repo.root)
+
+    assert code == errors.USAGE, err
+    assert f"stage 'n': output {name!r}" in err and "rename" in err
+    assert not (repo.root / "dvc.yaml").exists()
+    assert not (repo.root / ".gitignore").exists()
+    assert not (repo.root / "sub").exists()
+    assert (repo.head(), repo.status()) == (head, status)
+    assert ignored(repo, "b") == set()
+
+
+def test_repro_refuses_a_hand_written_output_git_cannot_ignore_before_running(
+    repo: Repo,
+) -> None:
+    text = (
+        "stages:\n"
+        "  first:\n    cmd: python -c \"open('ran','w').write('x')\"\n    outs: [ran]\n"
+        "  n:\n    cmd: python -c \"open('a\\nb','w')\"\n    deps: [ran]\n"
+        '    outs: ["a\\nb"]\n'
+    )
+    repo.write("dvc.yaml", text)
+    repo.write("b", "unrelated\n")
+
+    code, _, err = run_cli("repro", cwd=repo.root)
+
+    assert code == errors.USAGE, err
+    assert "dvc.yaml: stage 'n': output 'a\\nb': a newline in a file name" in err, err
+    assert (repo.root / "dvc.yaml").read_text() == text
+    assert not (repo.root / "ran").exists()  # nothing ran, not even the stage before it
+    assert not (repo.root / "dvc.lock").exists()
+    assert not (repo.root / ".gitignore").exists()
+    assert repo.status() == "?? b\n?? dvc.yaml\n"
+    # `validate` and `stage list` say the same, changing nothing.
+    for args in (("validate",), ("stage", "list")):
+        code, _, err = run_cli(*args, cwd=repo.root)
+        assert code == errors.USAGE and "stage 'n': output 'a\\nb'" in err, (args, err)
+    assert repo.status() == "?? b\n?? dvc.yaml\n"
+
+
+def git_would_not_ignore(repo: Repo, name: str) -> None:
+    """A file DVC believes ignored and git does not: DVC asks dulwich, which lets
+    core.excludesFile win over a `!` rule in .git/info/exclude (git reads it the other way
+    round), so DVC writes no .gitignore line for it."""
+    line = name.replace(" ", "\\ ")  # trailing spaces escaped, as gitignore(5) says
+    excludes = repo.root.parent / "excludes"
+    excludes.write_text(f"{line}\n")
+    repo.git("config", "core.excludesFile", str(excludes))
+    (repo.root / ".git" / "info" / "exclude").write_text(f"!{line}\n")
+    (repo.root / name).write_text("x")
+    assert ignored(repo, name) == set()
+    (repo.root / name).unlink()
+
+
+def test_an_add_git_would_not_ignore_is_undone(repo: Repo) -> None:
+    git_would_not_ignore(repo, "d.bin")
+    data = repo.root / "d.bin"
+    data.write_bytes(b"data\n")
+    head, status = repo.head(), repo.status()
+
+    code, _, err = run_cli("data", "add", "d.bin", cwd=repo.root)
+
+    assert code == errors.FAILED, err
+    assert "git would not ignore 'd.bin'" in err
+    assert (repo.head(), repo.status()) == (head, status)
+    assert not (repo.root / "d.bin.dvc").exists()
+    assert not (repo.root / ".gitignore").exists()
+    assert data.read_bytes() == b"data\n"
+    assert not (repo.root / ".dvc/tmp/mlopskit/txn.json").exists()
+
+
+def test_stage_add_names_an_output_git_would_not_ignore(repo: Repo) -> None:
+    git_would_not_ignore(repo, "out")
+
+    code, _, err = run_cli("stage", "add", "s", "--cmd", "true", "-o", "out", cwd=repo.root)
+
+    assert code == errors.FAILED, err
+    assert "git would not ignore 'out'" in err
+    assert not (repo.root / "dvc.yaml").exists()
+    assert not (repo.root / ".gitignore").exists()
+    assert repo.status() == ""
+
+
+def test_repro_names_an_output_git_would_not_ignore(repo: Repo) -> None:
+    git_would_not_ignore(repo, "out ")
+    repo.write("dvc.yaml", f"stages:\n  s:\n    cmd: {json.dumps(WRITE_OUT)}\n    outs: ['out ']\n")
+
+    code, _, err = run_cli("repro", cwd=repo.root)
+
+    assert code == errors.FAILED, err
+    assert "git would not ignore 'out '" in err
+    assert ignored(repo, "out ") == set()
