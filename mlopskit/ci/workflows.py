@@ -260,9 +260,11 @@ NOT_FORK = (
     "github.actor != 'dependabot[bot]'))"
 )
 NO_REMOTE_FIX_SHELL = (
-    "mlopskit remote add storage s3://BUCKET/PATH --default (or gs://, azure://, ssh://), "
-    "set ci.remote.kind in mlopskit.yaml to match, then mlopskit ci generate and commit."
+    "mlopskit remote add storage s3://BUCKET/PATH --default (or gs://, azure://, ssh://) "
+    "&& mlopskit ci generate (which sets ci.remote.kind from that remote), then commit."
 )
+# The ci.remote.kind for the URL scheme of a committed default remote CI can reach.
+_KIND_OF_SCHEME = {"s3": "s3", "gs": "gs", "gcs": "gs", "azure": "azure", "ssh": "ssh"}
 _HOSTED = ("ubuntu-", "windows-", "macos-")
 
 
@@ -320,14 +322,36 @@ def ct_paths(project: Project) -> list[str]:
 
 
 def _artifact_names(project: Project) -> list[str]:
-    """The ``artifacts:`` of the project's dvc.yaml: a sub-folder project's deploy workflow
-    runs on stage tags of these (the repository's other projects have their own)."""
-    doc = yamlio.load(project.root / "dvc.yaml", display="dvc.yaml", missing_ok=True)
-    arts = doc.get("artifacts") if isinstance(doc, dict) else None
-    names = [
-        str(n) for n in (arts or {}) if re.fullmatch(r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?", str(n))
-    ]
-    return sorted(names)
+    """The artifacts every ``dvc.yaml`` of the project declares (nested ones as GTO names
+    them, ``dir:name``), read by the one reader of DVC state and kept only when they pass
+    mlopskit's name rule: a sub-folder project's deploy workflow runs on the stage tags
+    of these (the repository's other projects have their own)."""
+    from .. import dvcfiles, names
+
+    try:
+        with dvcfiles.Reader(project.root) as reader:
+            declared = list(reader.state(None).artifacts)
+    except MlopskitError:
+        return []  # a broken pipeline: validate reports it
+    out = []
+    for name in declared:
+        try:
+            names.check_artifact_name(project.root, name)
+        except UsageError:
+            continue  # never a name that could not be a tag (nor quoted safely)
+        out.append(names.tag_name(name))
+    return sorted(set(out))
+
+
+def deploy_tag_rules(project: Project) -> list[str]:
+    """The tag rules (GitHub's environment "deployment branches and tags" patterns, where
+    a wildcard never matches '/') that admit the registry's stage-assignment tags
+    (``NAME#STAGE#N``) the deploy job runs on."""
+    where = layout(project)
+    declared = _artifact_names(project)
+    if where.sub:
+        return sorted({f"{n}#*" for n in declared} | {f"{where.sub}=*#*"})
+    return ["*#*", *sorted(f"{n}#*" for n in declared if "/" in n)]
 
 
 def _existing(path: Path, pick: Any) -> list[str]:
@@ -454,41 +478,77 @@ class GenerateResult:
     kept_pins: list[str] = field(default_factory=list)  # newer pins (Dependabot's) kept
     warnings: list[str] = field(default_factory=list)  # what CI cannot do as configured
     needs: list[str] = field(default_factory=list)  # what to set on GitHub
+    # what generate set in mlopskit.yaml (ci.remote.kind from the committed default remote)
+    configured: list[str] = field(default_factory=list)
 
 
 def ci_warnings(project: Project) -> list[str]:
-    """Why the generated jobs cannot reproduce the pipeline as configured."""
+    """Why the generated jobs cannot reproduce the pipeline as configured, or do more
+    than they should."""
     ci = project.config.ci
+    r = ci.remote
     out = []
-    if ci.remote.kind == "none":
+    if r.kind == "none":
         out.append(
             "CI cannot reach a DVC remote (ci.remote.kind: none): a fresh clone on a runner "
             "has no DVC-tracked data, so CT, retrain and PR runs report the quality gate as "
             f"'not evaluated'. Fix: {NO_REMOTE_FIX_SHELL}"
         )
-    elif ci.remote.kind == "local" and hosted(ci.runner):
+    elif r.kind == "local" and hosted(ci.runner):
         out.append(
             f"ci.remote.kind is local (a path) but ci.runner is {', '.join(ci.runner)}: a "
             "GitHub-hosted runner cannot reach a path of your machine. Set ci.runner to a "
             "self-hosted runner that mounts it, or use an s3/gs/azure/ssh remote "
             f"({NO_REMOTE_FIX_SHELL})"
         )
+    if r.stores and r.auth == "oidc":
+        pr_key, ct_key = _OIDC_IDENTITY[r.kind]
+        if not getattr(r, pr_key):
+            out.append(
+                f"ci.remote.{pr_key} is not set: pull-request jobs (which run the PR's code) "
+                f"log in as CT's identity ci.remote.{ct_key} ({getattr(r, ct_key)}), which "
+                "can write to the DVC remote. Set ci.remote."
+                f"{pr_key} to a read-only identity and run 'mlopskit ci generate'"
+            )
     return out
+
+
+# (the pull requests' identity, CT's) of each OIDC remote kind, as mlopskit.yaml names them
+_OIDC_IDENTITY = {
+    "s3": ("pr_role", "role"),
+    "gs": ("pr_service_account", "service_account"),
+    "azure": ("pr_client_id", "client_id"),
+}
 
 
 def ci_needs(project: Project) -> list[str]:
     """What a user sets on GitHub for the generated workflows (see README, Workflows)."""
     ci = project.config.ci
     r = ci.remote
+    main = project.config.git.main_branch
+    tags = ", ".join(deploy_tag_rules(project))
     out = []
     if r.stores and r.auth == "oidc":
+        pr_key, ct_key = _OIDC_IDENTITY[r.kind]
+        ct_subject = (
+            f"repo:OWNER/REPO:environment:{r.environment} (CT and retrain: ci.token_secret "
+            "binds them to that environment)"
+            if ci.token_secret
+            else f"repo:OWNER/REPO:ref:refs/heads/{main} (CT, retrain, sweeps run from {main})"
+        )
         out.append(
-            f"OIDC: trust this repository's workflows in the cloud role ({r.kind}); "
-            "pull requests use ci.remote.pr_* (read-only) when set"
+            f"OIDC ({r.kind}): ci.remote.{ct_key} must trust the subjects {ct_subject} and "
+            "repo:OWNER/REPO:ref:refs/tags/* (deploy on a registry tag); "
+            f"ci.remote.{pr_key} (read-only; CT's identity when unset) "
+            f"repo:OWNER/REPO:pull_request and "
+            f"repo:OWNER/REPO:ref:refs/heads/gh-readonly-queue/{main}/* (the merge queue)"
         )
     elif r.uses_secrets:
         out.append(
-            f"secrets {', '.join(r.secrets)} in the environment '{r.environment}' (CT, retrain)"
+            f"secrets {', '.join(r.secrets)} in the environment '{r.environment}' (CT, "
+            "retrain, deploy, sweep); its deployment branches and tags policy must admit "
+            f"the branch {main} and the tags {tags} (deploy runs on the registry tag's ref; "
+            f"sweeps dispatched from another branch need that branch too)"
         )
         if r.pr_secret_names:
             out.append(
@@ -505,8 +565,50 @@ def ci_needs(project: Project) -> list[str]:
             "Settings > Actions > General: 'Allow GitHub Actions to create and approve pull "
             "requests' (GITHUB_TOKEN's pull requests start no checks: set ci.token_secret)"
         )
-    out.append("branch protection on main: require the 'report and quality gate' check")
+    if ci.ct_mode == "commit" and r.stores:
+        who = f"{ci.token_secret}'s user or app" if ci.token_secret else "GitHub Actions"
+        out.append(
+            f"branch protection on {main}: require the 'report and quality gate' check; CT "
+            f"pushes to {main} directly (ct_mode: commit), which such a rule refuses unless "
+            f"{who} may bypass it: add it to the bypass list, or set ct_mode: pull-request"
+        )
+    else:
+        out.append(f"branch protection on {main}: require the 'report and quality gate' check")
     return out
+
+
+def adopt_default_remote(project: Project) -> str:
+    """With ``ci.remote.kind: none`` and a committed default DVC remote CI can reach
+    (s3, gs, azure, ssh), set ``ci.remote.kind`` in mlopskit.yaml to that remote's kind
+    (comments and layout kept) and say so; "" when nothing changed. The workflows then
+    use DVC's default remote from the committed ``.dvc/config`` (its URL stays there)."""
+    from .. import config, remote
+
+    if project.config.ci.remote.kind != "none":
+        return ""
+    try:
+        seen = remote.committed(project)
+    except MlopskitError:
+        return ""
+    url = seen.urls.get(seen.default or "", "")
+    kind = _KIND_OF_SCHEME.get(url.split("://", 1)[0].lower(), "") if "://" in url else ""
+    if not kind:
+        return ""  # none, or a local path: ci_warnings says what CI cannot reach
+    path = project.root / config.FILENAME
+    text = path.read_text(encoding="utf-8")
+    doc = yamlio.loads(text, display=config.FILENAME)
+    ci = doc.get("ci")
+    if ci is None:
+        doc["ci"] = ci = {}
+    rem = ci.get("remote")
+    if rem is None:
+        ci["remote"] = rem = {}
+    rem["kind"] = kind
+    yamlio.atomic_write_text(path, yamlio.dumps(doc, like=text))
+    return (
+        f"set ci.remote.kind: {kind} in {config.FILENAME} (it was none), from the committed "
+        f"default DVC remote '{seen.default}' ({url}); commit it with the workflows"
+    )
 
 
 @barrier
@@ -516,7 +618,8 @@ def generate(
     """Write the workflows. Without a known source of mlopskit for the runners they are
     written with a step that fails each job with the fix, and ``install_problem`` says
     so (``init`` warns); with ``require_install`` (``ci generate``) that is a UsageError
-    and nothing is written."""
+    and nothing is written. With ``ci.remote.kind: none`` and a committed default remote
+    on s3/gs/azure/ssh, ``ci.remote.kind`` is first set to it (``configured`` says so)."""
     inst = install(project)
     if inst.problem and require_install:
         raise UsageError(
@@ -538,6 +641,12 @@ def generate(
             "edited by hand, not overwritten: " + ", ".join(refused),
             "move your changes into mlopskit.yaml, or pass --force to overwrite",
         )
+    configured = []
+    adopted = adopt_default_remote(project)
+    if adopted:  # a hand-edited file was refused above: its check does not depend on this
+        configured.append(adopted)
+        project = Project(root=project.root)  # read the new ci.remote.kind
+        files = render(project, kept=kept)
     written, unchanged = [], []
     for rel, text in files.items():
         target = root / rel
@@ -556,6 +665,7 @@ def generate(
         [describe_pin(p) for _, p in sorted(kept.items())],
         ci_warnings(project),
         ci_needs(project),
+        configured,
     )
 
 

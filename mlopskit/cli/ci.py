@@ -32,6 +32,8 @@ def ci_generate(force: bool) -> None:
         click.echo(f"unchanged: {', '.join(shown(r) for r in res.unchanged)}")
     for pin in res.kept_pins:
         click.echo(f"kept a newer pin (Dependabot's): {pin}")
+    for line in res.configured:
+        click.echo(line[0].upper() + line[1:])
     click.echo(f"Runners install mlopskit from {res.install} ({res.install_source})")
     _needs(res.warnings, res.needs)
 

@@ -486,17 +486,38 @@ def promote(
     return Assigned(name, version, stage, tag, commit, dispatched)
 
 
+# GitHub's documented prefixes of personal access tokens (classic, fine-grained): a push
+# made with one starts workflows, unlike one made with the job's GITHUB_TOKEN.
+_PAT_PREFIXES = ("ghp_", "github_pat_")
+
+
+def _push_started_deploy() -> bool:
+    """True when the tag push authenticated (scm.auth_args: MLOPSKIT_GIT_TOKEN, else
+    GITHUB_TOKEN) with a token whose pushes start workflows, so the tag push itself starts
+    the deploy workflow: MLOPSKIT_GIT_TOKEN other than the job's GITHUB_TOKEN (a PAT or a
+    GitHub App token), or a personal access token by its prefix."""
+    import os
+
+    job = os.environ.get("GITHUB_TOKEN", "")
+    pushed_with = os.environ.get("MLOPSKIT_GIT_TOKEN") or job
+    return pushed_with != job or pushed_with.startswith(_PAT_PREFIXES)
+
+
 def _dispatch_deploy(project: Project, tag: str) -> str:
     """Inside GitHub Actions (GITHUB_ACTIONS=true, GITHUB_TOKEN set), start the project's
     deploy workflow with ``tag`` by workflow_dispatch on git.main_branch: a tag pushed
-    with GITHUB_TOKEN starts no workflow. Returns the workflow's file name ("" when not
-    in Actions, or the repository has no generated deploy workflow)."""
+    with GITHUB_TOKEN starts no workflow. Not when the push used a token whose pushes do
+    start workflows (``_push_started_deploy``): that would deploy twice. Returns the
+    workflow's file name ("" when not in Actions, pushed with such a token, or the
+    repository has no generated deploy workflow)."""
     import os
 
     from ..ci import workflows
     from ..report import github
 
     if os.environ.get("GITHUB_ACTIONS") != "true" or not os.environ.get("GITHUB_TOKEN"):
+        return ""
+    if _push_started_deploy():
         return ""
     where = workflows.layout(project)
     name = where.filename("deploy")

@@ -946,5 +946,19 @@ def test_model_promote_in_actions_dispatches_the_monorepo_projects_deploy_workfl
     tag = found.group(1)
     assert state.dispatches == [("deploy-ml-churn.yml", {"ref": "main", "inputs": {"tag": tag}})]
     assert tag in git(origin, "tag", "--list").split()
+    # pushed with a token whose pushes start workflows (MLOPSKIT_GIT_TOKEN, a PAT): that
+    # push starts the deploy, and a dispatch too would deploy twice
+    envs = {"dev": {"MLOPSKIT_GIT_TOKEN": "app-token"}, "qa": {"GITHUB_TOKEN": "github_pat_x"}}
+    for stage, token_env in envs.items():
+        with serve(state) as url, monkeypatch.context() as m:
+            for k, v in {"GITHUB_API_URL": url, **token_env}.items():
+                m.setenv(k, v)
+            code, out, err = run_cli(
+                "model", "promote", "model", "v1.0.0", "--stage", stage, "--push", cwd=sub
+            )
+        assert code == 0, err
+        assert "workflow_dispatch" not in out, out
+        assert len(state.dispatches) == 1, state.dispatches
+        assert f"model#{stage}#" in git(origin, "tag", "--list")  # pushed all the same
     doc = (top / ".github" / "workflows" / "deploy-ml-churn.yml").read_text()
     assert "workflow_dispatch:" in doc and "working-directory: ml/churn" in doc

@@ -812,3 +812,27 @@ def test_ci_check_warns_when_a_remote_was_added_after_generating(repo: Repo) -> 
     assert code == 0, err
     code, _, err = run_cli("ci", "check", cwd=repo.root)
     assert "DVC plugin" not in err, err
+
+
+def test_no_variant_runs_a_forks_pull_request_on_a_self_hosted_runner(
+    rendered: dict[str, dict[str, str]],
+) -> None:
+    """Every remote kind and auth, both CT modes: every job of every workflow a pull
+    request triggers evaluates runs-on to a GitHub-hosted runner for a fork's pull
+    request (see test_ct_workflows for the evaluator and the other contexts)."""
+    from .test_ct_workflows import _pr_context, evaluate
+
+    fork = _pr_context("mallory/models", "mallory")
+    checked = 0
+    for variant, files in rendered.items():
+        for rel, doc in docs(files).items():
+            on = doc.get("on") or doc[True]
+            if "pull_request" not in on:
+                continue
+            for job_name, job in doc["jobs"].items():
+                runs_on = job["runs-on"]
+                got = evaluate(runs_on, fork) if "${{" in str(runs_on) else runs_on
+                labels = [got] if isinstance(got, str) else got
+                assert all(str(x).startswith("ubuntu-") for x in labels), (variant, rel, job_name)
+                checked += "self-hosted" in str(runs_on)
+    assert checked >= 2 * len(VARIANTS)  # ci.yml and pr.yml of every self-hosted variant
