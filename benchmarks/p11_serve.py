@@ -1,4 +1,4 @@
-"""P10: serving. ``mlopskit serve`` against ``mlflow models serve`` on the quickstart model.
+"""P11: serving. ``mlopskit serve`` against ``mlflow models serve`` on the quickstart model.
 
 The quickstart project is built and its model registered; the same model is saved in
 MLflow's format (``mlflow.sklearn.save_model`` with a signature inferred from the training
@@ -215,7 +215,7 @@ def main() -> int:
     default_venv = (
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         / "mlopskit-bench"
-        / "p10-mlflow"
+        / "p10-mlflow"  # the name this benchmark had first: a venv made then is reused
     )
     p.add_argument("--mlflow-venv", type=Path, default=default_venv)
     args = p.parse_args()
@@ -225,7 +225,7 @@ def main() -> int:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     mlflow_python = mlflow_venv(args.mlflow_venv.expanduser())
     results: dict[str, Any] = {"cases": {}, "workers": args.workers}
-    with c.Sandbox("p10", keep=args.keep) as box:
+    with c.Sandbox("p11", keep=args.keep) as box:
         env = box.env
         print("building the quickstart project ...", file=sys.stderr, flush=True)
         project = c.quickstart_project(box.path("demo"), env)
@@ -346,7 +346,7 @@ def main() -> int:
             stop(ours)
             stop(theirs)
     c.print_header(
-        "P10 serve: mlopskit serve vs mlflow models serve (quickstart model)",
+        "P11 serve: mlopskit serve vs mlflow models serve (quickstart model)",
         {
             "workers": str(args.workers),
             "load": f"wrk -t1 -c{args.connections} -d{args.duration}s x {args.runs} runs",
