@@ -276,7 +276,7 @@ def main() -> int:
     default_venv = (
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         / "mlopskit-bench"
-        / "p10-mlflow"
+        / "p10-mlflow"  # the name this benchmark had first: a venv made then is reused
     )
     p.add_argument("--mlflow-venv", type=Path, default=default_venv)
     args = p.parse_args()
@@ -286,7 +286,7 @@ def main() -> int:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     mlflow_python = mlflow_venv(args.mlflow_venv.expanduser())
     results: dict[str, Any] = {"cases": {}, "workers": args.workers}
-    with c.Sandbox("p10", keep=args.keep) as box:
+    with c.Sandbox("p11", keep=args.keep) as box:
         env = box.env
         print("building the quickstart project ...", file=sys.stderr, flush=True)
         project = c.quickstart_project(box.path("demo"), env)

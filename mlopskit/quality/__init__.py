@@ -4,4 +4,5 @@
 - ``validation``: ``data validate``, a table against a schema, streaming in bounded memory.
 - ``drift``: ``monitor drift``, current data against reference data feature by feature
   (PSI, KS, chi-square), and its PNG report.
+- ``predictions``: reading the prediction log ``serve --log-dir`` writes (``--current LOGDIR``).
 """

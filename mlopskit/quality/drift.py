@@ -88,9 +88,9 @@ def _load(table: Any, role: str) -> tuple[Any, str]:
     if isinstance(table, str | Path):
         path = Path(table)
         if path.is_dir():  # a prediction log written by `mlopskit serve --log-dir`
-            from ..serve import predlog
+            from . import predictions
 
-            return predlog.read(path), str(path)
+            return predictions.read(path), str(path)
         return schema.read_table(path), str(path)
     raise UsageError(f"{role}: expected a CSV/Parquet path or a pandas DataFrame")
 

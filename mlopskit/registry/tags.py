@@ -608,27 +608,46 @@ def list_models(project: Project) -> list[Listed]:
     return out
 
 
-def resolve(root: Path, spec: str) -> tuple[Artifact, str]:
-    """``NAME``, ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#STAGE`` -> (artifact, version)."""
-    m = re.match(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<stage>[^@#]+))?$", spec)
+@dataclass(frozen=True)
+class Spec:
+    """A parsed ``NAME``, ``NAME@VERSION`` or ``NAME#STAGE`` (at most one of the two)."""
+
+    name: str
+    version: str | None = None
+    stage: str | None = None
+
+
+_SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<stage>[^@#]+))?$")
+
+
+def parse_spec(spec: str) -> Spec:
+    """The one parser of model specs (``model get``, ``serve``, lineage); exit 2 when
+    ``spec`` is none of the three forms."""
+    m = _SPEC.match(spec)
     if not m:
         raise UsageError(f"{spec!r}: expected NAME, NAME@vX.Y.Z or NAME#STAGE")
-    name = m["name"]
+    return Spec(m["name"], m["version"], m["stage"])
+
+
+def resolve(root: Path, spec: str) -> tuple[Artifact, str]:
+    """``NAME``, ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#STAGE`` -> (artifact, version)."""
+    m = parse_spec(spec)
+    name = m.name
     art = state(root).get(name)
     if art is None or not art.versions:
         raise UsageError(f"no registered versions of '{name}'", "mlopskit model register")
-    if m["stage"]:
-        version = art.stages.get(m["stage"])
+    if m.stage:
+        version = art.stages.get(m.stage)
         if version is None:
-            raise UsageError(f"'{name}' has no version in stage {m['stage']!r}")
+            raise UsageError(f"'{name}' has no version in stage {m.stage!r}")
         if version not in art.versions:
             raise UsageError(
-                f"stage {m['stage']!r} of '{name}' points at commit {version[:8]}, which has "
+                f"stage {m.stage!r} of '{name}' points at commit {version[:8]}, which has "
                 "no registered version",
                 f"register that commit ('mlopskit model register {name} --rev {version[:8]}')",
             )
-    elif m["version"] and m["version"] != "latest":
-        version = m["version"]
+    elif m.version and m.version != "latest":
+        version = m.version
         check_version(version)
         if version not in art.versions:
             raise UsageError(f"{name}@{version} is not registered")

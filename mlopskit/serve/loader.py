@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,20 +80,15 @@ def _column_doc(c: Column) -> dict[str, Any]:
     return doc
 
 
-_SPEC = re.compile(r"^(?P<name>[^@#]+)(?:@(?P<version>[^@#]+)|#(?P<stage>[^@#]+))?$")
-
-
 def target(project: Project, spec: str) -> Target:
     """``NAME``, ``NAME@vX.Y.Z`` or ``NAME#STAGE`` -> the version it names now."""
-    m = _SPEC.match(spec)
-    if not m:
-        raise UsageError(f"{spec!r}: expected NAME, NAME@vX.Y.Z or NAME#STAGE")
+    parsed = registry.parse_spec(spec)
     art, version = registry.resolve(project.root, spec)
-    if m["stage"]:
+    if parsed.stage:
         from ..registry import signing
 
-        signing.check_stage(project, art.name, m["stage"])  # registry.require_signed
-    return Target(spec, art.name, version, m["stage"] or "", art.versions[version].commit)
+        signing.check_stage(project, art.name, parsed.stage)  # registry.require_signed
+    return Target(spec, art.name, version, parsed.stage or "", art.versions[version].commit)
 
 
 def fetch(project: Project, tgt: Target, *, remote: str | None = None) -> tuple[bytes, str, str]:

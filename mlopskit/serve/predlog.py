@@ -3,7 +3,7 @@ time), written by a background thread from a bounded queue so that logging never
 or fails a request. A full queue drops the record and counts it; a file past
 ``max_bytes`` is rotated (``predictions-PID.jsonl`` -> ``.1`` -> ``.2`` ..., keeping
 ``backups``). Each worker process writes its own file, so lines never interleave.
-``read`` turns a log directory back into a table for ``monitor drift``.
+:mod:`mlopskit.quality.predictions` reads a log directory back for ``monitor drift``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-
-PREFIX = "predictions-"
+from ..quality.predictions import PREFIX
 
 
 @dataclass(frozen=True)
@@ -95,9 +93,12 @@ class PredictionLog:
     def _run(self) -> None:
         import orjson
 
-        fh = self._path.open("ab")
+        fh = self._path.open("ab")  # a named pipe (a log shipper) blocks here until read
         try:
-            size = fh.tell()
+            try:
+                size = fh.tell()
+            except OSError:  # not seekable (a pipe): count from here
+                size = 0
             while True:
                 item = self._queue.get()
                 if item is None:
@@ -131,7 +132,10 @@ class PredictionLog:
                     self.failed += 1
                     self._count("failed", 1)
         finally:
-            fh.close()
+            try:
+                fh.close()
+            except OSError:  # the unflushed tail of a full disk: already counted as failed
+                pass
 
     def _rotate(self) -> None:
         if self.backups == 0:
@@ -142,41 +146,3 @@ class PredictionLog:
             if older.exists():
                 older.replace(self._path.with_name(f"{self._path.name}.{i + 1}"))
         self._path.replace(self._path.with_name(f"{self._path.name}.1"))
-
-
-def files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.name.startswith(PREFIX) and ".jsonl" in p.name
-    )
-
-
-def read(folder: Path) -> Any:
-    """The logged inputs (one row per prediction) of every log file in ``folder``, with
-    the prediction as column ``prediction`` unless an input has that name."""
-    import orjson
-    import pandas as pd
-
-    if not folder.is_dir():
-        raise UsageError(f"{folder}: not a directory of prediction logs")
-    found = files(folder)
-    rows: list[dict[str, Any]] = []
-    for path in found:
-        with path.open("rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip() or not line.endswith(b"\n"):
-                    continue  # a line cut short by a crash mid-write
-                try:
-                    rec = orjson.loads(line)
-                    inputs = dict(rec["inputs"])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    raise UsageError(f"{path}:{n}: not a prediction log record") from None
-                inputs.setdefault("prediction", rec.get("output"))
-                rows.append(inputs)
-    if not rows:
-        raise UsageError(
-            f"{folder}: no logged predictions" + ("" if found else f" (no {PREFIX}*.jsonl files)"),
-            "serve with --log-dir and send some traffic first",
-        )
-    return pd.DataFrame(rows)

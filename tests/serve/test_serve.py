@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import pytest
 from mlopskit import errors, revfile
 from mlopskit.registry import tags as registry
 
+from .._wait import wait_for
 from ..conftest import Repo, _copy, git, run_cli
 
 TOKEN = "s3cret-token-for-tests"
@@ -83,7 +84,9 @@ def start(
     *extra: str,
     log_dir: Path | None = None,
     token: str | None = TOKEN,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> Server:
+    """``started(proc)`` runs as soon as the process exists, before it can open its log."""
     port = free_port()
     log_dir = log_dir or root.parent / "predlog"
     env = {k: v for k, v in os.environ.items() if k != "MLOPSKIT_SERVE_TOKEN"}
@@ -98,6 +101,8 @@ def start(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    if started is not None:
+        started(proc)
     server = Server(f"http://127.0.0.1:{port}", root, log_dir, proc, token)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -373,23 +378,33 @@ def test_drifted_traffic_shows_in_the_log_and_monitor_drift_fails(
     raw = pd.read_csv(project.root / "data/raw/data.csv")
     # Production sees only malignant cases: every input in range, the mix drifted.
     drifted = raw[raw["target"] == 0].drop(columns=["target"]).head(200)
+    logs = sorted(server.log_dir.glob("predictions-*.jsonl"))
+    offsets = {p: p.stat().st_size for p in logs}  # what earlier tests logged
     before = _logged_rows(server.log_dir)
+    sent: list[dict[str, Any]] = []
     for start_at in range(0, len(drifted), 50):
         chunk = drifted.iloc[start_at : start_at + 50]
-        body = {"dataframe_split": json.loads(chunk.to_json(orient="split", index=False))}
-        assert server.call("POST", "/invocations", body)[0] == 200
-    deadline = time.monotonic() + 30
-    while _logged_rows(server.log_dir) < before + 200 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    first = json.loads(next(server.log_dir.glob("predictions-*.jsonl")).read_text().splitlines()[0])
+        split = json.loads(chunk.to_json(orient="split", index=False))
+        assert server.call("POST", "/invocations", {"dataframe_split": split})[0] == 200
+        sent += [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
+    wait_for(
+        lambda: _logged_rows(server.log_dir) >= before + 200, 30, "the 200 drifted rows logged"
+    )
+    assert sorted(server.log_dir.glob("predictions-*.jsonl")) == logs  # one worker, no rotation
+    lines = []
+    for p in logs:
+        with p.open("rb") as fh:
+            fh.seek(offsets[p])
+            lines += fh.read().decode().splitlines()
+    assert len(lines) == 200
+    first = json.loads(lines[0])
     assert set(first) == {"time", "artifact", "version", "inputs", "output"}
     assert first["version"] == "v1.0.0" and len(first["inputs"]) == 30
+    # Exactly this test's rows, in the order sent.
+    assert [json.loads(line)["inputs"] for line in lines] == sent
     only_drift = tmp_path / "log"
     only_drift.mkdir()
-    lines = []
-    for p in server.log_dir.glob("predictions-*.jsonl"):
-        lines += p.read_text().splitlines()
-    (only_drift / "predictions-1.jsonl").write_text("\n".join(lines[-200:]) + "\n")
+    (only_drift / "predictions-1.jsonl").write_text("\n".join(lines) + "\n")
     code, out, err = run_cli(
         "monitor",
         "drift",
@@ -510,7 +525,7 @@ def test_two_workers_log_add_up_their_metrics_and_sigterm_stops_cleanly(
                 t.start()
             for t in threads:
                 t.join()
-            _wait_for(lambda: _logged_rows(log_dir) == 2 * sent, timeout=30)
+            wait_for(lambda: _logged_rows(log_dir) == 2 * sent, 30, f"{2 * sent} rows logged")
             if both_served():
                 break
         assert both_served()
@@ -534,6 +549,177 @@ def test_two_workers_log_add_up_their_metrics_and_sigterm_stops_cleanly(
     assert out.count("Application shutdown complete") == 2
     assert _logged_rows(log_dir) == 2 * sent  # flushed on shutdown
     assert not any(scratch.iterdir())  # the metrics directory is removed
+
+
+def _v2_columns(frame: Any) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": c, "shape": [len(frame)], "datatype": "FP64", "data": frame[c].tolist()}
+            for c in frame.columns
+        ]
+    }
+
+
+def test_v2_infer_checks_the_contract_and_limits(server: Server, project: Repo) -> None:
+    """/v2/models/NAME/infer answers 422 and 413 as /invocations does, in the v2 shape."""
+    frame = features(project.root).head(2)
+    out_of_range = frame.copy()
+    out_of_range.loc[out_of_range.index[1], "mean radius"] = 1000.0
+    missing = _v2_columns(frame.drop(columns=["mean area"]))
+    many = features(project.root).head(1).sample(n=1001, replace=True, random_state=0)
+    tensor = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [len(many), many.shape[1]],
+                "datatype": "FP64",
+                "data": many.to_numpy().tolist(),
+            }
+        ]
+    }
+    cases: list[tuple[str, dict[str, Any], int, list[str]]] = [
+        ("out of range", {"body": _v2_columns(out_of_range)}, 422, ["row 1", "mean radius"]),
+        ("missing column", {"body": missing}, 422, ["mean area"]),
+        ("too many rows", {"body": tensor}, 413, ["max_rows"]),
+        ("too large", {"raw": b"[" + b"1," * 600_000 + b"1]"}, 413, ["max_body_bytes"]),
+    ]
+    before = server.metrics()
+    for what, kw, status, words in cases:
+        code, _, data = server.call("POST", "/v2/models/model/infer", **kw)
+        assert code == status, (what, data)
+        assert b"Traceback" not in data and b'File "' not in data, what
+        body = json.loads(data)
+        for word in words:
+            assert word.lower() in body["error"].lower(), (what, body)
+        if what == "out of range":
+            first = body["errors"][0]
+            assert (first["row"], first["field"], first["rule"]) == (1, "mean radius", "max")
+    after = server.metrics()
+    for kind, n in (("contract", 2), ("too_large", 2)):
+        label = f'{{endpoint="v2_infer",kind="{kind}"}}'
+        was = _sample(before, "mlopskit_serve_errors_total", label) if label in before else 0
+        assert _sample(after, "mlopskit_serve_errors_total", label) == was + n, kind
+    # Still answering.
+    code, out = server.json("POST", "/v2/models/model/infer", _v2_columns(frame))
+    assert code == 200 and len(out["outputs"][0]["data"]) == 2
+
+
+def _raising_model(root: Path) -> list[str]:
+    """Put in front of the trained model a step calling numpy.linalg.inv: a valid request
+    of 2 rows (a 2 x 30 table, not square) makes predict raise LinAlgError. Its types
+    beyond skops's defaults."""
+    import numpy as np
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    data = (root / MODEL).read_bytes()
+    good = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    hook = FunctionTransformer(func=np.linalg.inv).fit(features(root))
+    (root / MODEL).unlink()
+    sio.dump(Pipeline([("inv", hook), ("model", good)]), root / MODEL)
+    return list(sio.get_untrusted_types(file=root / MODEL))
+
+
+def test_a_model_that_raises_answers_500_without_a_traceback(trained: Repo, tmp_path: Path) -> None:
+    from ..conftest import dvc
+
+    types = _raising_model(trained.root)
+    cfg = trained.root / "mlopskit.yaml"
+    extra = "".join(f"    - {t}\n" for t in types)
+    cfg.write_text(cfg.read_text().replace("  trusted_types:\n", "  trusted_types:\n" + extra, 1))
+    dvc(trained.root, "commit", "-f")
+    dvc(trained.root, "push")
+    git(trained.root, "commit", "-qam", "a model whose predict raises")
+    registry.register(trained.project(), "model", version="v1.0.0")
+    srv = start(trained.root, "model@v1.0.0", log_dir=tmp_path / "log", token=None)
+    frame = features(trained.root).head(2)
+    try:
+        code, _, data = srv.call(
+            "POST", "/invocations", {"dataframe_records": frame.to_dict(orient="records")}
+        )
+        assert code == 500, data
+        assert b"Traceback" not in data and b'File "' not in data and b"linalg" not in data
+        body = json.loads(data)
+        assert body["error_code"] == "INTERNAL_ERROR"
+        assert body["message"] == "the model failed on this input (LinAlgError)"
+        code, _, data = srv.call("POST", "/v2/models/model/infer", _v2_columns(frame))
+        assert code == 500, data
+        assert b"Traceback" not in data and b'File "' not in data and b"linalg" not in data
+        assert json.loads(data) == {"error": "the model failed on this input (LinAlgError)"}
+        text = srv.metrics()
+        for endpoint in ("invocations", "v2_infer"):
+            labels = f'{{endpoint="{endpoint}",kind="internal"}}'
+            assert _sample(text, "mlopskit_serve_errors_total", labels) == 1
+        assert srv.json("GET", "/health/ready", token=False)[0] == 200
+    finally:
+        out = stop(srv)
+    assert out.count("predict failed") == 2 and "Traceback" in out  # in the server's log
+    assert "LinAlgError" in out
+
+
+def test_prediction_log_drops_samples_and_write_failures_never_fail_a_request(
+    trained: Repo, tmp_path: Path
+) -> None:
+    """serve.log_queue: 1 and serve.log_sample: 0.5, and the log file is a named pipe that
+    nobody reads yet (a stalled log shipper): the writer is stuck, one request waits in
+    the queue and every other sampled one is dropped and counted, while all answer 200.
+    Then a reader takes the queued rows, and goes away: writes fail (EPIPE), counted in
+    predlog_failed_total, and requests still answer 200."""
+    import stat
+
+    registry.register(trained.project(), "model", version="v1.0.0")
+    cfg = trained.root / "mlopskit.yaml"
+    text = cfg.read_text().replace("\nserve:\n", "\nserve:\n  log_queue: 1\n  log_sample: 0.5\n")
+    cfg.write_text(text)
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+
+    def pipe(proc: subprocess.Popen[str]) -> None:
+        os.mkfifo(log_dir / f"predictions-{proc.pid}.jsonl")
+
+    srv = start(trained.root, "model@v1.0.0", log_dir=log_dir, token=None, started=pipe)
+    path = log_dir / f"predictions-{srv.proc.pid}.jsonl"
+    assert stat.S_ISFIFO(path.stat().st_mode)
+    frame = features(trained.root).head(2)
+    body = {"dataframe_records": frame.to_dict(orient="records")}
+    n = 60
+    ok = '{code="200",endpoint="invocations"}'
+    try:
+        for _ in range(n):
+            assert srv.call("POST", "/invocations", body)[0] == 200
+        text = srv.metrics()
+        assert _sample(text, "mlopskit_serve_requests_total", ok) == n
+        dropped = _sample(text, "mlopskit_serve_predlog_dropped_total")
+        # Sampled out: neither queued nor dropped; of the sampled ones, one is queued.
+        assert 0 < dropped < n - 1
+        assert _sample(text, "mlopskit_serve_predlog_written_total") == 0
+        with path.open("rb") as reader:  # the shipper comes: the queued request's 2 rows
+            logged = [json.loads(reader.readline()) for _ in range(2)]
+            wait_for(
+                lambda: _sample(srv.metrics(), "mlopskit_serve_predlog_written_total") == 2,
+                30,
+                "the queued rows written",
+            )
+        assert [r["inputs"] for r in logged] == body["dataframe_records"]
+        assert {r["version"] for r in logged} == {"v1.0.0"}
+        sent = n
+
+        def failed() -> bool:
+            nonlocal sent
+            assert srv.call("POST", "/invocations", body)[0] == 200
+            sent += 1
+            return _sample(srv.metrics(), "mlopskit_serve_predlog_failed_total") >= 1
+
+        wait_for(failed, 60, "a failed log write counted", interval=0.05)
+        text = srv.metrics()
+        assert _sample(text, "mlopskit_serve_requests_total", ok) == sent
+        assert _sample(text, "mlopskit_serve_predlog_written_total") == 2
+        assert srv.json("GET", "/health/ready", token=False)[0] == 200
+    finally:
+        out = stop(srv)
+    assert srv.proc.returncode == 0, out
+    assert "Traceback" not in out, out
 
 
 # --- refusals at start --------------------------------------------------------------------
@@ -610,16 +796,6 @@ def test_untrusted_type_is_refused_everywhere(trained: Repo, tmp_path: Path) -> 
 # --- following the registry ---------------------------------------------------------------
 
 
-def _wait_for(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 @pytest.mark.slow
 def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
     trained: Repo, origin: Path, tmp_path: Path
@@ -662,8 +838,10 @@ def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
         new_md5 = revfile.lock_md5s(dev.root, dev.head())[MODEL]
         registry.register(dev.project(), "model", version="v1.1.0", push=True)
         registry.promote(dev.project(), "model", "v1.1.0", "prod", push=True)
-        meta = _wait_for(
-            lambda: (m := server.json("GET", "/metadata")[1])["version"] == "v1.1.0" and m
+        meta = wait_for(
+            lambda: (m := server.json("GET", "/metadata")[1])["version"] == "v1.1.0" and m,
+            60,
+            "v1.1.0 swapped in",
         )
         assert meta["md5"] == new_md5 and meta["commit"] == dev.head()
         assert "mlopskit_serve_model_swaps_total 1.0" in server.metrics()
@@ -675,7 +853,11 @@ def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
         dev.git("push", "-q", "origin", "main")
         registry.register(dev.project(), "model", version="v1.2.0", push=True)
         registry.promote(dev.project(), "model", "v1.2.0", "prod", push=True)
-        _wait_for(lambda: "mlopskit_serve_follow_failures_total 1.0" in server.metrics())
+        wait_for(
+            lambda: "mlopskit_serve_follow_failures_total 1.0" in server.metrics(),
+            60,
+            "the untrusted v1.2.0 refused",
+        )
         assert server.json("GET", "/metadata")[1]["version"] == "v1.1.0"
         assert server.call("POST", "/invocations", body)[0] == 200
     finally:
@@ -685,6 +867,52 @@ def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
     assert failures == []  # requests in flight during the swap all succeeded
     assert "follow: model v1.0.0 -> v1.1.0" in out
     assert "refused model v1.2.0" in out and "builtins.eval" in out
+
+
+@pytest.mark.slow
+def test_follow_fetches_from_the_branch_remote_one_worker_fetching_for_two(
+    trained: Repo, tmp_path: Path
+) -> None:
+    """The serving clone's only remote is `upstream` (no origin): --follow fetches the
+    tags from it, as `git push` and `exp fetch` pick the remote. With --workers 2 one
+    worker (the follow lock's holder) fetches; both swap in the promotion."""
+    dev = trained
+    upstream = tmp_path / "upstream.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(upstream))
+    dev.git("remote", "add", "upstream", str(upstream))
+    dev.git("push", "-q", "-u", "upstream", "main")
+    registry.register(dev.project(), "model", version="v1.0.0", push=True)
+    registry.promote(dev.project(), "model", "v1.0.0", "prod", push=True)
+    ops = tmp_path / "ops"
+    git(tmp_path, "clone", "-q", "--origin", "upstream", str(upstream), str(ops))
+    assert git(ops, "remote").split() == ["upstream"]
+    (ops / ".dvc" / "config.local").write_text((dev.root / ".dvc/config.local").read_text())
+    cfg = (ops / "mlopskit.yaml").read_text().replace("serve:\n", "serve:\n  follow_seconds: 0.3\n")
+    (ops / "mlopskit.yaml").write_text(cfg)
+    server = start(
+        ops, "model#prod", "--follow", "--workers", "2", log_dir=tmp_path / "log", token=None
+    )
+    try:
+        assert server.json("GET", "/metadata")[1]["version"] == "v1.0.0"
+        dev.git("commit", "-q", "--allow-empty", "-m", "a second commit for v1.1.0")
+        dev.git("push", "-q", "upstream", "main")
+        registry.register(dev.project(), "model", version="v1.1.0", push=True)
+        registry.promote(dev.project(), "model", "v1.1.0", "prod", push=True)
+        wait_for(
+            lambda: "mlopskit_serve_model_swaps_total 2.0" in server.metrics(),
+            60,
+            "both workers swapping in v1.1.0",
+        )
+        for _ in range(6):  # whichever worker answers
+            meta = server.json("GET", "/metadata")[1]
+            assert (meta["version"], meta["commit"]) == ("v1.1.0", dev.head())
+        assert "mlopskit_serve_follow_failures_total 0.0" in server.metrics()
+    finally:
+        out = stop(server)
+    assert server.proc.returncode == 0, out
+    assert out.count("fetches the tags for all workers") == 1, out
+    assert out.count("follow: model v1.0.0 -> v1.1.0") == 2, out
+    assert "git fetch" not in out  # no fetch failed
 
 
 def test_dockerfile_passes_hadolint(project: Repo, tmp_path: Path) -> None:
