@@ -1024,7 +1024,7 @@ def read_not_pulled(
                 out[path] = None
         return str(name), out
 
-    _install_azure_probe()
+    _install_endpoint_probes()
     with open_repo(root) as repo:
         if rev is None:
             return read_all(repo)

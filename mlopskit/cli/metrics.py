@@ -36,6 +36,9 @@ def metrics_show(as_json: bool) -> None:
     if as_json:
         _json(res)
         return
+    if not res and shown.not_pulled:
+        click.echo("No metrics to show: the declared metrics files are not pulled (see above).")
+        return
     if not res:
         click.echo("No metrics: no stage in dvc.yaml declares a metrics file (stage add -M FILE).")
         return

@@ -165,6 +165,7 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
         "(pull it: mlopskit data pull reports/metrics.json)" in err
     )
     assert "accuracy" not in out
+    assert out == "No metrics to show: the declared metrics files are not pulled (see above).\n"
     # diff cannot diff it, and the gate fails naming it and the pull command.
     not_pulled = (
         "reports/metrics.json: declared but not pulled "
@@ -243,3 +244,52 @@ def test_no_remote_but_the_cache_has_it(trained: Repo) -> None:
     assert code == errors.USAGE and NO_REMOTE in err
     code, _, err = run_cli("data", "status", cwd=trained.root)
     assert code == errors.USAGE and NO_REMOTE in err
+
+
+def test_a_metrics_file_inside_an_unpulled_directory_output(
+    repo: Repo, origin: Path, tmp_path: Path
+) -> None:
+    """DVCLive's layout (a stage's whole folder is one output; `metrics:` names a file in
+    it), in a clone that pulled nothing: read from the remote as DVC reads it; with a remote
+    that lacks it, exit 0 naming the file and the pull command, never "no stage declares"
+    nor "run repro" (the lock records it)."""
+    repo.write(
+        "train.py",
+        "import json, os\nos.makedirs('results/train', exist_ok=True)\n"
+        "json.dump({'acc': 0.75, 'loss': 0.5}, open('results/train/metrics.json', 'w'))\n"
+        "open('results/train/log.txt', 'w').write('done')\n",
+    )
+    repo.write(
+        "dvc.yaml",
+        "metrics:\n- results/train/metrics.json\nstages:\n  train:\n"
+        "    cmd: python train.py\n    deps: [train.py]\n    outs: [results/train]\n",
+    )
+    dvc(repo.root, "repro", "-q")
+    dvc(repo.root, "push", "-q")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "train")
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", str(origin), "clone")
+    clone = tmp_path / "clone"
+    code, _, err = run_cli("remote", "add", "store", str(repo.remote), "--default", cwd=clone)
+    assert code == 0, err
+    theirs = json.loads(dvc(clone, "metrics", "show", "--json").stdout)
+    code, out, err = run_cli("metrics", "show", "--json", cwd=clone)
+    assert code == 0, err
+    assert json.loads(out) == {
+        "results/train/metrics.json": theirs[""]["data"]["results/train/metrics.json"]["data"]
+    }
+    assert json.loads(out)["results/train/metrics.json"] == {"acc": 0.75, "loss": 0.5}
+    assert not (clone / "results" / "train").exists()  # shown, not pulled
+
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    code, _, err = run_cli("remote", "add", "empty", str(empty), "--default", "--force", cwd=clone)
+    assert code == 0, err
+    assert dvc(clone, "metrics", "show", check=False).returncode == 0
+    code, out, err = run_cli("metrics", "show", cwd=clone)
+    assert code == 0, err
+    assert "results/train/metrics.json: declared but not" in err and "data pull" in err
+    assert "repro" not in err
+    assert out == "No metrics to show: the declared metrics files are not pulled (see above).\n"
