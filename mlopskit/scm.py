@@ -14,8 +14,14 @@ from .errors import GitError as GitError  # re-exported: scm.GitError stays impo
 from .errors import PreconditionError, RemoteError
 
 
-def git(root: Path, *args: str, check: bool = True, input: bytes | None = None) -> _proc.Result:
-    res = _proc.run(["git", *args], cwd=root, input=input)
+def git(
+    root: Path,
+    *args: str,
+    check: bool = True,
+    input: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> _proc.Result:
+    res = _proc.run(["git", *args], cwd=root, input=input, env=env)
     if check and res.returncode != 0:
         msg = res.err.splitlines()[-1] if res.err else f"exit {res.returncode}"
         raise GitError(f"git {args[0]} failed: {msg}")

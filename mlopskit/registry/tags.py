@@ -302,6 +302,35 @@ def _missing_in_remote(project: Project, md5: str, remote: str | None) -> list[s
 # --------------------------------------------------------------------------- tags
 
 
+def _after_last(root: Path, tag: str) -> dict[str, str] | None:
+    """GTO orders an artifact's events by their tags' creation time, in whole seconds, and
+    ties go whichever way its sort leaves them: a promote, unpromote and promote again
+    within one second read back as "no stage" (in ``gto show`` too). So an event tag is
+    dated one second after the artifact's newest tag when the clock has not moved past it
+    yet (at most a second ahead per event of a burst); otherwise git's own time."""
+    import os
+    import time
+
+    m = _gto.TAG_RE.match(tag)
+    if m is None or "GIT_COMMITTER_DATE" in os.environ:
+        return None
+    artifact = m["artifact"]
+    res = scm.git(
+        root,
+        "for-each-ref",
+        "--sort=-creatordate",
+        "--count=1",
+        "--format=%(creatordate:unix)",
+        f"refs/tags/{artifact}@*",
+        f"refs/tags/{artifact}#*",
+        check=False,
+    )
+    newest = res.out.strip()
+    if not newest.isdigit() or int(time.time()) > int(newest):
+        return None
+    return {"GIT_COMMITTER_DATE": f"@{int(newest) + 1} +0000"}
+
+
 def _create_tag(root: Path, name: str, commit: str, message: str, *, sign: bool = False) -> None:
     import uuid
 
@@ -309,7 +338,9 @@ def _create_tag(root: Path, name: str, commit: str, message: str, *, sign: bool 
     # same version in the same second must not produce identical tags that both "win".
     body = f"{message}\n\nmlopskit-event: {uuid.uuid4()}"
     how = ["-c", "gpg.format=ssh", "tag", "-s"] if sign else ["tag", "-a"]
-    res = scm.git(root, *how, "-m", body, "--", name, commit, check=False)
+    res = scm.git(
+        root, *how, "-m", body, "--", name, commit, check=False, env=_after_last(root, name)
+    )
     if res.returncode != 0 and sign and "already exists" not in res.err:
         raise UsageError(
             f"git could not sign the tag '{name}': {res.err.strip().splitlines()[-1:]}",

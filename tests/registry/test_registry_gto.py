@@ -189,6 +189,29 @@ def test_same_second_events(tmp_path: Path) -> None:
     assert_equal_to_gto(h.root)
 
 
+def test_a_burst_of_mlopskit_events_reads_back_in_the_order_made(tmp_path: Path) -> None:
+    """promote, unpromote and promote again within one second: GTO orders by the tags'
+    creation second, so with git's own time the unassignment and the new assignment tie and
+    `gto show` said "no stage". mlopskit dates each event after the artifact's newest tag:
+    gto and mlopskit both see prod at v1.0.0, and the next unpromote finds it."""
+    h = new_history(tmp_path)
+    (h.root / "mlopskit.yaml").write_text("project:\n  name: t\n")
+    h.tag("m@v1.0.0", h.commits[0], when=int(time.time()))
+    for args in (["promote", "m", "v1.0.0"], ["unpromote", "m"], ["promote", "m", "v1.0.0"]):
+        code, out, err = run_cli("model", *args, "--stage", "prod", cwd=h.root)
+        assert code == 0, err
+    stamps = [
+        int(git(h.root, "for-each-ref", "--format=%(creatordate:unix)", f"refs/tags/{t}"))
+        for t in ("m@v1.0.0", "m#prod#1", "m#prod!#2", "m#prod#3")
+    ]
+    assert stamps == sorted(set(stamps)), stamps  # strictly increasing
+    assert gto_json(h.root, "show")["m"]["stage"]["prod"] == "v1.0.0"  # type: ignore[index]
+    assert_equal_to_gto(h.root)
+    code, out, err = run_cli("model", "unpromote", "m", "--stage", "prod", cwd=h.root)
+    assert code == 0 and "m@v1.0.0 left prod (m#prod!#4)" in out, err
+    assert_equal_to_gto(h.root)
+
+
 def test_tags_written_by_gto_itself(tmp_path: Path) -> None:
     h = new_history(tmp_path)
     c = h.commits
