@@ -639,17 +639,25 @@ def _s3_endpoint(fs: Any, client: Any) -> str | None:
     return str(url) if url else None
 
 
+def _http_endpoint(fs: Any, client: Any) -> str | None:
+    # The remote's own URL (HTTP(S) and WebDAV remotes): aiohttp gives up on an
+    # unresolvable host with "does not exist", which DVC reports as missing files.
+    url = fs.__dict__.get("_mlopskit_endpoint")
+    return str(url) if url else None
+
+
 # The DVC file systems whose first use is checked: module, class, label, endpoint.
 _PROBED = (
     ("dvc_azure", "AzureFileSystem", "Azure", _azure_endpoint),
     ("dvc_s3", "S3FileSystem", "S3", _s3_endpoint),
+    ("dvc_http", "HTTPFileSystem", "HTTP", _http_endpoint),
 )
 
 
 def _install_endpoint_probes() -> None:
-    """Before DVC's first request to an Azure remote, or an S3 remote with an explicit
-    ``endpointurl``, check that its endpoint takes a TCP connection, a few times, and
-    fail at once (exit 4) when it does not.
+    """Before DVC's first request to an Azure remote, an S3 remote with an explicit
+    ``endpointurl`` or an HTTP(S) remote, check that its endpoint takes a TCP connection,
+    a few times, and fail at once (exit 4) when it does not.
 
     Needed because the Azure SDK retries a refused connection with its own backoff
     (``ExponentialRetry``: 15 s, 18 s, 24 s per request) and neither DVC nor adlfs lets
@@ -657,9 +665,11 @@ def _install_endpoint_probes() -> None:
     are accepted by DVC's schema and dropped), and adlfs builds the service client
     without any of its own arguments (adlfs#502). A push of one file to a stopped
     Azurite took 251 s to fail. botocore retries too: with its default settings a push
-    to a stopped local S3 server took 29 s to fail, ``gc --cloud`` 43 s. Checked against
-    dvc-azure 3.1.1, adlfs 2026.8 and dvc-s3 3.3.0 (tests/data/test_azure.py and
-    tests/data/test_s3.py).
+    to a stopped local S3 server took 29 s to fail, ``gc --cloud`` 43 s. An HTTP remote
+    that cannot be reached reads as "missing" in DVC (``dvc status -c``, ``dvc pull``:
+    "Is your cache up to date?"). Checked against dvc-azure 3.1.1, adlfs 2026.8,
+    dvc-s3 3.3.0 and dvc-http 2.32.0 (tests/data/test_azure.py, tests/data/test_s3.py,
+    tests/registry/test_registry.py).
 
     Hooks, installed once: ``DataCloud.get_remote`` marks such a remote's DVC file
     system with the remote's name and URL (no connection is made there: DVC calls it
@@ -689,8 +699,10 @@ def _install_endpoint_probes() -> None:
         rem = real_get_remote(self, name, command)
         for fs_cls, label in classes:
             if isinstance(rem.fs, fs_cls):
-                where = f"{label} remote '{rem.name}' ({rem.fs.protocol}://{rem.path})"
-                rem.fs.__dict__["_mlopskit_remote"] = where
+                path = str(rem.path)
+                url = path if "://" in path else f"{rem.fs.protocol}://{path}"
+                rem.fs.__dict__["_mlopskit_remote"] = f"{label} remote '{rem.name}' ({redact(url)})"
+                rem.fs.__dict__["_mlopskit_endpoint"] = url
         return rem
 
     get_remote._mlopskit = True  # type: ignore[attr-defined]
@@ -1615,6 +1627,39 @@ def parse_file(path: str, text: str) -> Any:
         return parser(text, path)
     except DvcException as exc:
         raise UsageError(f"{path}: {_pretty(exc)}") from None
+
+
+def fetch_object(
+    root: Path, md5: str, path: str, dest: Path, *, remote: str | None, command: str
+) -> None:
+    """Copy the DVC object ``md5`` (the file ``path`` at some revision) into ``dest``: from
+    the local cache, else from ``remote`` (default: the project's default remote). No
+    remote: exit 2 with the fix; a remote that cannot be reached: exit 4 (the endpoint
+    probe); a remote that answers without it: exit 3. ``dest`` is not verified here."""
+    import shutil
+
+    base = cache_dir(root)
+    for cached in (base / "files" / "md5" / md5[:2] / md5[2:], base / md5[:2] / md5[2:]):
+        if cached.is_file():  # DVC 3's layout, then DVC 2's
+            shutil.copyfile(cached, dest)
+            return
+    with open_repo(root) as repo, translated():
+        name = remote or repo.config.get("core", {}).get("remote")
+        if not name:
+            raise UsageError(
+                f"{path} ({md5}) is not in the local DVC cache, and no DVC remote is "
+                "configured in this clone (a default remote set in .dvc/config.local is "
+                "not part of a clone)",
+                "add one: 'mlopskit remote add NAME URL --default' (or 'dvc remote add -d "
+                "NAME URL'), or pass --remote NAME",
+            )
+        odb = repo.cloud.get_remote_odb(name, command)
+        if not odb.exists(md5):
+            raise PreconditionError(
+                f"{path} ({md5}) is in neither the local DVC cache nor the DVC remote '{name}'",
+                "push it from a clone that has it: 'mlopskit data push'",
+            )
+        odb.fs.get_file(odb.oid_to_path(md5), str(dest))
 
 
 def cache_dir(root: Path) -> Path:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import revfile, scm
-from ..errors import PreconditionError, UsageError
+from .. import _dvc, scm
+from ..errors import UsageError
 from ..project import Project
 from .tags import declared, locate, resolve, state
 
@@ -188,7 +188,7 @@ def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None
             assert blob is not None  # locate found it
             tmp.write_bytes(blob)
         else:
-            _fetch_dvc_object(root, md5, path, tmp, remote)
+            _dvc.fetch_object(root, md5, path, tmp, remote=remote, command="model get")
         digest = hashlib.md5()
         with tmp.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -203,28 +203,6 @@ def get(project: Project, spec: str, out_dir: Path, *, remote: str | None = None
     finally:
         tmp.unlink(missing_ok=True)
     return Fetched(art.name, version, target, md5)
-
-
-def _fetch_dvc_object(root: Path, md5: str, path: str, dest: Path, remote: str | None) -> None:
-    from .. import _dvc
-
-    cached = revfile.cache_path(root, md5)
-    if cached.is_file():
-        dest.write_bytes(cached.read_bytes())
-        return
-    with _dvc.open_repo(root) as repo, _dvc.translated():
-        if remote is None and not repo.config.get("core", {}).get("remote"):
-            raise UsageError(
-                f"{path} ({md5}) is not in the local DVC cache, and no DVC remote is "
-                "configured in this clone (a default remote set in .dvc/config.local is "
-                "not part of a clone)",
-                "add one: 'mlopskit remote add NAME URL --default' (or 'dvc remote add -d "
-                "NAME URL'), or pass --remote NAME",
-            )
-        odb = repo.cloud.get_remote_odb(remote, "model get")
-        if not odb.exists(md5):
-            raise PreconditionError(f"{path} ({md5}) is in neither the cache nor the remote")
-        odb.fs.get_file(odb.oid_to_path(md5), str(dest))
 
 
 def describe_tag(root: Path, tag: str) -> dict[str, str]:

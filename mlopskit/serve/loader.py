@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import revfile, scm
-from ..errors import IntegrityError, PreconditionError, UsageError
+from ..errors import IntegrityError, UsageError
 from ..project import Project
 from ..quality.schema import Column, Schema
 from ..registry import tags as registry
@@ -120,22 +121,14 @@ def fetch(project: Project, tgt: Target, *, remote: str | None = None) -> tuple[
 
 
 def _dvc_bytes(project: Project, md5: str, path: str, remote: str | None) -> bytes:
-    cached = revfile.cache_path(project.root, md5)
-    if cached.is_file():
-        return cached.read_bytes()
+    import tempfile
+
     from .. import _dvc
 
-    with _dvc.open_repo(project.root) as repo, _dvc.translated():
-        if remote is None and not repo.config.get("core", {}).get("remote"):
-            raise UsageError(
-                f"{path} ({md5}) is not in the local DVC cache, and no DVC remote is configured",
-                "add one: 'mlopskit remote add NAME URL --default', or pass --remote NAME",
-            )
-        odb = repo.cloud.get_remote_odb(remote, "serve")
-        if not odb.exists(md5):
-            raise PreconditionError(f"{path} ({md5}) is in neither the cache nor the remote")
-        with odb.fs.open(odb.oid_to_path(md5), "rb") as fh:
-            return bytes(fh.read())
+    with tempfile.TemporaryDirectory(prefix="mlopskit-serve-") as tmp:
+        dest = Path(tmp) / "model"
+        _dvc.fetch_object(project.root, md5, path, dest, remote=remote, command="serve")
+        return dest.read_bytes()
 
 
 def contract(project: Project, commit: str, model: Any) -> tuple[str, Schema, tuple[Column, ...]]:

@@ -496,6 +496,55 @@ def test_get_in_a_clone_without_a_dvc_remote(trained: Repo, tmp_path: Path) -> N
     assert not (tmp_path / "o" / "model.skops").exists()
 
 
+def test_get_over_an_http_remote_and_when_it_cannot_be_reached(
+    trained: Repo, tmp_path: Path
+) -> None:
+    """A DVC remote served over HTTP (a real server on 127.0.0.1 serving the remote's
+    folder): `model get` fetches and verifies from it. Once nothing answers there, exit 4
+    naming the remote and the endpoint, where DVC itself calls the object missing ("Is
+    your cache up to date?"); not exit 3 "in neither the cache nor the remote"."""
+    import functools
+    import hashlib
+    import http.server
+    import socket
+    import threading
+
+    registry.register(trained.project(), "model", version="v1.0.0")
+    md5 = revfile.lock_md5s(trained.root, trained.head())["models/model.skops"]
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(trained.remote))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    clone = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(trained.root), str(clone))
+    url = f"http://127.0.0.1:{port}/"
+    code, _, err = run_cli("remote", "add", "web", url, "--default", cwd=clone)
+    assert code == 0, err
+    try:
+        code, out, err = run_cli(
+            "model", "get", "model@v1.0.0", "-o", str(tmp_path / "a"), cwd=clone
+        )
+        assert code == 0, err
+        assert hashlib.md5((tmp_path / "a" / "model.skops").read_bytes()).hexdigest() == md5
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Nothing listens there now (the port stays free: bound and not listened on).
+    with socket.socket() as hold:
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hold.bind(("127.0.0.1", port))
+        assert dvc(clone, "pull", "models/model.skops", check=False).returncode == 1
+        code, _, err = run_cli("model", "get", "model@v1.0.0", "-o", str(tmp_path / "b"), cwd=clone)
+    assert code == errors.REMOTE, err
+    assert err.startswith(
+        f"error: HTTP remote 'web' ({url}): nothing answers at 127.0.0.1:{port} "
+        "(connection refused, 3 tries)"
+    ), err
+    assert len(err.splitlines()) == 1 and "neither" not in err
+    assert not (tmp_path / "b" / "model.skops").exists()
+
+
 def test_git_tracked_model_registers_and_fetches(trained: Repo, tmp_path: Path) -> None:
     import hashlib
 
