@@ -444,10 +444,10 @@ def build(root: Path, raw: list[RawTag] | None = None) -> dict[str, GArtifact]:
 
 
 def _artifacts_yaml(root: Path, rev: str) -> list[str]:
-    from . import revfile
+    from . import at_revision
 
     try:
-        doc: Any = revfile.load_structured(root, rev, "artifacts.yaml")
+        doc: Any = at_revision.load_structured(root, rev, "artifacts.yaml")
     except Exception:  # a corrupt artifacts.yaml: GTO warns and ignores it
         return []
     return [str(k) for k in doc] if isinstance(doc, dict) else []

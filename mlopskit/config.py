@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import flat, yamlio
+from . import dotted, yamlio
 from .errors import UsageError
 
 FILENAME = "mlopskit.yaml"
@@ -264,7 +264,7 @@ def parse(data: Any) -> Config:
         monitor=_parse_monitor(top.get("monitor")),
         registry=_parse_registry(top.get("registry")),
         ci=_parse_ci(top.get("ci")),
-        gates=tuple(flat.plain(g) for g in gates),
+        gates=tuple(dotted.plain(g) for g in gates),
         name=name,
         metrics=MetricsConfig(directions=directions),
         git=GitConfig(max_file_mb=float(max_mb), main_branch=main_branch),

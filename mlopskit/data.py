@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from . import _dvc, journal, lock, names, paths, scm
+from . import _dvc, journal, names, paths, project_lock, scm
 from .errors import MlopskitError, OperationFailed, RemoteError, UsageError
 from .formatting import first
 from .project import Project
@@ -78,7 +78,7 @@ def add(
     max_mb = project.config.git.max_file_mb
     files = sorted({f for t in rels for f in _pointer_files(t)})
     msg = message or f"data: version {', '.join(rels)}"
-    with lock.held(project.tmp_dir, wait=wait):
+    with project_lock.held(project.tmp_dir, wait=wait):
         txn = journal.begin(
             root, project.tmp_dir, op="data add", message=msg, targets=rels, files=files
         )
@@ -222,7 +222,7 @@ def push(
     """Upload what the targets (default: the whole workspace) need, and with ``revs``
     what those commits point at too (DVC's ``push(revs=...)``); missing cache fails."""
     rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
-    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
+    with project_lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
 
         def run() -> int:
@@ -301,7 +301,7 @@ def pull(
 ) -> TransferResult:
     """Download and check out what the targets need."""
     rels = [paths.inside(project.root, t, cwd=project.cwd, must_exist=False) for t in targets]
-    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
+    with project_lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(project.root) as repo:
         name = remote or repo.config["core"].get("remote")
         check_can_pull(repo, project.root, name, rels)
 
@@ -486,7 +486,7 @@ def recover(project: Project, *, wait: bool = False) -> RecoverResult:
     names (md5 verified); then the commit is completed when the pointers are whole and
     match the data, or every journaled file is put back as it was."""
     root = project.root
-    with lock.held(project.tmp_dir, wait=wait, journal_ok=True):
+    with project_lock.held(project.tmp_dir, wait=wait, journal_ok=True):
         txn = journal.load(root, project.tmp_dir)
         if txn is None:
             return RecoverResult(op=None, action="none", files=[])

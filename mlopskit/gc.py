@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _dvc, _gto, lock, scm
+from . import _dvc, _gto, project_lock, scm
 from .data import retry_transfer
 from .errors import PreconditionError, UsageError
 from .project import Project
@@ -203,7 +203,7 @@ def gc(
     for path in projects:
         other = _other_project(path)
         others.append((other, [k.commit for k in revisions(other, commits=commits)]))
-    with lock.held(project.tmp_dir, wait=wait):
+    with project_lock.held(project.tmp_dir, wait=wait):
         try:
             swept = retry_transfer(
                 lambda: _dvc.gc(

@@ -322,13 +322,13 @@ def refuse_pending(tmp_dir: Path) -> None:
 def require_none(tmp_dir: Path, *, wait: bool = False) -> None:
     """Refuse (exit 3) while a journal exists. If its operation is still running (it holds
     the project lock) and ``wait`` is set, go on: the caller waits for the lock, and
-    :func:`mlopskit.lock.held` checks the journal again once it has it."""
+    :func:`mlopskit.project_lock.held` checks the journal again once it has it."""
     j = pending(tmp_dir)
     if j is None:
         return
-    from . import lock
+    from . import project_lock
 
-    who = lock.holder(tmp_dir)
+    who = project_lock.holder(tmp_dir)
     if who is None:
         refuse_pending(tmp_dir)
         return  # the journal went away in between

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import dvcfiles, flat, revfile, scm
+from . import at_revision, dotted, dvcfiles, scm
 from .errors import OperationFailed, UsageError
 from .project import Project
 
@@ -76,7 +76,7 @@ def _parse(raw: bytes, path: str, where: str) -> Any:
 def _values(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise OperationFailed(f"metrics file {where}: expected a mapping of metric names to values")
-    return flat.flatten(dvcfiles.metric_values(data))
+    return dotted.flatten(dvcfiles.metric_values(data))
 
 
 def read(root: Path, rev: str | None = None, *, required: bool = True) -> dict[str, dict[str, Any]]:
@@ -86,7 +86,7 @@ def read(root: Path, rev: str | None = None, *, required: bool = True) -> dict[s
 
 
 def show(project: Project, *, rev: str | None = None) -> dict[str, dict[str, Any]]:
-    sha = revfile.resolve_rev(project.root, rev) if rev else None
+    sha = at_revision.resolve_rev(project.root, rev) if rev else None
     return read(project.root, sha)
 
 
@@ -216,7 +216,7 @@ def compare(
         for key in dict.fromkeys([*new, *old]):
             a, b = old.get(key), new.get(key)
             direction = directions.direction(key)
-            na, nb = flat.number(a), flat.number(b)
+            na, nb = dotted.number(a), dotted.number(b)
             if key not in old:
                 status = "added"
             elif key not in new:
@@ -238,8 +238,8 @@ def diff(
 ) -> list[MetricChange]:
     """Metrics at ``base`` vs ``head`` (default: the workspace); a missing base is 'added'."""
     root = project.root
-    base_sha = revfile.resolve_rev(root, base)
-    head_sha = revfile.resolve_rev(root, head) if head else None
+    base_sha = at_revision.resolve_rev(root, base)
+    head_sha = at_revision.resolve_rev(root, head) if head else None
     # Both sides read as `dvc metrics diff` reads them: a cached file not pulled comes
     # from the cache, else the remote (a fresh clone's `repro --pull` pulls only HEAD's).
     head_read = reach(root, head_sha)

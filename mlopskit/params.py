@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import dvcfiles, flat, lock, names, revfile, yamlio
+from . import at_revision, dotted, dvcfiles, names, project_lock, yamlio
 from .errors import UsageError
 from .journal import barrier
 from .project import Project
@@ -36,10 +36,10 @@ def read_state(reader: dvcfiles.Reader, rev: str | None) -> dict[str, Any]:
                 raise UsageError(
                     f"{path}: top level must be a mapping of params, not a list or value"
                 )
-            for key, value in flat.flatten(dvcfiles.select(data, keys)).items():
+            for key, value in dotted.flatten(dvcfiles.select(data, keys)).items():
                 out[_label(path, key)] = value
     for file, values in state.tracked_vars.items():
-        for key, value in flat.flatten(values).items():
+        for key, value in dotted.flatten(values).items():
             out.setdefault(_label(file, key), value)
     return out
 
@@ -169,7 +169,7 @@ def set_params(
         by_file.setdefault(file, []).append((key, value))
     # Read, change and write under the lock: a waiting `params set` sees what the
     # holder wrote instead of overwriting it with what it read before.
-    with lock.held(project.tmp_dir, wait=wait):
+    with project_lock.held(project.tmp_dir, wait=wait):
         changed: dict[str, tuple[Any, Any]] = {}
         loaded: dict[str, Any] = {}
         known = list(read(root))
@@ -186,9 +186,9 @@ def set_params(
                 old = _walk_set(
                     data, key.split("."), value, allow_new=allow_new, label=label, known=known
                 )
-                if old is MISSING or flat.plain(old) != flat.plain(value):
-                    before = None if old is MISSING else flat.plain(old)
-                    changed[label] = (before, flat.plain(value))
+                if old is MISSING or dotted.plain(old) != dotted.plain(value):
+                    before = None if old is MISSING else dotted.plain(old)
+                    changed[label] = (before, dotted.plain(value))
             loaded[file] = data
         for file, data in loaded.items():
             yamlio.dump(root / file, data)
@@ -206,8 +206,8 @@ class ParamChange:
 def diff(project: Project, *, base: str = "HEAD", head: str | None = None) -> list[ParamChange]:
     """Params that differ between ``base`` and ``head`` (default: the workspace)."""
     root = project.root
-    base_sha = revfile.resolve_rev(root, base)
-    head_sha = revfile.resolve_rev(root, head) if head else None
+    base_sha = at_revision.resolve_rev(root, base)
+    head_sha = at_revision.resolve_rev(root, head) if head else None
     old = read(root, base_sha)
     new = read(root, head_sha)
     out: list[ParamChange] = []

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ..errors import INTERNAL, INTERRUPTED, USAGE, MlopskitError
-from ..lock import LockedError
+from ..project_lock import LockedError
 from . import (  # noqa: F401
     ci,
     data,

@@ -200,9 +200,9 @@ def data_validate(
 @click.argument("targets", nargs=-1)
 def data_update(targets: tuple[str, ...]) -> None:
     """Re-import `dvc import-url` sources that changed upstream (dvc update)."""
-    from .. import sources
+    from .. import imported
 
-    changed = sources.update(_project(), list(targets) or None)
+    changed = imported.update(_project(), list(targets) or None)
     if changed:
         _ok(f"Updated {', '.join(changed)}: commit the pointers ('mlopskit commit') to keep them")
     else:
@@ -214,10 +214,10 @@ def data_update(targets: tuple[str, ...]) -> None:
 @click.option("--github-output", is_flag=True, help="Write updates=true|false to $GITHUB_OUTPUT.")
 def data_check_updates(as_json: bool, github_output: bool) -> None:
     """Which imported sources (dvc import-url) changed upstream, without downloading them."""
-    from .. import sources
+    from .. import imported
     from ..formatting import text_table
 
-    res = sources.check_updates(_project())
+    res = imported.check_updates(_project())
     if as_json:
         _json(res)
     elif not res:

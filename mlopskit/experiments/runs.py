@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _dvc, flat, lock, params, revfile, scm
+from .. import _dvc, at_revision, dotted, params, project_lock, scm
 from ..errors import OperationFailed, PreconditionError, UsageError
 from ..journal import barrier
 from ..project import Project
@@ -187,11 +187,11 @@ def run(
     keys = [a.split("=", 1)[0] for a in assignments if "=" in a]
     if len(keys) != len(assignments):
         raise UsageError("-S takes KEY=VALUE")
-    revfile.check_workspace(project.root)
+    at_revision.check_workspace(project.root)
     check_keys(project, keys, allow_new=allow_new)
     start = time.monotonic()
     with (
-        lock.held(project.tmp_dir, wait=wait),
+        project_lock.held(project.tmp_dir, wait=wait),
         _dvc.open_repo(project.root) as repo,
         _dvc.translated(),
     ):
@@ -294,7 +294,7 @@ def _flatten_files(data: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for file, body in (data or {}).items():
         values = (body or {}).get("data") if isinstance(body, dict) else None
-        for k, v in flat.flatten(values or {}).items():
+        for k, v in dotted.flatten(values or {}).items():
             out[k if file in ("params.yaml",) or len(data) == 1 else f"{file}:{k}"] = v
     return out
 
@@ -378,7 +378,7 @@ def show(
             )
 
         def key(r: ExpRow) -> tuple[int, float]:
-            v = flat.number(r.metrics.get(sort_by))
+            v = dotted.number(r.metrics.get(sort_by))
             if v is None:
                 return (1, 0.0)
             return (0, -v if direction == "higher" else v)
@@ -403,7 +403,7 @@ def promote(
     """Bring experiment NAME's params, lock and outputs into the workspace (and one commit),
     or into a new BRANCH whose tip is the experiment's commit, ready for a pull request.
     The project lock is held throughout: the workspace is never left half-applied."""
-    with lock.held(project.tmp_dir, wait=wait):
+    with project_lock.held(project.tmp_dir, wait=wait):
         return _promote(project, name, branch=branch)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import _dvc, journal, lock, paths, scm
+from .. import _dvc, journal, paths, project_lock, scm
 from ..errors import PreconditionError, RemoteError, UsageError
 from ..formatting import first
 from ..project import Project
@@ -186,7 +186,7 @@ def repro(
     set`` (or any other mlopskit command) cannot get between training, pushing the data
     and committing, so the commit never pairs new params with an old dvc.lock.
     """
-    with lock.held(project.tmp_dir, wait=wait):
+    with project_lock.held(project.tmp_dir, wait=wait):
         return _repro(
             project,
             targets,
@@ -340,7 +340,7 @@ def commit_state(
     ``pull_request``, the commit goes to a new branch and a pull request is opened.
     The project lock is held from the first read to the last ref update.
     """
-    with lock.held(project.tmp_dir, wait=wait):
+    with project_lock.held(project.tmp_dir, wait=wait):
         return _commit_state(
             project,
             targets,

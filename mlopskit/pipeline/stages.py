@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import _dvc, dvcfiles, flat, lock, names, params, paths, yamlio
+from .. import _dvc, dotted, dvcfiles, names, params, paths, project_lock, yamlio
 from ..errors import OperationFailed, UsageError
 from ..journal import barrier
 from ..project import Project
@@ -48,7 +48,7 @@ def check_stage_params(
                     f"stage '{name}': params file {file} not found",
                     f"create it with '{_params_hint(file, first)}'",
                 )
-            leaves = flat.flatten(data)
+            leaves = dotted.flatten(data)
             known = set(leaves)
             for leaf in leaves:
                 parts = leaf.split(".")
@@ -96,7 +96,11 @@ def stage_add(
     groups = _dvc.parse_params(params_)
     check_stage_params(root, name, groups)
     path = root / "dvc.yaml"
-    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo, _dvc.translated():
+    with (
+        project_lock.held(project.tmp_dir, wait=wait),
+        _dvc.open_repo(root) as repo,
+        _dvc.translated(),
+    ):
         text, doc = _load_doc(path)
         with _dvc.repo_lock(repo):
             stage = repo.stage.create(
@@ -270,7 +274,11 @@ def stage_remove(project: Project, name: str, *, wait: bool = False) -> RemoveRe
     path = root / "dvc.yaml"
     if not path.exists():
         raise UsageError(f"dvc.yaml: not found, so there is no stage '{name}'")
-    with lock.held(project.tmp_dir, wait=wait), _dvc.open_repo(root) as repo, _dvc.translated():
+    with (
+        project_lock.held(project.tmp_dir, wait=wait),
+        _dvc.open_repo(root) as repo,
+        _dvc.translated(),
+    ):
         text, doc = _load_doc(path)
         names = _stage_names(doc)
         if name not in names:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _gto, names, revfile, scm
+from .. import _gto, at_revision, names, scm
 from ..errors import MlopskitError, PreconditionError, RemoteError, UsageError
 from ..journal import barrier
 from ..project import Project
@@ -196,7 +196,7 @@ def _dir_entry(root: Path, dir_md5: str, rel: str) -> str | None:
     import json
 
     raw: str | None = None
-    cached = revfile.cache_path(root, dir_md5)
+    cached = at_revision.cache_path(root, dir_md5)
     if cached.is_file():
         raw = cached.read_text()
     else:
@@ -285,7 +285,7 @@ def _missing_in_remote(project: Project, md5: str, remote: str | None) -> list[s
                 import json
 
                 raw = None
-                cached = revfile.cache_path(project.root, md5)
+                cached = at_revision.cache_path(project.root, md5)
                 if cached.is_file():
                     raw = cached.read_text()
                 elif odb.exists(md5):
@@ -398,7 +398,7 @@ def register(
     check_remote: bool = True,
 ) -> Registered:
     root = project.root
-    commit = revfile.resolve_rev(root, rev)
+    commit = at_revision.resolve_rev(root, rev)
     arts = state(root)
     decl = declared(root, commit)
     names.check_artifact_name(root, name, known=[*arts, *decl])
@@ -604,7 +604,7 @@ def deprecate(project: Project, name: str, *, push: bool = False) -> str:
     if art.deprecated:
         raise PreconditionError(f"'{name}' is already deprecated")
     latest = art.latest
-    commit = art.versions[latest].commit if latest else revfile.resolve_rev(root, "HEAD")
+    commit = art.versions[latest].commit if latest else at_revision.resolve_rev(root, "HEAD")
     tag = f"{names.tag_name(name)}@deprecated"
     _create_tag(root, tag, commit, f"Deprecating artifact {name}")
     if push:

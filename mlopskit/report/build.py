@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _dvc, dvcfiles, metrics, params, revfile, scm
+from .. import _dvc, at_revision, dvcfiles, metrics, params, scm
 from ..errors import MlopskitError, UsageError
 from ..project import Project
 from . import charts, datadiff, gate
@@ -168,7 +168,7 @@ def _render_plot(
     root: Path, d: dict[str, Any], rev: str | None, label: str, worker: charts.PngWorker
 ) -> bytes | None:
     file = str(d["file"])
-    raw = revfile.read_bytes(root, rev, file)
+    raw = at_revision.read_bytes(root, rev, file)
     if raw is None:
         return None
     if file.lower().endswith((".png", ".jpg", ".jpeg", ".svg", ".gif")):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import revfile, scm
+from .. import at_revision, scm
 
 TABULAR = (".csv", ".tsv", ".parquet")
 
@@ -77,7 +77,7 @@ def tracked_at(root: Path, rev: str | None) -> dict[str, Tracked]:
 def _frame(root: Path, path: str, md5: str, rev: str | None) -> Any:
     import pandas as pd
 
-    f = revfile.cache_path(root, md5)
+    f = at_revision.cache_path(root, md5)
     if not f.is_file() and rev is None and (root / path).is_file():
         f = root / path
     if not f.is_file():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import flat, lock, metrics, revfile, scm
+from .. import at_revision, dotted, metrics, project_lock, scm
 from ..errors import UsageError
 from ..project import Project
 from ..rules import Rule, parse_rule
@@ -89,7 +89,7 @@ def evaluate(
     out: list[Outcome] = []
     for rule in rules:
         found, raw = _lookup(head, rule.metric)
-        value = flat.number(raw)
+        value = dotted.number(raw)
         base_raw = None
         if not found:
             reason = "metric is missing"
@@ -117,7 +117,7 @@ def evaluate(
             out.append(Outcome(rule.text, rule.metric, ok, value, None, reason))
             continue
         bfound, base_raw = _lookup(base or {}, rule.metric)
-        base_value = flat.number(base_raw)
+        base_value = dotted.number(base_raw)
         if not bfound or base_value is None:
             why = (
                 f"no value at the base {base_name}"
@@ -303,7 +303,7 @@ def check(
     base_name = None
     if any(r.needs_base for r in parsed):
         base_name = base or default_base(project)
-        sha = revfile.resolve_rev(root, base_name)
+        sha = at_revision.resolve_rev(root, base_name)
         base_values = metrics.reach(root, sha, need_remote=False).values
     return evaluate(parsed, head.values, base_values, base_name, unreachable=head.notes())
 
@@ -338,10 +338,10 @@ def _load_config_doc(project: Project) -> tuple[Path, str | None, Any]:
 def _write_config_doc(
     project: Project, path: Path, text: str | None, doc: Any, *, commit: bool, message: str
 ) -> str | None:
-    from .. import config, lock, yamlio
+    from .. import config, project_lock, yamlio
 
     config.parse(doc)
-    with lock.held(project.tmp_dir):
+    with project_lock.held(project.tmp_dir):
         yamlio.dump(path, doc, like=text)
         if not commit:
             return None
@@ -402,7 +402,7 @@ def add_rules(
                     f"gate rule '{r.text}': no metric '{r.metric}' in the metrics files",
                     f"{hint}pass --force to add it anyway",
                 )
-    with lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
+    with project_lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
         return _add(project, parsed, commit=commit)
 
 
@@ -432,14 +432,14 @@ def _add(project: Project, parsed: list[Rule], *, commit: bool) -> GateEdit:
         sha = _write_config_doc(
             project, path, text, doc, commit=commit, message="gate: add " + "; ".join(added)
         )
-    return GateEdit(added, [str(g) for g in flat.plain(gates)], notes, sha)
+    return GateEdit(added, [str(g) for g in dotted.plain(gates)], notes, sha)
 
 
 def remove_rules(
     project: Project, rules: list[str], *, commit: bool = False, wait: bool = False
 ) -> GateEdit:
     """Remove rules from ``gates:`` in mlopskit.yaml; an unknown rule is exit 2."""
-    with lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
+    with project_lock.held(project.tmp_dir, wait=wait):  # read, change and write as one
         return _remove(project, rules, commit=commit)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import dvcfiles, flat, scm
+from .. import dotted, dvcfiles, scm
 from ..errors import MlopskitError, UsageError
 from ..project import Project
 
@@ -90,7 +90,7 @@ def plot(rows: list[HistoryRow], out: Path) -> None:
     series: dict[str, list[float | None]] = {}
     ordered = list(reversed(rows))
     for name in metric_names:
-        values = [flat.number(r.metrics.get(name)) for r in ordered]
+        values = [dotted.number(r.metrics.get(name)) for r in ordered]
         if any(v is not None for v in values):
             series[name] = values
     labels = [r.commit[:7] for r in ordered]

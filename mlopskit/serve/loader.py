@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import revfile, scm
+from .. import at_revision, scm
 from ..errors import IntegrityError, UsageError
 from ..project import Project
 from ..quality.schema import Column, Schema
@@ -137,7 +137,7 @@ def contract(project: Project, commit: str, model: Any) -> tuple[str, Schema, tu
     from ..quality.schema import from_data
 
     rel = project.config.serve.schema
-    data = revfile.load_structured(project.root, commit, rel)
+    data = at_revision.load_structured(project.root, commit, rel)
     if data is None:
         raise UsageError(
             f"{rel}: not in the repository at {commit[:8]}; requests are checked against it",

@@ -746,7 +746,7 @@ def stopped_stubborn(
     Checks the order of events: the stage gets SIGTERM while mlopskit waits for it, then
     it is gone, then mlopskit exits 130 with the lock released. Returns when the stage got
     SIGTERM and when it last ran, on the stage's own clock."""
-    from mlopskit import lock
+    from mlopskit import project_lock
 
     try:
         proc.send_signal(signal.SIGINT if again else signal.SIGTERM)
@@ -762,7 +762,7 @@ def stopped_stubborn(
             proc.communicate()
     assert proc.returncode == errors.INTERRUPTED, err
     assert not alive(pid)  # it never ends by itself: it was killed before mlopskit exited
-    assert lock.holder(repo.project().tmp_dir) is None
+    assert project_lock.holder(repo.project().tmp_dir) is None
     assert not (repo.root / "dvc.lock").exists()
     last = stamp(repo.root / "beat")
     assert last is not None

@@ -35,9 +35,9 @@ HOLDER = textwrap.dedent(
     """
     import select, sys
     from pathlib import Path
-    from mlopskit import lock
+    from mlopskit import project_lock
 
-    with lock.held(Path(".dvc/tmp/mlopskit")):
+    with project_lock.held(Path(".dvc/tmp/mlopskit")):
         print("held", flush=True)
         select.select([sys.stdin], [], [], 120)
     print("released", flush=True)
@@ -276,11 +276,11 @@ def cli_command(command: str) -> click.Command:
 def test_lock_message_names_wait_only_where_it_exists(repo: Repo) -> None:
     """A command without --wait (a throwaway one, registered for the test) and the
     library get "wait for it to finish" only; a command with it also "or pass --wait"."""
-    from mlopskit import lock
+    from mlopskit import project_lock
 
     @click.command("lock-probe")
     def probe() -> None:
-        with lock.held(repo.root / ".dvc" / "tmp" / "mlopskit"):
+        with project_lock.held(repo.root / ".dvc" / "tmp" / "mlopskit"):
             pass
 
     cli.add_command(probe)
@@ -291,8 +291,8 @@ def test_lock_message_names_wait_only_where_it_exists(repo: Repo) -> None:
             assert LOCKED in err
             assert "wait for it to finish" in err
             assert "--wait" not in err
-            with pytest.raises(lock.LockedError) as caught:
-                with lock.held(repo.root / ".dvc" / "tmp" / "mlopskit"):
+            with pytest.raises(project_lock.LockedError) as caught:
+                with project_lock.held(repo.root / ".dvc" / "tmp" / "mlopskit"):
                     pass
             assert "--wait" not in str(caught.value)
             code, _out, err = run_cli("recover", cwd=repo.root)

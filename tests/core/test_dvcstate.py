@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mlopskit import flat, metrics, params, revfile
+from mlopskit import at_revision, dotted, metrics, params
 from mlopskit.pipeline import run as pipeline
 from mlopskit.pipeline import stages
 from mlopskit.project import Project
@@ -58,7 +58,7 @@ def test_metrics_show_equals_dvc_at_every_commit(corpus: tuple[Path, list[str]])
     theirs = _dvc_json(root, "metrics", "show", "--all-commits")
     for sha in [*shas, None]:
         expected = {
-            f: flat.flatten(v["data"])
+            f: dotted.flatten(v["data"])
             for f, v in theirs[sha or "workspace"]["data"].items()
             if "data" in v
         }
@@ -114,7 +114,7 @@ def test_history_equals_dvc_metrics_show(corpus: tuple[Path, list[str]]) -> None
         expected = {
             (f"{f}:{k}" if len(files) > 1 else k): v
             for f, d in files.items()
-            for k, v in flat.flatten(d).items()
+            for k, v in dotted.flatten(d).items()
         }
         assert rows[sha].metrics == expected, sha
         expected_params = {
@@ -157,7 +157,7 @@ def test_cache_dir_from_dvc_config(corpus: tuple[Path, list[str]], tmp_path: Pat
     moved = tmp_path / "elsewhere-cache"
     shutil.move(str(root / ".dvc" / "cache"), moved)
     dvc(root, "cache", "dir", "--local", str(moved))
-    assert revfile.cache_path(root, "ab" * 16).is_relative_to(moved)
+    assert at_revision.cache_path(root, "ab" * 16).is_relative_to(moved)
     project = Project(root=root)
     changes = metrics.diff(project, base=shas[-2], head=shas[-1])
     assert changes and not [c for c in changes if c.status == "added"]
@@ -193,7 +193,7 @@ def test_report_names_unreachable_metrics_and_no_plots(corpus: tuple[Path, list[
     (root / "results" / "eval-1-3.yaml").unlink()
     # not in the workspace but in the cache: read from it, as `dvc metrics show` does
     theirs = _dvc_json(root, "metrics", "show")[""]["data"]["results/eval-1-3.yaml"]["data"]
-    assert metrics.read(root)["results/eval-1-3.yaml"] == flat.flatten(theirs)
+    assert metrics.read(root)["results/eval-1-3.yaml"] == dotted.flatten(theirs)
     shutil.rmtree(root / ".dvc" / "cache")
     r = report.build(Project(root=root), base=shas[-1], with_plots=False)
     from mlopskit.report import render as report_render
@@ -239,7 +239,7 @@ def test_lock_outs_are_not_overwritten_by_later_deps(corpus: tuple[Path, list[st
     (root / "dvc.lock").write_text(json.dumps(data))
     git(root, "commit", "-qam", "stale downstream lock")
     assert (
-        revfile.lock_md5s(root, git(root, "rev-parse", "HEAD").strip())["results/prep.txt"]
+        at_revision.lock_md5s(root, git(root, "rev-parse", "HEAD").strip())["results/prep.txt"]
         == produced
     )
 
@@ -568,11 +568,11 @@ def test_cache_local_names_a_remote_section_as_the_cache(
     ).stdout.strip()
     assert Path(oracle) == moved
     assert _dvc.cache_dir(root) == moved
-    assert revfile.cache_path(root, "ab" * 16).is_relative_to(moved)
+    assert at_revision.cache_path(root, "ab" * 16).is_relative_to(moved)
     # `dvc cache dir` prints cache.dir (it ignores cache.local); DVC's objects are in moved
     (root / "results" / "eval-1-3.yaml").unlink()
     theirs = _dvc_json(root, "metrics", "show")[""]["data"]["results/eval-1-3.yaml"]["data"]
-    assert metrics.read(root)["results/eval-1-3.yaml"] == flat.flatten(theirs)
+    assert metrics.read(root)["results/eval-1-3.yaml"] == dotted.flatten(theirs)
     changes = metrics.diff(Project(root=root), base=shas[-2], head=shas[-1])
     assert changes and not [c for c in changes if c.status == "added"]
     theirs_diff = _dvc_json(root, "metrics", "diff", shas[-2], shas[-1], "--all")

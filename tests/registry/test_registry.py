@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlopskit import errors, revfile
+from mlopskit import at_revision, errors
 from mlopskit.registry import lineage
 from mlopskit.registry import tags as registry
 
@@ -93,7 +93,7 @@ def test_show_hashes_equal_dvc_lock_at_that_commit(trained: Repo) -> None:
     registry.register(trained.project(), "model", bump_part="minor")
     lin = lineage.show(trained.project(), "model@v1.0.0")
     assert lin.commit == first
-    lock = revfile.lock_md5s(trained.root, first)
+    lock = at_revision.lock_md5s(trained.root, first)
     assert lin.model_md5 == lock["models/model.skops"]
     assert lin.data["data/raw/data.csv"] == lock["data/raw/data.csv"]
     assert lin.params["train.C"] == 1.0
@@ -233,7 +233,7 @@ def test_get_from_a_fresh_clone_and_integrity(trained: Repo, tmp_path: Path) -> 
     out = tmp_path / "empty"
     code, stdout, err = run_cli("model", "get", "model#prod", "-o", str(out), cwd=clone)
     assert code == 0, err
-    lock = revfile.lock_md5s(trained.root, trained.head())
+    lock = at_revision.lock_md5s(trained.root, trained.head())
     import hashlib
 
     assert hashlib.md5((out / "model.skops").read_bytes()).hexdigest() == lock["models/model.skops"]
@@ -462,7 +462,7 @@ def test_md5_is_the_producing_stages_out_not_a_stale_downstream_dep(
     new = _dvc_ls_md5(trained.root, "model@v1.1.0", "models/model.skops")
     old = _dvc_ls_md5(trained.root, "model@v1.0.0", "models/model.skops")
     assert new != old
-    lock = revfile.load_structured(trained.root, "model@v1.1.0", "dvc.lock")
+    lock = at_revision.load_structured(trained.root, "model@v1.1.0", "dvc.lock")
     assert lock["stages"]["evaluate"]["deps"][1]["md5"] == old  # the stale entry
     assert lineage.show(trained.project(), "model@v1.1.0").model_md5 == new
     code, out, _ = run_cli("model", "show", "model@v1.1.0", "--json", cwd=trained.root)
@@ -510,7 +510,7 @@ def test_get_over_an_http_remote_and_when_it_cannot_be_reached(
     import threading
 
     registry.register(trained.project(), "model", version="v1.0.0")
-    md5 = revfile.lock_md5s(trained.root, trained.head())["models/model.skops"]
+    md5 = at_revision.lock_md5s(trained.root, trained.head())["models/model.skops"]
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(trained.remote))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from mlopskit import errors, revfile
+from mlopskit import at_revision, errors
 from mlopskit.registry import tags as registry
 
 from .._wait import wait_for
@@ -134,8 +134,8 @@ def oracle(root: Path, commit: str, frame: Any) -> list[Any]:
     """Predictions of the registered model file, loaded from DVC's cache by hand."""
     import skops.io as sio
 
-    md5 = revfile.lock_md5s(root, commit)[MODEL]
-    data = revfile.cache_path(root, md5).read_bytes()
+    md5 = at_revision.lock_md5s(root, commit)[MODEL]
+    data = at_revision.cache_path(root, md5).read_bytes()
     model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     return list(model.predict(frame).tolist())
 
@@ -169,7 +169,7 @@ def server(project: Repo) -> Iterator[Server]:
 
 def test_endpoints(server: Server, project: Repo) -> None:
     commit = project.head()
-    md5 = revfile.lock_md5s(project.root, commit)[MODEL]
+    md5 = at_revision.lock_md5s(project.root, commit)[MODEL]
     assert server.json("GET", "/health/live", token=False) == (200, {"status": "live"})
     code, ready = server.json("GET", "/health/ready", token=False)
     assert code == 200 and ready["version"] == "v1.0.0"
@@ -727,9 +727,9 @@ def test_prediction_log_drops_samples_and_write_failures_never_fail_a_request(
 
 def test_tampered_model_is_refused_at_start(trained: Repo, tmp_path: Path) -> None:
     registry.register(trained.project(), "model", version="v1.0.0")
-    md5 = revfile.lock_md5s(trained.root, trained.head())[MODEL]
+    md5 = at_revision.lock_md5s(trained.root, trained.head())[MODEL]
     for obj in (
-        revfile.cache_path(trained.root, md5),
+        at_revision.cache_path(trained.root, md5),
         trained.remote / "files" / "md5" / md5[:2] / md5[2:],
     ):
         obj.chmod(0o644)
@@ -835,7 +835,7 @@ def test_follow_swaps_a_promotion_and_refuses_an_untrusted_one(
         # A retrained model reaches prod: the server swaps it in.
         params.set_params(dev.project(), ["train.C=0.05"])
         pipeline.repro(dev.project(), commit=True, message="C=0.05", push=True)
-        new_md5 = revfile.lock_md5s(dev.root, dev.head())[MODEL]
+        new_md5 = at_revision.lock_md5s(dev.root, dev.head())[MODEL]
         registry.register(dev.project(), "model", version="v1.1.0", push=True)
         registry.promote(dev.project(), "model", "v1.1.0", "prod", push=True)
         meta = wait_for(

@@ -1,6 +1,6 @@
 """C2.13-14: mlopskit's project lock, with real processes.
 
-A holder process takes the lock the way every command does (``lock.held``); the
+A holder process takes the lock the way every command does (``project_lock.held``); the
 commands under test run as ``python -m mlopskit`` subprocesses against real git and DVC.
 """
 
@@ -31,9 +31,9 @@ HOLDER = textwrap.dedent(
     """
     import time
     from pathlib import Path
-    from mlopskit import lock
+    from mlopskit import project_lock
 
-    with lock.held(Path(".dvc/tmp/mlopskit")):
+    with project_lock.held(Path(".dvc/tmp/mlopskit")):
         print("held", flush=True)
         time.sleep(600)  # held until the test kills it
     """
