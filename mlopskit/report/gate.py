@@ -392,7 +392,8 @@ def add_rules(
     parsed = [parse_rule(r) for r in rules]
     if not parsed:
         raise UsageError("gate add: no rule given", "for example: mlopskit gate add 'rmse <= 3.0'")
-    known = _metric_names(metrics.read(project.root, None, required=False))
+    # Read as `metrics show` reads them: a cached metrics file not pulled counts too.
+    known = _metric_names(metrics.reach(project.root, None, need_remote=False).values)
     if known and not force:
         for r in parsed:
             if r.metric not in known:

@@ -120,6 +120,9 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
     assert "not in the workspace, read from remote 'store'" in err
     assert "mlopskit data pull reports/metrics.json" in err
     assert not (clone / "reports" / "metrics.json").exists()  # shown, not pulled
+    # gate add knows those metric names too (it accepted any name before: none were read).
+    code, _, err = run_cli("gate", "add", "acuracy >= 0.5", cwd=clone)
+    assert code == errors.USAGE and "did you mean 'accuracy'?" in err, err
 
     # metrics diff and the gate read it the same way: `repro --pull` then `check` is
     # what a pull request's workflow runs in a fresh clone. The base revision reads
