@@ -228,7 +228,10 @@ def auth_args(root: Path, remote: str) -> list[str]:
     url = remote_url(root, remote) or ""
     if not token or not url.startswith("https://"):
         return []
-    host = urlsplit(url).hostname or ""
+    parts = urlsplit(url)
+    # git matches credential.<url> keys port and all: a key without the port applies only
+    # to the default one (GitHub's), so a server on another port must be named with it.
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     helper = (
         '!f() { test "$1" = get || return 0; echo username=x-access-token; '
         'echo "password=${MLOPSKIT_GIT_TOKEN:-$GITHUB_TOKEN}"; }; f'
@@ -249,6 +252,15 @@ def changed_paths(root: Path, a: str, b: str) -> list[str]:
 
 
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "[remote rejected]")
+# git's words for a login the server refused, or one it could not even offer.
+_AUTH_FAILED = (
+    "Authentication failed",
+    "could not read Username",
+    "could not read Password",
+    "The requested URL returned error: 401",
+    "The requested URL returned error: 403",
+    "Permission denied (publickey",
+)
 
 
 def checkpoint(step: str) -> None:
@@ -359,6 +371,13 @@ def push(
             # git says "[rejected]", or "[remote rejected] ... already exists" when two
             # pushes race): the caller judges it, before the refusal below.
             return text
+        if any(word in text for word in _AUTH_FAILED):
+            # Not transient: retrying a refused login only delays the exit.
+            raise RemoteError(
+                f"git push to '{remote}' was refused: {last}; {kept}",
+                "give the push a token that may write to it: MLOPSKIT_GIT_TOKEN (or "
+                "GITHUB_TOKEN) for an https remote, an SSH key for an ssh one",
+            )
         if "protected branch" in text.lower() or "[remote rejected]" in text:
             raise RemoteError(
                 f"git push to '{remote}' was refused: {last}; {kept}", refused_hint or hint
