@@ -503,11 +503,14 @@ def test_report_data_changes_equal_dvc_diff_between_revisions(
     }
 
 
-def test_model_lineage_equals_dvcs_index_at_every_commit(corpus: tuple[Path, list[str]]) -> None:
-    """`model show` / `model card` lineage at each registered commit: the data hashes are
+def test_model_lineage_equals_dvcs_index_at_every_commit(
+    corpus: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """`model show` / `model card` / `model get` at each registered commit: the data hashes are
     what DVC's Repo at that revision records (outs, else deps; nested dvc.yaml and
     foreach/matrix stages; .dvc files; git-tracked files aside), the model's md5 the
-    producing stage's out, the params `dvc params show`'s, the commit that one."""
+    producing stage's out, the params `dvc params show`'s, the commit that one; the file
+    `model get` delivers is the one `dvc get --rev` delivers."""
     from mlopskit.registry import lineage
 
     root, shas = corpus
@@ -533,6 +536,11 @@ def test_model_lineage_equals_dvcs_index_at_every_commit(corpus: tuple[Path, lis
         assert lin.params == expected_params
         card = lineage.card(project, f"prep@v0.{i}.0")
         assert all(f"| {p} | {m} |" in card for p, m in data.items())
+        # model get delivers the bytes `dvc get --rev` delivers at that commit.
+        got = lineage.get(project, f"prep@v0.{i}.0", tmp_path / f"ours-{i}")
+        oracle = tmp_path / f"dvc-{i}.txt"
+        dvc(root, "get", ".", "results/prep.txt", "--rev", sha, "-o", str(oracle))
+        assert got.path.read_bytes() == oracle.read_bytes(), sha[:8]
     nested = lineage.show(project, "sub:shard")
     shard = index[shas[-1]]["outs"]["sub/out/shard-x.txt"]
     assert shard[1] == "sub/dvc.yaml:shard@x"
