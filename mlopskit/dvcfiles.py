@@ -51,6 +51,8 @@ class Output:
     cache: bool = True
     metric: bool = False
     plot: bool = False
+    # a plot output's own options (x, y, template, title), as DVC reads them
+    props: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -506,7 +508,7 @@ class Reader:
                     if out.metric:
                         metrics.append(out.path)
                     if out.plot:
-                        plots.append(PlotDef(out.path, out.path))
+                        plots.append(PlotDef(out.path, out.path, **out.props))
                 for file, keys in s.params:
                     param_lists.append({file: list(keys)})
             metrics += [_join(where, str(m)) for m in doc.get("metrics") or []]
@@ -751,6 +753,7 @@ def _stage(dvcfile: str, where: str, name: str, spec: Any) -> Stage:
                     cache=bool(opts.get("cache", True)),
                     metric=kind == "metrics",
                     plot=kind == "plots",
+                    props={k: opts[k] for k in _PLOT_PROPS if k in opts} if kind == "plots" else {},
                 )
             )
     params: list[tuple[str, tuple[str, ...]]] = []
@@ -773,6 +776,20 @@ def _stage(dvcfile: str, where: str, name: str, spec: Any) -> Stage:
     )
 
 
+_PLOT_PROPS = ("x", "y", "template", "title")
+
+
+def _field_for(value: Any, file: str) -> Any:
+    """A top-level plot's ``x``: a field name, or ``{file: field}`` (DVC's form for a plot
+    over named files), for ``file``."""
+    if isinstance(value, Mapping):
+        found = value.get(file)
+        if found is None and len(value) == 1:
+            found = next(iter(value.values()))
+        return found[0] if isinstance(found, list) and found else found
+    return value if isinstance(value, str) else None
+
+
 def _top_plots(entries: Iterable[Any], where: str) -> list[PlotDef]:
     out: list[PlotDef] = []
     for entry in entries:
@@ -784,17 +801,16 @@ def _top_plots(entries: Iterable[Any], where: str) -> list[PlotDef]:
         for name, spec in entry.items():
             spec = spec if isinstance(spec, Mapping) else {}
             y = spec.get("y")
-            common = {
-                "x": spec.get("x") if isinstance(spec.get("x"), str) else None,
-                "template": spec.get("template"),
-                "title": spec.get("title"),
-            }
+            common = {"template": spec.get("template"), "title": spec.get("title")}
             if isinstance(y, Mapping):
                 for file, fields in y.items():
                     first = fields[0] if isinstance(fields, list) and fields else fields
-                    out.append(PlotDef(str(name), _join(where, str(file)), y=first, **common))
+                    x = _field_for(spec.get("x"), str(file))
+                    out.append(PlotDef(str(name), _join(where, str(file)), x=x, y=first, **common))
             else:
-                out.append(PlotDef(_join(where, str(name)), _join(where, str(name)), y=y, **common))
+                file = _join(where, str(name))
+                x = _field_for(spec.get("x"), str(name))
+                out.append(PlotDef(file, file, x=x, y=y, **common))
     return out
 
 
