@@ -31,6 +31,9 @@ calls):
 * ``pre-rebase docs``: ``consistency.upstream_pipeline_changes`` when upstream added a
   docs-only commit (a git diff, then DVC's index for the pipeline inputs);
 * ``pre-rebase none``: the same when upstream changed no file (git only).
+* ``ssh listing`` (unless ``--no-ssh``; skipped without ``/usr/sbin/sshd``): the
+  listing ``gc --cloud`` makes of an SSH remote, and a push does not: 256 prefixes of one
+  object each, served by a real sshd on 127.0.0.1 (``tests/sshd.py``), through dvc-ssh.
 
 Afterwards ``origin``'s ``main`` must be the project's HEAD, the work tree clean, and
 the history one commit per run.
@@ -117,6 +120,57 @@ for name, fn in [
 print(json.dumps({"first": first, "warm": out}))
 """
 
+SSH_LISTING = r"""
+import json, sys, time
+from pathlib import Path
+from mlopskit import _dvc
+
+runs = int(sys.argv[1])
+with _dvc.open_repo(Path.cwd()) as repo:
+    odb = repo.cloud.get_remote_odb("ssh", "gc", hash_name="md5")
+    t = time.perf_counter()
+    objects, _ = _dvc._listing(odb, tmp=True, now=time.time())  # connects first
+    first = time.perf_counter() - t
+    assert len(objects) == 256, len(objects)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        _dvc._listing(odb, tmp=True, now=time.time())
+        times.append(time.perf_counter() - t)
+print(json.dumps({"first": first, "warm": times}))
+"""
+
+
+def ssh_listing(box: c.Sandbox, project: Path, runs: int) -> tuple[float, list[float]] | None:
+    """The listing ``gc --cloud`` makes of an SSH remote (what a push does not make): a
+    real sshd on 127.0.0.1 (tests/sshd.py) serving a store with 256 prefixes of one
+    object each, listed through dvc-ssh. None when sshd is not installed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests import sshd
+
+    if not sshd.SSHD.is_file():
+        print(f"ssh listing: skipped ({sshd.SSHD} not found)")
+        return None
+    store = box.path("ssh-store")
+    for i in range(256):
+        prefix = store / "files" / "md5" / f"{i:02x}"
+        prefix.mkdir(parents=True)
+        (prefix / ("0" * 30)).write_bytes(b"x")
+    env = box.env
+    with sshd.running(box.path("sshd")) as server:
+        dvc = ["dvc", "remote"]
+        c.run([*dvc, "add", "--local", "ssh", server.url(store)], cwd=project, env=env)
+        c.run(
+            [*dvc, "modify", "--local", "ssh", "keyfile", str(server.client_key)],
+            cwd=project,
+            env=env,
+        )
+        res = c.run([sys.executable, "-c", SSH_LISTING, str(runs)], cwd=project, env=env)
+        c.run([*dvc, "remove", "--local", "ssh"], cwd=project, env=env)
+    out = json.loads(res.stdout)
+    return float(out["first"]), [float(t) for t in out["warm"]]
+
+
 CHECK_NOTES = {
     "stale work tree": 'consistency.stale_stages(root, "HEAD"): open DVC repo + status',
     "stale worktree": 'consistency.stale_stages(root, "HEAD~1"): in a temporary worktree',
@@ -156,6 +210,7 @@ def main() -> int:
         default=10,
         help="timed calls of each check in the library (default: 10)",
     )
+    p.add_argument("--no-ssh", action="store_true", help="skip the SSH listing (needs sshd)")
     args = p.parse_args()
     runs = 1 if args.quick else args.runs
     check_runs = 2 if args.quick else args.check_runs
@@ -260,6 +315,7 @@ def main() -> int:
         measured = json.loads(res.stdout)
         checks: dict[str, list[float]] = measured["warm"]
         first: dict[str, float] = measured["first"]
+        ssh = None if args.no_ssh else ssh_listing(box, project, check_runs)
         load_after = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
         print()
@@ -274,6 +330,12 @@ def main() -> int:
                 f"{c._fmt(first[name])}  ({CHECK_NOTES[name]})"
             )
         print("   (the first call of the first check includes importing DVC)")
+        if ssh is not None:
+            print(
+                f"   ssh listing (256 prefixes, sshd on 127.0.0.1): median "
+                f"{c._fmt(statistics.median(ssh[1]))}, min {c._fmt(min(ssh[1]))}, first call "
+                f"{c._fmt(ssh[0])} (connecting)  (dvc-ssh's find of the remote, as gc --cloud)"
+            )
         print(f"\nload average: {info['load']} before, {load_after} after")
         if args.json:
             data: dict[str, Any] = {
@@ -293,6 +355,9 @@ def main() -> int:
                     }
                     for name, t in checks.items()
                 },
+                "ssh_listing": None
+                if ssh is None
+                else {"first": ssh[0], "wall": ssh[1], "median": statistics.median(ssh[1])},
             }
             Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
             print(f"\nwrote {args.json}")
