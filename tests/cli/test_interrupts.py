@@ -23,7 +23,7 @@ from mlopskit import _proc, errors, scm
 
 from .._wait import wait_for
 from ..conftest import Repo, git, run_cli, run_subprocess
-from ..core.test_lock import _wait_until_lock_opened
+from ..core.test_project_lock import _wait_until_lock_opened
 
 JOURNAL = Path(".dvc/tmp/mlopskit/txn.json")
 # Enough small files that DVC spends a second or more copying them.
