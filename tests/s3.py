@@ -9,6 +9,9 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 KEY_ID = "AKIAMLOPSKITTEST0001"
 SECRET = "mlopskit-s3-secret-Zq8vR2"  # moto accepts any pair; this one must never leak
@@ -68,3 +71,12 @@ def start_server() -> S3Server:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("moto's S3 server did not start")
+
+
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No AWS keys in sight (environment, shared files) but what a test or a workflow step
+    gives: the jobs and commands see only those."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-file"))

@@ -21,7 +21,7 @@ from ..act import (
 )
 from ..conftest import Repo, dvc, git, run_cli
 from ..fake_github import State, serve
-from ..s3 import S3Server
+from ..s3 import S3Server, no_aws_credentials
 
 pytestmark = pytest.mark.slow
 
@@ -692,10 +692,7 @@ def test_ct_on_an_s3_remote_with_credentials_from_secrets(
     from ..data.test_s3 import no_secret_anywhere
     from ..s3 import KEY_ID, SECRET
 
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)  # the job's keys come from secrets only
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-file"))
+    no_aws_credentials(monkeypatch, tmp_path)  # the job's keys come from secrets only
     bucket = s3_server.bucket()
     clone = setup_ci(
         trained,
@@ -775,12 +772,9 @@ def test_quickstart_with_an_s3_remote_added_later_passes_ct_pr_and_deploy_as_a_f
     from ..s3 import KEY_ID, SECRET
 
     started = time.monotonic()
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)  # the jobs' keys come from secrets only
+    no_aws_credentials(monkeypatch, tmp_path)  # the jobs' keys come from secrets only
     for var in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY"):
         monkeypatch.delenv(var, raising=False)  # the developer's machine is not a runner
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-file"))
     aws = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
     secrets = {"GITHUB_TOKEN": "test-token", **aws}
 

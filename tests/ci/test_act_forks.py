@@ -19,20 +19,12 @@ from .. import act
 from ..act import runner_image_fixture  # noqa: F401  (the runner_image fixture)
 from ..conftest import Repo, git
 from ..fake_github import State, serve
-from ..s3 import S3Server
+from ..s3 import S3Server, no_aws_credentials
 from .test_act import install, setup_ci  # noqa: F401  (install: the wheel fixture)
 
 pytestmark = pytest.mark.slow
 
 ROLE = "arn:aws:iam::123456789012:role/mlopskit-ct"
-
-
-def _no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The jobs see no AWS keys but what a workflow step would give them."""
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-such-file"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-file"))
 
 
 def _s3_project(
@@ -140,7 +132,7 @@ def test_a_fork_pr_on_an_oidc_remote_skips_the_credentials_step(
     any job that runs it), the repro that follows fails for want of credentials and is
     allowed to, and the verdict is "not evaluated" (the check fails on that, not on a
     missing secret)."""
-    _no_aws_credentials(monkeypatch, tmp_path)
+    no_aws_credentials(monkeypatch, tmp_path)
     clone = _s3_project(trained, origin, tmp_path, install, s3_server, oidc=True)
     pr = (clone / ".github" / "workflows" / "pr.yml").read_text()
     assert "aws-actions/configure-aws-credentials@" in pr  # the step exists for same-repo PRs
@@ -164,7 +156,7 @@ def test_a_dependabot_pr_is_treated_like_a_fork(
     """Dependabot's pull requests come from the repository itself but get no repository
     secrets: the S3 keys CT reads are empty, the repro fails and is allowed to, the verdict
     is "not evaluated", and no comment is posted (Dependabot's token is read-only)."""
-    _no_aws_credentials(monkeypatch, tmp_path)
+    no_aws_credentials(monkeypatch, tmp_path)
     clone = _s3_project(trained, origin, tmp_path, install, s3_server, oidc=False)
     artifacts = tmp_path / "art"
     run, state = _run_pr(

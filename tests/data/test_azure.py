@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlopskit import errors
 
 from ..conftest import Repo, dvc, git, run_cli, run_subprocess
 from ..s3 import _free_port
+from . import ct_runner
 
 # Azurite's documented development account (the same on every machine, yet a secret here).
 ACCOUNT = "devstoreaccount1"
@@ -218,19 +218,6 @@ def test_model_get_from_azurite(
     no_secret_anywhere(root, *outputs)
 
 
-def lock_outs(root: Path) -> dict[str, str]:
-    """Each DVC-cached stage output's md5 as dvc.lock records it (``cache: false``
-    outputs, the metrics and plots, are in git and never in the remote)."""
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    in_git = set(git(root, "ls-files").splitlines())
-    outs = [o for st in lock["stages"].values() for o in st.get("outs", [])]
-    return {o["path"]: o["md5"] for o in outs if o["path"] not in in_git}
-
-
-def blob_key(oid: str) -> str:
-    return f"store/files/md5/{oid[:2]}/{oid[2:]}"
-
-
 @pytest.mark.slow
 def test_repro_pull_push_in_a_fresh_clone_on_azurite(
     trained: Repo, azurite: Azurite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -245,48 +232,13 @@ def test_repro_pull_push_in_a_fresh_clone_on_azurite(
     outputs = use_azure(root, azurite, container, creds_local=False)
     trained.git("add", ".dvc/config")
     trained.git("commit", "-qm", "remote: azure")
-    code, out, err = run_cli("data", "push", cwd=root)
-    assert code == 0, err
-    old = lock_outs(root)
-    before = azurite.blobs(container)
-    assert {blob_key(oid) for oid in old.values()} <= set(before)
-    code, out, err = run_cli("params", "set", "train.C=0.5", cwd=root)
-    assert code == 0, err
-    trained.git("add", "params.yaml")
-    trained.git("commit", "-qm", "train: C=0.5")
-
-    clone = tmp_path / "runner"
-    git(tmp_path, "clone", "-q", str(root), str(clone))
-    assert not (clone / ".dvc" / "cache").exists()
-    assert not [p for p in old if (clone / p).exists()]
-    code, out, err = run_cli("repro", "--pull", "--push", cwd=clone)
-    assert code == 0, err
-    outputs += [out, err]
-    assert out.startswith("Ran: train, evaluate\n"), out
-    new = lock_outs(clone)
-    model = "models/model.skops"
-    assert new[model] != old[model]
-    assert {p: new[p] for p in new if p != model} == {p: old[p] for p in old if p != model}
-    # Fetched: the inputs of train and evaluate, as recorded; not the raw data, which only
-    # the unchanged validate and prepare stages read.
-    for rel in ("data/processed/train.csv", "data/processed/test.csv"):
-        assert md5((clone / rel).read_bytes()) == new[rel], rel
-    assert not (clone / "data" / "raw" / "data.csv").exists()
-    # Uploaded: the new model, byte for byte, and no other data object.
-    data_md5 = md5((clone / model).read_bytes())
-    assert data_md5 == new[model]
-    after = azurite.blobs(container)
-    added = set(after) - set(before)
-    assert {k for k in added if k.startswith("store/files/")} == {blob_key(new[model])}
-    # ... and the run-cache entries of the two stages that ran, which DVC counts too.
-    runs = {k for k in added if k.startswith("store/runs/")}
-    assert len(runs) == 2 and added == runs | {blob_key(new[model])}, added
-    assert f"Pushed {len(added)} object(s) to DVC remote 'az'." in out, out
-    assert after[blob_key(new[model])] == (clone / model).stat().st_size
-    blob = azurite.service().get_blob_client(container, blob_key(new[model]))
-    assert md5(blob.download_blob().readall()) == new[model]
-    assert set(before) <= set(after)
-    no_secret_anywhere(clone, *outputs)
+    trip = ct_runner.repro_pull_push_in_a_fresh_clone(
+        trained, tmp_path, lambda: azurite.blobs(container), "az"
+    )
+    key = ct_runner.object_key(trip.new[ct_runner.MODEL])
+    blob = azurite.service().get_blob_client(container, key)
+    assert ct_runner.md5(blob.download_blob().readall()) == trip.new[ct_runner.MODEL]
+    no_secret_anywhere(trip.runner, *outputs, *trip.outputs)
 
 
 @pytest.mark.slow
@@ -307,7 +259,7 @@ def test_a_push_killed_mid_upload_leaves_no_partial_blob(
             fh.write(os.urandom(1 << 20))
     assert run_cli("data", "add", "data/big.bin", cwd=repo.root)[0] == 0
     oid = md5(big.read_bytes())
-    key = blob_key(oid)
+    key = ct_runner.object_key(oid)
     blob = azurite.service().get_blob_client(container, key)
     from azure.core.exceptions import ResourceNotFoundError
 

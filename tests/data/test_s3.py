@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlopskit import errors
 
 from ..conftest import Repo, dvc, git, run_cli, run_subprocess
-from ..s3 import KEY_ID, SECRET, S3Server, start_server
+from ..s3 import KEY_ID, SECRET, S3Server, no_aws_credentials, start_server
+from . import ct_runner
 
 
 @pytest.fixture
@@ -186,19 +186,6 @@ def test_a_stopped_server_is_exit_4(repo: Repo, aws_env: None) -> None:
     assert sorted(p.name for p in (repo.root / ".dvc" / "cache").rglob("*")) == cache
 
 
-def lock_outs(root: Path) -> dict[str, str]:
-    """Each DVC-cached stage output's md5 as dvc.lock records it (``cache: false``
-    outputs, the metrics and plots, are in git and never in the remote)."""
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    in_git = set(git(root, "ls-files").splitlines())
-    outs = [o for st in lock["stages"].values() for o in st.get("outs", [])]
-    return {o["path"]: o["md5"] for o in outs if o["path"] not in in_git}
-
-
-def object_key(oid: str) -> str:
-    return f"store/files/md5/{oid[:2]}/{oid[2:]}"
-
-
 @pytest.mark.slow
 def test_repro_pull_push_and_model_get_on_s3(
     trained: Repo, s3_server: S3Server, aws_env: None, tmp_path: Path
@@ -212,46 +199,10 @@ def test_repro_pull_push_and_model_get_on_s3(
     use_s3(root, s3_server, bucket)
     trained.git("add", ".dvc/config")
     trained.git("commit", "-qm", "remote: s3")
-    outputs: list[str] = []
-    code, out, err = run_cli("data", "push", cwd=root)
-    assert code == 0, err
-    outputs += [out, err]
-    old = lock_outs(root)
-    before = s3_server.keys(bucket)
-    assert {object_key(oid) for oid in old.values()} <= set(before)
-    code, out, err = run_cli("params", "set", "train.C=0.5", cwd=root)
-    assert code == 0, err
-    trained.git("add", "params.yaml")
-    trained.git("commit", "-qm", "train: C=0.5")
-
-    runner = tmp_path / "runner"
-    git(tmp_path, "clone", "-q", str(root), str(runner))
-    assert not (runner / ".dvc" / "cache").exists()
-    assert not [p for p in old if (runner / p).exists()]
-    code, out, err = run_cli("repro", "--pull", "--push", cwd=runner)
-    assert code == 0, err
-    outputs += [out, err]
-    assert out.startswith("Ran: train, evaluate\n"), out
-    new = lock_outs(runner)
-    model = "models/model.skops"
-    assert new[model] != old[model]
-    assert {p: new[p] for p in new if p != model} == {p: old[p] for p in old if p != model}
-    # Fetched: the inputs of train and evaluate, as recorded; not the raw data, which only
-    # the unchanged validate and prepare stages read.
-    for rel in ("data/processed/train.csv", "data/processed/test.csv"):
-        assert md5((runner / rel).read_bytes()) == new[rel], rel
-    assert not (runner / "data" / "raw" / "data.csv").exists()
-    # Uploaded: the new model and no other data object.
-    assert md5((runner / model).read_bytes()) == new[model]
-    after = s3_server.keys(bucket)
-    added = set(after) - set(before)
-    assert {k for k in added if k.startswith("store/files/")} == {object_key(new[model])}
-    # ... and the run-cache entries of the two stages that ran, which DVC counts too.
-    runs = {k for k in added if k.startswith("store/runs/")}
-    assert len(runs) == 2 and added == runs | {object_key(new[model])}, added
-    assert f"Pushed {len(added)} object(s) to DVC remote 's3'." in out, out
-    assert after[object_key(new[model])] == (runner / model).stat().st_size
-    assert set(before) <= set(after)
+    trip = ct_runner.repro_pull_push_in_a_fresh_clone(
+        trained, tmp_path, lambda: s3_server.keys(bucket), "s3"
+    )
+    runner, new, model, outputs = trip.runner, trip.new, ct_runner.MODEL, trip.outputs
 
     code, out, err = run_cli("commit", "-m", "train: C=0.5", cwd=runner)
     assert code == 0, err
@@ -337,10 +288,7 @@ def test_missing_credentials_are_exit_4_naming_them(
     variables to set; never the "bug" exit code with botocore's traceback."""
     bucket = s3_server.bucket()
     use_s3(repo.root, s3_server, bucket)
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    no_aws_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     repo.write("data/d.csv", "a,b\n1,2\n")
     assert run_cli("data", "add", "data/d.csv", cwd=repo.root)[0] == 0

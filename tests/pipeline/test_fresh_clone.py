@@ -48,6 +48,19 @@ def _cache_metrics(trained: Repo) -> None:
     assert "/metrics.json" in (trained.root / "reports" / ".gitignore").read_text()
 
 
+def _metrics_show_with_an_empty_remote(clone: Path, tmp_path: Path) -> tuple[str, str]:
+    """`metrics show` once the default remote is an empty one: exit 0, as DVC's (whose
+    exit code is checked first); its stdout and stderr."""
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    code, _, err = run_cli("remote", "add", "empty", str(empty), "--default", "--force", cwd=clone)
+    assert code == 0, err
+    assert dvc(clone, "metrics", "show", check=False).returncode == 0
+    code, out, err = run_cli("metrics", "show", cwd=clone)
+    assert code == 0, err
+    return out, err
+
+
 @pytest.mark.slow
 def test_commands_needing_the_remote_say_there_is_none(
     trained: Repo, origin: Path, tmp_path: Path
@@ -156,13 +169,7 @@ def test_cached_metrics_in_a_fresh_clone(trained: Repo, origin: Path, tmp_path: 
     assert not (clone / "reports" / "metrics.json").exists()
 
     # A remote that lacks it: declared, not there, exit 0 (as `dvc metrics show`).
-    empty = tmp_path / "empty-store"
-    empty.mkdir()
-    code, _, err = run_cli("remote", "add", "empty", str(empty), "--default", "--force", cwd=clone)
-    assert code == 0, err
-    assert dvc(clone, "metrics", "show", check=False).returncode == 0
-    code, out, err = run_cli("metrics", "show", cwd=clone)
-    assert code == 0, err
+    out, err = _metrics_show_with_an_empty_remote(clone, tmp_path)
     assert (
         "reports/metrics.json: declared but not in the workspace/cache "
         "(pull it: mlopskit data pull reports/metrics.json)" in err
@@ -286,13 +293,7 @@ def test_a_metrics_file_inside_an_unpulled_directory_output(
     assert json.loads(out)["results/train/metrics.json"] == {"acc": 0.75, "loss": 0.5}
     assert not (clone / "results" / "train").exists()  # shown, not pulled
 
-    empty = tmp_path / "empty-store"
-    empty.mkdir()
-    code, _, err = run_cli("remote", "add", "empty", str(empty), "--default", "--force", cwd=clone)
-    assert code == 0, err
-    assert dvc(clone, "metrics", "show", check=False).returncode == 0
-    code, out, err = run_cli("metrics", "show", cwd=clone)
-    assert code == 0, err
+    out, err = _metrics_show_with_an_empty_remote(clone, tmp_path)
     assert "results/train/metrics.json: declared but not" in err and "data pull" in err
     assert "repro" not in err
     assert out == "No metrics to show: the declared metrics files are not pulled (see above).\n"
