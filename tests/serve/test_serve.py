@@ -223,27 +223,12 @@ def test_mlflow_and_v2_formats_predict_what_the_model_predicts(
     }
     for what, body in bodies.items():
         assert server.json("POST", "/invocations", body) == (200, {"predictions": want}), what
-    per_column = {
-        "id": "req-1",
-        "inputs": [
-            {"name": c, "shape": [len(frame)], "datatype": "FP64", "data": frame[c].tolist()}
-            for c in frame.columns
-        ],
-    }
+    per_column = {"id": "req-1", **_v2_columns(frame)}
     code, out = server.json("POST", "/v2/models/model/infer", per_column)
     assert code == 200
     assert (out["model_name"], out["model_version"], out["id"]) == ("model", "v1.0.0", "req-1")
     assert out["outputs"] == [{"name": "predict", "shape": [5], "datatype": "INT64", "data": want}]
-    tensor = {
-        "inputs": [
-            {
-                "name": "input-0",
-                "shape": [len(frame), frame.shape[1]],
-                "datatype": "FP64",
-                "data": frame.to_numpy().tolist(),
-            }
-        ]
-    }
+    tensor = _v2_tensor(frame)
     code, out = server.json("POST", "/v2/models/model/versions/v1.0.0/infer", tensor)
     assert code == 200 and out["outputs"][0]["data"] == want
 
@@ -551,7 +536,15 @@ def test_two_workers_log_add_up_their_metrics_and_sigterm_stops_cleanly(
     assert not any(scratch.iterdir())  # the metrics directory is removed
 
 
+def _v2_tensor(frame: Any) -> dict[str, Any]:
+    """An Open Inference Protocol v2 request: the whole frame as one FP64 tensor."""
+    shape = [len(frame), frame.shape[1]]
+    data = frame.to_numpy().tolist()
+    return {"inputs": [{"name": "input-0", "shape": shape, "datatype": "FP64", "data": data}]}
+
+
 def _v2_columns(frame: Any) -> dict[str, Any]:
+    """A v2 request with one tensor per column, named after it."""
     return {
         "inputs": [
             {"name": c, "shape": [len(frame)], "datatype": "FP64", "data": frame[c].tolist()}
@@ -567,16 +560,7 @@ def test_v2_infer_checks_the_contract_and_limits(server: Server, project: Repo) 
     out_of_range.loc[out_of_range.index[1], "mean radius"] = 1000.0
     missing = _v2_columns(frame.drop(columns=["mean area"]))
     many = features(project.root).head(1).sample(n=1001, replace=True, random_state=0)
-    tensor = {
-        "inputs": [
-            {
-                "name": "input-0",
-                "shape": [len(many), many.shape[1]],
-                "datatype": "FP64",
-                "data": many.to_numpy().tolist(),
-            }
-        ]
-    }
+    tensor = _v2_tensor(many)
     cases: list[tuple[str, dict[str, Any], int, list[str]]] = [
         ("out of range", {"body": _v2_columns(out_of_range)}, 422, ["row 1", "mean radius"]),
         ("missing column", {"body": missing}, 422, ["mean area"]),
